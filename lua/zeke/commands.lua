@@ -1,0 +1,168 @@
+--- The user commands. Each one gathers what it needs from the editor (cheap,
+--- synchronous), then hands the work to the host and returns at once.
+
+local config = require("zeke.config")
+local host = require("zeke.host")
+local requests = require("zeke.requests")
+local scratch = require("zeke.scratch")
+
+local M = {}
+
+local api = vim.api
+
+local INTENTS = {
+  ZekeRefactor = "code",
+  ZekeTest = "tests",
+  ZekeExplain = "reason",
+}
+
+-- Selection --------------------------------------------------------------------
+
+---@class zeke.Selection
+---@field buf integer
+---@field start_line integer 1-based, inclusive
+---@field end_line integer 1-based, inclusive
+
+--- The selection a command acts on: the live visual selection when the command
+--- runs while visual mode is still active (a `<Cmd>` mapping: the `'<`/`'>`
+--- marks are stale then), else the command's range, else the cursor line.
+---@param args table|nil  the user-command args (line1, line2, range)
+---@return zeke.Selection
+function M.selection(args)
+  local buf = api.nvim_get_current_buf()
+  local mode = api.nvim_get_mode().mode
+  if mode == "v" or mode == "V" or mode == "\22" then
+    local a = vim.fn.getpos("v")[2]
+    local b = vim.fn.getpos(".")[2]
+    api.nvim_feedkeys(api.nvim_replace_termcodes("<Esc>", true, false, true), "nx", false)
+    return { buf = buf, start_line = math.min(a, b), end_line = math.max(a, b) }
+  end
+  if args and args.range and args.range > 0 then
+    return { buf = buf, start_line = args.line1, end_line = args.line2 }
+  end
+  local row = api.nvim_win_get_cursor(0)[1]
+  return { buf = buf, start_line = row, end_line = row }
+end
+
+--- Lines around the selection plus what the packer needs; never the whole file.
+---@param sel zeke.Selection
+---@return table
+local function context_payload(sel)
+  local cfg = config.get()
+  local total = api.nvim_buf_line_count(sel.buf)
+  local first = math.max(1, sel.start_line - cfg.context_lines)
+  local last = math.min(total, sel.end_line + cfg.context_lines)
+  local lines = api.nvim_buf_get_lines(sel.buf, first - 1, last, false)
+  local diagnostics = {}
+  local ok, diags = pcall(vim.diagnostic.get, sel.buf)
+  if ok then
+    for _, d in ipairs(diags) do
+      if d.lnum + 1 >= sel.start_line - 3 and d.lnum + 1 <= sel.end_line + 3 then
+        table.insert(diagnostics, {
+          lnum = d.lnum,
+          col = d.col,
+          severity = d.severity,
+          message = d.message,
+          source = d.source,
+        })
+      end
+    end
+  end
+  local path = api.nvim_buf_get_name(sel.buf)
+  return {
+    lines = lines,
+    window_start = first,
+    start_line = sel.start_line,
+    end_line = sel.end_line,
+    total_lines = total,
+    path = path ~= "" and vim.fn.fnamemodify(path, ":p") or vim.NIL,
+    filetype = vim.bo[sel.buf].filetype,
+    diagnostics = diagnostics,
+    cwd = vim.fn.getcwd(),
+    changedtick = api.nvim_buf_get_changedtick(sel.buf),
+  }
+end
+
+local function new_id()
+  return ("%x%04x"):format(os.time(), math.random(0, 0xffff))
+end
+
+-- Public -----------------------------------------------------------------------
+
+--- :ZekeRefactor / :ZekeTest / :ZekeExplain
+---@param command "ZekeRefactor"|"ZekeTest"|"ZekeExplain"
+---@param args table
+function M.ask(command, args)
+  local reason = host.take_exit_reason()
+  if reason then
+    vim.notify("zeke: " .. reason .. "; starting a new one", vim.log.levels.WARN, { title = "zeke" })
+  end
+  local sel = M.selection(args)
+  if vim.bo[sel.buf].buftype ~= "" and not vim.b[sel.buf].zeke_allow_special then
+    vim.notify("zeke: run this from a file buffer (this one is " .. vim.bo[sel.buf].buftype .. ")", vim.log.levels.WARN, { title = "zeke" })
+    return
+  end
+  local payload = context_payload(sel)
+  payload.id = new_id()
+  payload.command = command
+  payload.intent = INTENTS[command]
+  payload.instruction = args.args or ""
+  payload.project = config.get().project or vim.NIL
+
+  ---@type zeke.Request
+  local req = {
+    id = payload.id,
+    command = command,
+    intent = payload.intent,
+    started = vim.uv.hrtime(),
+    source = {
+      buf = sel.buf,
+      start_line = sel.start_line,
+      end_line = sel.end_line,
+      text = api.nvim_buf_get_lines(sel.buf, sel.start_line - 1, sel.end_line, false),
+      path = payload.path,
+      filetype = payload.filetype,
+    },
+  }
+  requests.add(req)
+  scratch.open(req)
+  local ok, err = host.notify("request", payload)
+  if not ok then
+    req.error = err
+    scratch.show_error(req, err)
+    vim.notify(err, vim.log.levels.ERROR, { title = "zeke" })
+    requests.finish(req, "error")
+  end
+end
+
+--- :ZekeCancel — stop the running request (or the one given); the text stays.
+---@param id string|nil
+function M.cancel(id)
+  local req = id and requests.get(id) or requests.running()
+  if not req or req.state ~= "streaming" then
+    vim.notify("zeke: nothing is running", vim.log.levels.INFO, { title = "zeke" })
+    return
+  end
+  if not host.chan then
+    req.error = "zeke: cancelled"
+    requests.finish(req, "cancelled")
+    return
+  end
+  host.notify("cancel", { id = req.id })
+end
+
+--- Alias names for completion: configured ones plus auto.
+---@param arglead string
+---@return string[]
+function M.complete_alias(arglead)
+  local names = { "auto" }
+  for name in pairs(config.get().aliases) do
+    table.insert(names, name)
+  end
+  table.sort(names)
+  return vim.tbl_filter(function(n)
+    return vim.startswith(n, arglead or "")
+  end, names)
+end
+
+return M

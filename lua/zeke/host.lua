@@ -1,0 +1,195 @@
+--- The Python host: one process per Neovim, started lazily on the first command
+--- that needs it, spoken to with notifications only (a blocking rpcrequest from a
+--- command could freeze the editor while the host is busy).
+
+local config = require("zeke.config")
+
+local M = {}
+
+---@type integer|nil job/channel id of the running host
+M.chan = nil
+--- Why the previous host went away, reported once by the next command.
+---@type string|nil
+M.exit_reason = nil
+
+local stderr_tail = {}
+local callbacks = {} ---@type table<integer, fun(result: any, err: string|nil)>
+local next_call_id = 0
+local session_id = nil
+
+-- Public -----------------------------------------------------------------------
+
+--- The plugin's root directory (where plugin/, lua/ and rplugin/ live).
+---@return string
+function M.root()
+  local src = debug.getinfo(1, "S").source:sub(2)
+  return vim.fn.fnamemodify(src, ":p:h:h:h")
+end
+
+--- The interpreter the host runs on: config `python`, else the install step's venv.
+---@return string
+function M.python()
+  local cfg = config.get()
+  if cfg.python then
+    return vim.fn.expand(cfg.python)
+  end
+  local root = M.root()
+  for _, candidate in ipairs({ root .. "/.venv/bin/python", root .. "/.venv/Scripts/python.exe" }) do
+    if vim.fn.executable(candidate) == 1 then
+      return candidate
+    end
+  end
+  return root .. "/.venv/bin/python"
+end
+
+--- One id per Neovim session, sent as X-Zeke-Session (OMEN's stickiness).
+---@return string
+function M.session_id()
+  if not session_id then
+    local seed = ("%d-%d-%s"):format(vim.fn.getpid(), vim.uv.hrtime(), tostring(math.random()))
+    session_id = vim.fn.sha256(seed):sub(1, 16)
+  end
+  return session_id
+end
+
+function M.log_file()
+  return vim.fn.stdpath("log") .. "/zeke.log"
+end
+
+--- Start the host if it is not running.
+---@return integer|nil chan, string|nil err
+function M.ensure()
+  if M.chan then
+    return M.chan
+  end
+  local python = M.python()
+  if vim.fn.executable(python) ~= 1 then
+    return nil,
+      ("zeke: no Python host interpreter at %s. Run `make install` in %s (or set the config key 'python')."):format(
+        python,
+        M.root()
+      )
+  end
+  local pypath = M.root() .. "/rplugin/python3"
+  if vim.env.PYTHONPATH and vim.env.PYTHONPATH ~= "" then
+    pypath = pypath .. ":" .. vim.env.PYTHONPATH
+  end
+  stderr_tail = {}
+  local ok, chan = pcall(vim.fn.jobstart, { python, "-m", "zeke", "host" }, {
+    rpc = true,
+    -- the API key stays in the environment the host inherits: never in argv
+    env = {
+      PYTHONPATH = pypath,
+      ZEKE_LOG_FILE = M.log_file(),
+      ZEKE_LOG_LEVEL = config.get().log_level,
+      ZEKE_SESSION = M.session_id(),
+    },
+    on_stderr = function(_, data)
+      for _, line in ipairs(data or {}) do
+        if line ~= "" then
+          table.insert(stderr_tail, line)
+          if #stderr_tail > 20 then
+            table.remove(stderr_tail, 1)
+          end
+        end
+      end
+    end,
+    on_exit = function(job, code)
+      vim.schedule(function()
+        M._on_exit(job, code)
+      end)
+    end,
+  })
+  if not ok or type(chan) ~= "number" or chan <= 0 then
+    return nil, ("zeke: could not start the Python host (%s): %s"):format(python, tostring(chan))
+  end
+  M.chan = chan
+  vim.rpcnotify(chan, "zeke", "setup", config.for_host())
+  return chan
+end
+
+--- Send a notification to the host (starting it if needed).
+---@param method string
+---@param payload any
+---@return boolean ok, string|nil err
+function M.notify(method, payload)
+  local chan, err = M.ensure()
+  if not chan then
+    return false, err
+  end
+  local ok, perr = pcall(vim.rpcnotify, chan, "zeke", method, payload)
+  if not ok then
+    return false, "zeke: lost the Python host: " .. tostring(perr)
+  end
+  return true
+end
+
+--- Ask the host something; `cb(result, err)` runs on the main loop later.
+---@param method string
+---@param args any
+---@param cb fun(result: any, err: string|nil)
+function M.call(method, args, cb)
+  next_call_id = next_call_id + 1
+  local id = next_call_id
+  callbacks[id] = cb
+  local ok, err = M.notify("call", { id = id, method = method, args = args or vim.empty_dict() })
+  if not ok then
+    callbacks[id] = nil
+    cb(nil, err)
+  end
+end
+
+--- Push the current config to a running host (after setup()).
+function M.push_config()
+  if M.chan then
+    pcall(vim.rpcnotify, M.chan, "zeke", "setup", config.for_host())
+  end
+end
+
+function M.stop()
+  if M.chan then
+    local chan = M.chan
+    M.chan = nil
+    pcall(vim.fn.jobstop, chan)
+  end
+end
+
+-- Called by the host (through zeke.bridge) -------------------------------------
+
+function M._resolve(id, result, err)
+  local cb = callbacks[id]
+  callbacks[id] = nil
+  if cb then
+    cb(result ~= vim.NIL and result or nil, err ~= vim.NIL and err or nil)
+  end
+end
+
+-- Private ----------------------------------------------------------------------
+
+function M._on_exit(job, code)
+  if M.chan ~= job then
+    return -- an old host we already replaced or stopped
+  end
+  M.chan = nil
+  local tail = table.concat(stderr_tail, "\n")
+  local reason = ("the Python host exited (code %d)"):format(code)
+  if tail ~= "" then
+    reason = reason .. ": " .. tail:sub(-400)
+  end
+  M.exit_reason = reason
+  for id, cb in pairs(callbacks) do
+    callbacks[id] = nil
+    cb(nil, "zeke: " .. reason)
+  end
+  require("zeke.requests").host_died(reason)
+end
+
+--- If the last host died, say so once (the next command starts a new one).
+---@return string|nil
+function M.take_exit_reason()
+  local r = M.exit_reason
+  M.exit_reason = nil
+  return r
+end
+
+return M

@@ -1,0 +1,87 @@
+--- zeke.nvim — hand a selection to the OMEN router, watch the answer stream in,
+--- see who answered and what it cost, apply the change after review.
+---
+--- Public API (contract §4): setup(), statusline(), last(), cancel().
+--- Status for statuslines: vim.g.zeke_status + `User ZekeStatus`.
+
+local M = {}
+
+-- Setup --------------------------------------------------------------------------
+
+--- Optional: the plugin works on defaults and on `vim.g.zeke`.
+---@param opts table|nil
+function M.setup(opts)
+  local config = require("zeke.config")
+  config.set(opts)
+  config.get()
+  require("zeke.host").push_config()
+end
+
+-- Public -------------------------------------------------------------------------
+
+--- The statusline badge: alias→model, provider, cost, latency and markers for
+--- streaming, error, over-budget and degraded mode. No RPC.
+---@return string
+function M.statusline()
+  return require("zeke.status").statusline()
+end
+
+--- The most recent request (contract §4 fields), or nil.
+---@return table|nil
+function M.last()
+  local requests = package.loaded["zeke.requests"]
+  return requests and requests.last() or nil
+end
+
+--- Cancel the running request (or the one with this id). The partial text stays.
+---@param id string|nil
+function M.cancel(id)
+  require("zeke.commands").cancel(id)
+end
+
+-- Private ------------------------------------------------------------------------
+
+local dispatch = {
+  ZekeRefactor = function(args)
+    require("zeke.commands").ask("ZekeRefactor", args)
+  end,
+  ZekeTest = function(args)
+    require("zeke.commands").ask("ZekeTest", args)
+  end,
+  ZekeExplain = function(args)
+    require("zeke.commands").ask("ZekeExplain", args)
+  end,
+  ZekeCancel = function()
+    M.cancel()
+  end,
+  ZekeModel = function(args)
+    require("zeke.picker").run(args.args ~= "" and args.args or nil)
+  end,
+  ZekeStats = function(args)
+    require("zeke.picker").stats(args.bang)
+  end,
+  ZekeAudit = function(args)
+    require("zeke.picker").audit(args.bang)
+  end,
+  ZekeApply = function()
+    require("zeke.review").apply_all()
+  end,
+  ZekeReject = function()
+    require("zeke.review").reject_all()
+  end,
+  ZekeDoctor = function()
+    vim.cmd("checkhealth zeke")
+  end,
+}
+
+--- Entry point of every user command (plugin/zeke.lua keeps startup cheap).
+---@param name string
+---@param args table
+function M._command(name, args)
+  local ok, err = xpcall(dispatch[name], debug.traceback, args)
+  if not ok then
+    vim.notify(("zeke: %s failed: %s"):format(name, err), vim.log.levels.ERROR, { title = "zeke" })
+  end
+end
+
+return M

@@ -1,0 +1,200 @@
+--- The answer buffer: `zeke://<id>/<command>`, markdown, read-only to the user,
+--- filled as the answer streams in. `q` closes it, `<C-c>` cancels the request.
+
+local config = require("zeke.config")
+
+local M = {}
+
+local api = vim.api
+local ns = api.nvim_create_namespace("zeke.scratch")
+
+-- Public -----------------------------------------------------------------------
+
+--- Create the answer buffer for a request and show it beside the code.
+---@param req zeke.Request
+function M.open(req)
+  local buf = api.nvim_create_buf(false, true)
+  api.nvim_buf_set_name(buf, ("zeke://%s/%s"):format(req.id, req.command))
+  vim.bo[buf].buftype = "nofile"
+  vim.bo[buf].bufhidden = "hide"
+  vim.bo[buf].swapfile = false
+  vim.bo[buf].filetype = "markdown"
+  vim.bo[buf].modifiable = false
+  vim.b[buf].zeke_request = req.id
+  req.buf = buf
+
+  local opts = { buffer = buf, nowait = true, silent = true }
+  vim.keymap.set("n", "q", function()
+    M.close(buf)
+  end, vim.tbl_extend("force", opts, { desc = "zeke: close the answer" }))
+  vim.keymap.set("n", "<C-c>", function()
+    require("zeke").cancel(req.id)
+  end, vim.tbl_extend("force", opts, { desc = "zeke: cancel the request" }))
+  vim.keymap.set("n", "ga", "<Cmd>ZekeApply<CR>", vim.tbl_extend("force", opts, { desc = "zeke: apply the change" }))
+  vim.keymap.set("n", "gr", "<Cmd>ZekeReject<CR>", vim.tbl_extend("force", opts, { desc = "zeke: reject the change" }))
+
+  M.show(req)
+end
+
+--- Show the request's buffer in the zeke window of this tab (made if missing).
+---@param req zeke.Request
+function M.show(req)
+  local cfg = config.get().ui
+  local source_win = api.nvim_get_current_win()
+  local win = M.find_window()
+  if not win then
+    if cfg.layout == "tab" then
+      vim.cmd("tab split")
+    elseif cfg.layout == "split" then
+      vim.cmd("botright split")
+    else
+      vim.cmd("botright vsplit")
+    end
+    win = api.nvim_get_current_win()
+    local width = cfg.width or 0.4
+    if cfg.layout == "vsplit" then
+      api.nvim_win_set_width(win, width <= 1 and math.floor(vim.o.columns * width) or width)
+    elseif cfg.layout == "split" then
+      api.nvim_win_set_height(win, width <= 1 and math.floor(vim.o.lines * width) or width)
+    end
+  end
+  api.nvim_win_set_buf(win, req.buf)
+  vim.wo[win].wrap = true
+  vim.wo[win].linebreak = true
+  vim.wo[win].number = false
+  vim.wo[win].relativenumber = false
+  vim.wo[win].signcolumn = "no"
+  vim.wo[win].winfixwidth = true
+  M.update_winbar(req)
+  if not cfg.focus and api.nvim_win_is_valid(source_win) and cfg.layout ~= "tab" then
+    api.nvim_set_current_win(source_win)
+  end
+end
+
+--- Append streamed text at the end of the buffer; windows that were following
+--- the end keep following it, a window the user scrolled up stays put.
+---@param req zeke.Request
+---@param text string
+function M.append(req, text)
+  local buf = req.buf
+  if not buf or not api.nvim_buf_is_valid(buf) or text == "" then
+    return
+  end
+  local followers = M.followers(buf)
+  local last_row = api.nvim_buf_line_count(buf) - 1
+  local last_line = api.nvim_buf_get_lines(buf, last_row, last_row + 1, true)[1]
+  vim.bo[buf].modifiable = true
+  api.nvim_buf_set_text(buf, last_row, #last_line, last_row, #last_line, vim.split(text, "\n", { plain = true }))
+  vim.bo[buf].modifiable = false
+  M.follow(buf, followers)
+end
+
+--- A banner line at the top (degraded mode), above the answer.
+---@param req zeke.Request
+---@param text string
+function M.banner(req, text)
+  local buf = req.buf
+  if not buf or not api.nvim_buf_is_valid(buf) then
+    return
+  end
+  api.nvim_buf_set_extmark(buf, ns, 0, 0, {
+    virt_lines = { { { text, "WarningMsg" } } },
+    virt_lines_above = true,
+  })
+  -- extmark virt_lines above line 1 need the view scrolled to show them
+  for _, win in ipairs(vim.fn.win_findbuf(buf)) do
+    api.nvim_win_call(win, function()
+      vim.fn.winrestview({ topfill = 1 })
+    end)
+  end
+  req.banner = text
+  M.update_winbar(req)
+end
+
+--- An error (or truncation) note below whatever text arrived; the text stays.
+---@param req zeke.Request
+---@param message string
+function M.show_error(req, message)
+  local buf = req.buf
+  if not buf or not api.nvim_buf_is_valid(buf) then
+    return
+  end
+  local lines = { "", "" }
+  for _, l in ipairs(vim.split(message, "\n", { plain = true })) do
+    table.insert(lines, "> " .. l)
+  end
+  local followers = M.followers(buf)
+  local last_row = api.nvim_buf_line_count(buf) - 1
+  local last_line = api.nvim_buf_get_lines(buf, last_row, last_row + 1, true)[1]
+  if last_row == 0 and last_line == "" then
+    lines = vim.list_slice(lines, 3)
+    table.insert(lines, 1, "")
+  end
+  vim.bo[buf].modifiable = true
+  api.nvim_buf_set_text(buf, last_row, #last_line, last_row, #last_line, lines)
+  vim.bo[buf].modifiable = false
+  local first = api.nvim_buf_line_count(buf) - #lines + 1
+  local last_now = api.nvim_buf_line_count(buf)
+  api.nvim_buf_set_extmark(buf, ns, math.max(first, 0), 0, { end_row = last_now, hl_group = "ErrorMsg", hl_eol = true })
+  M.follow(buf, followers)
+end
+
+--- The winbar shows who answered and what it cost, as it becomes known.
+---@param req zeke.Request
+function M.update_winbar(req)
+  if not req.buf or not api.nvim_buf_is_valid(req.buf) then
+    return
+  end
+  local text = require("zeke.status").describe(req)
+  for _, win in ipairs(vim.fn.win_findbuf(req.buf)) do
+    vim.wo[win].winbar = text:gsub("%%", "%%%%")
+  end
+end
+
+---@param buf integer
+function M.close(buf)
+  for _, win in ipairs(vim.fn.win_findbuf(buf)) do
+    if #api.nvim_list_wins() > 1 then
+      pcall(api.nvim_win_close, win, false)
+    end
+  end
+end
+
+-- Private ----------------------------------------------------------------------
+
+--- The window in this tab that shows a zeke answer buffer.
+---@return integer|nil
+function M.find_window()
+  for _, win in ipairs(api.nvim_tabpage_list_wins(0)) do
+    local b = api.nvim_win_get_buf(win)
+    if vim.b[b].zeke_request then
+      return win
+    end
+  end
+end
+
+---@param buf integer
+---@return integer[]
+function M.followers(buf)
+  local out = {}
+  local last = api.nvim_buf_line_count(buf)
+  for _, win in ipairs(vim.fn.win_findbuf(buf)) do
+    if api.nvim_win_get_cursor(win)[1] >= last then
+      table.insert(out, win)
+    end
+  end
+  return out
+end
+
+---@param buf integer
+---@param wins integer[]
+function M.follow(buf, wins)
+  local last = api.nvim_buf_line_count(buf)
+  for _, win in ipairs(wins) do
+    if api.nvim_win_is_valid(win) then
+      pcall(api.nvim_win_set_cursor, win, { last, 0 })
+    end
+  end
+end
+
+return M

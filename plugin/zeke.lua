@@ -1,0 +1,44 @@
+-- zeke.nvim: cheap definitions only. Nothing is required and no Python starts
+-- until a command runs.
+if vim.g.loaded_zeke then
+  return
+end
+vim.g.loaded_zeke = true
+
+local function command(name, impl, opts)
+  opts.desc = opts.desc or ("zeke: " .. name)
+  vim.api.nvim_create_user_command(name, function(args)
+    require("zeke")._command(impl, args)
+  end, opts)
+end
+
+command("ZekeRefactor", "ZekeRefactor", { range = true, nargs = "*", desc = "zeke: rewrite the selection (intent code)" })
+command("ZekeTest", "ZekeTest", { range = true, nargs = "*", desc = "zeke: write tests for the selection (intent tests)" })
+command("ZekeExplain", "ZekeExplain", { range = true, nargs = "*", desc = "zeke: explain the selection (intent reason)" })
+command("ZekeCancel", "ZekeCancel", { nargs = 0, desc = "zeke: stop the running request" })
+command("ZekeApply", "ZekeApply", { nargs = 0, desc = "zeke: accept the pending change" })
+command("ZekeReject", "ZekeReject", { nargs = 0, desc = "zeke: drop the pending change" })
+command("ZekeDoctor", "ZekeDoctor", { nargs = 0, desc = "zeke: health report" })
+command("ZekeStats", "ZekeStats", { nargs = 0, bang = true, desc = "zeke: stats per alias/model (! = all projects)" })
+command("ZekeAudit", "ZekeAudit", { nargs = 0, bang = true, desc = "zeke: recent tool calls and consent decisions" })
+command("ZekeModel", "ZekeModel", {
+  nargs = "?",
+  desc = "zeke: pick the alias for this project",
+  complete = function(arglead)
+    return require("zeke.commands").complete_alias(arglead)
+  end,
+})
+
+-- <Plug> maps: <Cmd> keeps visual mode alive so the live selection is read.
+local plug = {
+  { "(zeke-refactor)", "ZekeRefactor" },
+  { "(zeke-test)", "ZekeTest" },
+  { "(zeke-explain)", "ZekeExplain" },
+}
+for _, p in ipairs(plug) do
+  vim.keymap.set({ "n", "x" }, "<Plug>" .. p[1], "<Cmd>" .. p[2] .. "<CR>", { desc = "zeke: " .. p[2] })
+end
+vim.keymap.set("n", "<Plug>(zeke-cancel)", "<Cmd>ZekeCancel<CR>", { desc = "zeke: cancel" })
+vim.keymap.set("n", "<Plug>(zeke-model)", "<Cmd>ZekeModel<CR>", { desc = "zeke: pick a model" })
+vim.keymap.set("n", "<Plug>(zeke-apply)", "<Cmd>ZekeApply<CR>", { desc = "zeke: apply the change" })
+vim.keymap.set("n", "<Plug>(zeke-reject)", "<Cmd>ZekeReject<CR>", { desc = "zeke: reject the change" })

@@ -1,0 +1,691 @@
+"""One request end to end — pack, hint, stream, record — and the routing state
+(degraded mode, prices, unresolvable aliases) shared between requests.
+
+Knows nothing of Neovim: it reports through a ``Sink`` (``emit(kind, id, data)``)
+and is driven by the host adapter, or directly by tests.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import anyio
+import httpx
+
+from zeke import cache as cache_mod
+from zeke import client, context, fallback, routing, tags
+from zeke.errors import ZekeError
+from zeke.events import End, Meta, ReasoningDelta, StreamFailure, TextDelta, ToolCalls, Usage
+from zeke.settings import Settings
+
+log = logging.getLogger("zeke.engine")
+
+PRICE_TTL_S = 600.0
+IDLE_AFTER_S = 600.0  # the OMEN watcher stops when nobody has asked for this long
+
+
+class Sink(Protocol):
+    def emit(self, kind: str, rid: str | None, data: Any) -> None: ...
+
+
+@dataclass
+class Attempt:
+    """What one streamed answer produced."""
+
+    text: str = ""
+    reasoning: str = ""
+    headers: dict[str, str] = field(default_factory=dict)
+    chunk_model: str | None = None
+    routing_metadata: dict[str, Any] | None = None
+    usage: Usage | None = None
+    tool_calls: list[Any] = field(default_factory=list)
+    failure: str | None = None
+    finish_reason: str | None = None
+    truncated: bool = False
+    ttfb_ms: int | None = None
+
+
+@dataclass
+class RequestState:
+    rid: str
+    project: str = ""
+    alias: tags.Alias | None = None
+    intent: str = ""
+    size_hint: str | None = None
+    started: float = field(default_factory=time.perf_counter)
+    provider: str | None = None
+    model: str | None = None
+    degraded: bool = False
+    text: str = ""
+    max_cloud_cost_cents: int | None = None
+
+
+class Engine:
+    def __init__(
+        self,
+        sink: Sink,
+        *,
+        env: Mapping[str, str] | None = None,
+        session_id: str | None = None,
+    ) -> None:
+        self.sink = sink
+        self.env = env if env is not None else os.environ
+        self.session_id = session_id or uuid.uuid4().hex[:16]
+        self.settings = Settings()
+        self.cache: cache_mod.Cache | None = None
+        self.http: httpx.AsyncClient | None = None
+        self._tg: anyio.abc.TaskGroup | None = None
+        self._scopes: dict[str, anyio.CancelScope] = {}
+        self.degraded = False
+        self.degraded_model: str | None = None
+        self._watcher_running = False
+        self._last_request_at = 0.0
+        self.prices: dict[str, tuple[float, float]] = {}
+        self.router_models: list[str] = []
+        self._prices_at = 0.0
+        self._prices_loading = False
+        # endpoint -> model names the router could not resolve (upstream-notes §1)
+        self._unresolvable: dict[str, set[str]] = {}
+
+    # Lifecycle ------------------------------------------------------------------
+
+    async def serve(self, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
+        """Run until cancelled; background work (recording, watching OMEN) lives here."""
+        async with httpx.AsyncClient(trust_env=False) as http, anyio.create_task_group() as tg:
+            self.http = http
+            self._tg = tg
+            task_status.started()
+            await anyio.sleep_forever()
+
+    def configure(self, raw: Mapping[str, Any]) -> None:
+        old_db = self.settings.db_path
+        self.settings = Settings.from_lua(dict(raw))
+        if self.cache is None or self.settings.db_path != old_db:
+            if self.cache is not None:
+                self.cache.close()
+            self.cache = cache_mod.Cache(self.settings.db_path)
+        self._prices_at = 0.0
+        self._spawn(self._refresh_prices)
+
+    def cancel(self, rid: str) -> bool:
+        scope = self._scopes.get(rid)
+        if scope is None:
+            return False
+        scope.cancel()
+        return True
+
+    # One request ----------------------------------------------------------------
+
+    async def run_request(self, payload: Mapping[str, Any]) -> None:
+        rid = str(payload.get("id") or uuid.uuid4().hex[:12])
+        state = RequestState(rid=rid, intent=str(payload.get("intent") or "code"))
+        self._last_request_at = time.monotonic()
+        scope = anyio.CancelScope()
+        self._scopes[rid] = scope
+        result: dict[str, Any] = {"state": "done"}
+        attempt = Attempt()
+        try:
+            with scope:
+                attempt = await self._run(state, payload, attempt)
+                result.update(self._finish(state, attempt))
+            if scope.cancelled_caught:
+                result = {"state": "cancelled", "error": "zeke: cancelled; the text so far is kept"}
+        except ZekeError as e:
+            result = {"state": "error", "error": _prefixed(e.message)}
+        except Exception as e:  # a bug: say so briefly, keep the details in the log
+            log.exception("request %s failed", rid)
+            result = {
+                "state": "error",
+                "error": f"zeke: internal error ({type(e).__name__}: {e}); details in the zeke log",
+            }
+        finally:
+            self._scopes.pop(rid, None)
+        result.setdefault("latency_ms", _ms_since(state.started))
+        result.setdefault("ttfb_ms", attempt.ttfb_ms)
+        result.setdefault("degraded", state.degraded)
+        self.sink.emit("done", rid, result)
+        self._record(state, attempt, result)
+
+    async def _run(self, state: RequestState, payload: Mapping[str, Any], attempt: Attempt) -> Attempt:
+        s = self.settings
+        path = payload.get("path") or None
+        cwd = str(payload.get("cwd") or os.getcwd())
+        name, root = await anyio.to_thread.run_sync(tags.project_of, path, cwd)
+        state.project = str(payload.get("project") or s.project or name)
+        prefs = await self._prefs(state.project)
+        alias_name = s.alias
+        if prefs.last_alias and (prefs.last_alias == "auto" or prefs.last_alias in s.aliases):
+            alias_name = prefs.last_alias
+        state.alias = alias = tags.resolve_alias(alias_name, s.aliases)
+
+        packed = context.pack(
+            context.PackRequest(
+                intent=state.intent,
+                instruction=str(payload.get("instruction") or ""),
+                lines=[str(x) for x in payload.get("lines") or []],
+                window_start=int(payload.get("window_start") or 1),
+                start_line=int(payload.get("start_line") or 1),
+                end_line=int(payload.get("end_line") or 1),
+                path=path,
+                root=root,
+                filetype=str(payload.get("filetype") or ""),
+                diagnostics=list(payload.get("diagnostics") or []),
+                context_lines=s.context_lines,
+                max_context_tokens=s.max_context_tokens,
+                total_lines=payload.get("total_lines"),
+            )
+        )
+        state.size_hint = packed.size_hint
+        merged = tags.merge_tags(
+            s.tags,
+            alias.tags,
+            {"intent": state.intent},
+            {"project": state.project, "size_hint": packed.size_hint},
+        )
+        merged, omen = tags.apply_prefs(
+            merged,
+            s.omen,
+            {"prefer_local": prefs.prefer_local, "max_cloud_cost_cents": prefs.max_cloud_cost_cents},
+            omen_configured=s.omen is not None,
+        )
+        state.max_cloud_cost_cents = prefs.max_cloud_cost_cents
+        self.sink.emit(
+            "meta",
+            state.rid,
+            {"alias": alias.name, "size_hint": packed.size_hint, "tokens_est": packed.tokens_est},
+        )
+        if packed.notes:
+            self.sink.emit("notes", state.rid, packed.notes)
+
+        if self.degraded and s.fallback and not await self._omen_ready_quick():
+            return await self._stream_ollama(state, packed.messages, attempt, reason=None)
+        return await self._stream_omen(state, packed, merged, omen, attempt)
+
+    async def _stream_omen(
+        self,
+        state: RequestState,
+        packed: context.Packed,
+        merged_tags: dict[str, str],
+        omen: dict[str, Any] | None,
+        attempt: Attempt,
+    ) -> Attempt:
+        s = self.settings
+        alias = state.alias
+        assert alias is not None
+        model = alias.name
+        concrete = self._concrete_model(alias)
+        unresolvable = self._unresolvable.setdefault(s.api_base, set())
+        if model in unresolvable and concrete:
+            model = concrete
+        retried = False
+        while True:
+            body = tags.build_body(
+                model=model, messages=packed.messages, tags=merged_tags, omen=omen, tools=None
+            )
+            headers = tags.build_headers(
+                api_key=tags.read_api_key(self.env, s.api_key_env),
+                request_id=state.rid,
+                session_id=self.session_id,
+                tags=merged_tags,
+            )
+            try:
+                return await self._consume(
+                    state,
+                    client.open_openai_stream(
+                        self._http(),
+                        f"{s.api_base}/chat/completions",
+                        body,
+                        headers,
+                        connect_timeout=s.connect_timeout,
+                        read_timeout=s.read_timeout,
+                        first_byte_timeout=s.first_byte_timeout,
+                        endpoint_name="OMEN",
+                    ),
+                    attempt,
+                )
+            except ZekeError as e:
+                action = fallback.decide(
+                    e,
+                    fallback_enabled=bool(s.fallback),
+                    model_is_concrete=model == concrete and concrete is not None,
+                    concrete_available=concrete is not None,
+                    already_retried=retried,
+                )
+                log.info("OMEN attempt with model %s failed (%s): %s", model, action.value, e)
+                if action is fallback.Action.RETRY_CONCRETE and concrete:
+                    unresolvable.add(model)
+                    model, retried = concrete, True
+                    continue
+                if action is fallback.Action.DEGRADE:
+                    return await self._stream_ollama(state, packed.messages, attempt, reason=e)
+                raise
+
+    async def _consume(
+        self,
+        state: RequestState,
+        opener: AbstractAsyncContextManager[client.OpenedStream],
+        attempt: Attempt,
+    ) -> Attempt:
+        sent = time.perf_counter()
+        async with opener as opened:
+            attempt.headers = dict(opened.headers)
+            self._emit_facts(state, attempt)
+            async for ev in opened.events:
+                if isinstance(ev, TextDelta):
+                    if attempt.ttfb_ms is None:
+                        attempt.ttfb_ms = _ms_since(sent)
+                    attempt.text += ev.text
+                    state.text = attempt.text
+                    self.sink.emit("text", state.rid, ev.text)
+                elif isinstance(ev, ReasoningDelta):
+                    attempt.reasoning += ev.text
+                elif isinstance(ev, Meta):
+                    if ev.model:
+                        attempt.chunk_model = ev.model
+                    if ev.routing:
+                        attempt.routing_metadata = dict(ev.routing)
+                    self._emit_facts(state, attempt)
+                elif isinstance(ev, Usage):
+                    attempt.usage = ev
+                elif isinstance(ev, ToolCalls):
+                    attempt.tool_calls = list(ev.calls)
+                elif isinstance(ev, StreamFailure):
+                    attempt.failure = ev.message
+                elif isinstance(ev, End):
+                    attempt.finish_reason = ev.finish_reason
+                    attempt.truncated = ev.truncated
+        return attempt
+
+    async def _stream_ollama(
+        self,
+        state: RequestState,
+        messages: list[dict[str, Any]],
+        attempt: Attempt,
+        *,
+        reason: ZekeError | None,
+    ) -> Attempt:
+        s = self.settings
+        model = await self._local_model(state.alias)
+        if reason is not None:
+            self._enter_degraded(model, reason)
+        state.degraded = True
+        state.provider, state.model = "ollama", model
+        if model is None:
+            raise ZekeError(self._both_down_message(reason, "no local model is configured or pulled"))
+        self.sink.emit(
+            "banner",
+            state.rid,
+            f"⚠ OMEN unreachable — degraded mode on local Ollama ({model})",
+        )
+        self.sink.emit("meta", state.rid, {"provider": "ollama", "model": model, "degraded": True})
+        body = {"model": model, "messages": messages, "stream": True}
+        try:
+            return await self._consume(
+                state,
+                client.open_ollama_stream(
+                    self._http(),
+                    f"{s.ollama_host}/api/chat",
+                    body,
+                    connect_timeout=s.connect_timeout,
+                    read_timeout=s.read_timeout,
+                    first_byte_timeout=max(s.first_byte_timeout, 60.0),  # cold model loads
+                    endpoint_name="Ollama",
+                ),
+                attempt,
+            )
+        except ZekeError as e:
+            if e.kind in ("unreachable", "timeout"):
+                raise ZekeError(self._both_down_message(reason, e.message), kind=e.kind) from e
+            raise
+
+    # Results --------------------------------------------------------------------
+
+    def _facts(self, state: RequestState, attempt: Attempt) -> routing.RoutingFacts:
+        alias = state.alias
+        if state.degraded:
+            return routing.resolve_facts(
+                headers={},
+                routing_metadata=None,
+                usage_cost=None,
+                chunk_model=attempt.chunk_model,
+                alias_provider="ollama",
+                alias_model=state.model,
+            )
+        return routing.resolve_facts(
+            headers=attempt.headers,
+            routing_metadata=attempt.routing_metadata,
+            usage_cost=attempt.usage.cost_usd if attempt.usage else None,
+            chunk_model=attempt.chunk_model,
+            alias_provider=alias.provider if alias else None,
+            alias_model=alias.model if alias else None,
+        )
+
+    def _emit_facts(self, state: RequestState, attempt: Attempt) -> None:
+        facts = self._facts(state, attempt)
+        if (facts.provider, facts.model) != (state.provider, state.model) or not state.degraded:
+            state.provider, state.model = facts.provider, facts.model
+            self.sink.emit(
+                "meta",
+                state.rid,
+                {"provider": facts.provider, "model": facts.model, "cost_usd": facts.cost_usd},
+            )
+
+    def _finish(self, state: RequestState, attempt: Attempt) -> dict[str, Any]:
+        facts = self._facts(state, attempt)
+        state.provider, state.model = facts.provider, facts.model
+        usage = attempt.usage or Usage()
+        tokens_in = usage.tokens_in
+        tokens_out = usage.tokens_out
+        if tokens_out is None and attempt.text:
+            tokens_out = context.estimate_tokens(attempt.text)
+        cost = facts.cost_usd
+        if cost is None:
+            cost = routing.estimate_cost(
+                provider=facts.provider,
+                model=facts.model,
+                tokens_in=tokens_in,
+                tokens_out=tokens_out,
+                prices=self.prices,
+            )
+        over = routing.over_budget(cost, state.max_cloud_cost_cents, facts.provider)
+        out: dict[str, Any] = {
+            "state": "done",
+            "provider": facts.provider,
+            "model": facts.model,
+            "tokens_in": tokens_in,
+            "tokens_out": tokens_out,
+            "cost_usd": cost,
+            "over_budget": over,
+            "finish_reason": attempt.finish_reason,
+            "truncated": attempt.truncated,
+            "ttfb_ms": attempt.ttfb_ms,
+            "degraded": state.degraded,
+        }
+        who = "Ollama" if state.degraded else "OMEN"
+        if attempt.failure:
+            out["state"] = "error"
+            out["error"] = f"zeke: {who} reported an error mid-answer: {attempt.failure}"
+        elif attempt.truncated:
+            out["state"] = "error"
+            out["error"] = (
+                f"zeke: the answer from {who} stopped before it was complete "
+                "(the stream ended without an end marker); the text so far is kept"
+            )
+        elif attempt.finish_reason == "length":
+            out["warning"] = "zeke: the answer hit the model's length limit and may be cut short"
+        return out
+
+    def _record(self, state: RequestState, attempt: Attempt, result: Mapping[str, Any]) -> None:
+        cache = self.cache
+        if cache is None or not state.project:
+            return
+        rec = cache_mod.RequestRecord(
+            request_id=state.rid,
+            project=state.project,
+            alias=state.alias.name if state.alias else None,
+            model=result.get("model") or state.model,
+            provider=result.get("provider") or state.provider,
+            intent=state.intent,
+            size_hint=state.size_hint,
+            latency_ms=result.get("latency_ms"),
+            ttfb_ms=attempt.ttfb_ms,
+            tokens_in=result.get("tokens_in"),
+            tokens_out=result.get("tokens_out"),
+            cost_usd=result.get("cost_usd"),
+            success=result.get("state") == "done",
+            degraded=state.degraded,
+            over_budget=bool(result.get("over_budget")),
+            error=result.get("error"),
+            finish_reason=attempt.finish_reason,
+        )
+        trace: dict[str, Any] = dict(routing.omen_trace(attempt.headers))
+        if attempt.routing_metadata:
+            trace["routing_metadata"] = attempt.routing_metadata
+
+        async def write() -> None:
+            await anyio.to_thread.run_sync(cache.record_request, rec, trace or None)
+            self._flush_notices()
+
+        self._spawn(write)
+
+    # Calls from the UI (picker, stats, audit) ------------------------------------
+
+    async def call(self, method: str, args: Mapping[str, Any]) -> Any:
+        """Answer a question from the Lua side; disk work runs in a worker thread."""
+        project = str(args.get("project") or "")
+        if not project:
+            name, _root = await anyio.to_thread.run_sync(
+                tags.project_of, args.get("path") or None, str(args.get("cwd") or os.getcwd())
+            )
+            project = self.settings.project or name
+        cache = self.cache
+        if method == "aliases":
+            summaries: dict[str, Any] = {}
+            prefs = cache_mod.Prefs()
+            if cache is not None:
+                summaries = await anyio.to_thread.run_sync(cache.alias_summaries, project)
+                prefs = await anyio.to_thread.run_sync(cache.prefs, project)
+            self._flush_notices()
+            names = ["auto", *sorted(self.settings.aliases)]
+            current = prefs.last_alias if prefs.last_alias in names else self.settings.alias
+            return {
+                "project": project,
+                "current": current,
+                "aliases": [
+                    {
+                        "name": n,
+                        "provider": self.settings.aliases.get(n, {}).get("provider"),
+                        "model": self.settings.aliases.get(n, {}).get("model"),
+                        "summary": _plain(summaries.get(n)),
+                    }
+                    for n in names
+                ],
+            }
+        if method == "set_alias":
+            alias = str(args.get("alias") or "")
+            tags.resolve_alias(alias, self.settings.aliases)  # unknown -> a clear ZekeError
+            ok = cache is not None and await anyio.to_thread.run_sync(cache.set_last_alias, project, alias)
+            self._flush_notices()
+            return {"project": project, "alias": alias, "saved": bool(ok)}
+        if method == "stats":
+            rows = []
+            if cache is not None:
+                scope = None if args.get("all") else project
+                rows = await anyio.to_thread.run_sync(cache.stats, scope)
+            self._flush_notices()
+            return {"project": project, "rows": [_plain(r) for r in rows]}
+        if method == "audit":
+            rows = []
+            if cache is not None:
+                scope = None if args.get("all") else project
+                rows = await anyio.to_thread.run_sync(cache.tool_calls, scope, 50)
+            self._flush_notices()
+            return {"project": project, "rows": rows}
+        raise ZekeError(f"zeke: unknown host call '{method}'", kind="internal")
+
+    # Shared routing state -------------------------------------------------------
+
+    async def _prefs(self, project: str) -> cache_mod.Prefs:
+        cache = self.cache
+        if cache is None:
+            return cache_mod.Prefs()
+        prefs = cache_mod.Prefs()
+        with anyio.move_on_after(0.5):  # a slow disk never holds a request up
+            prefs = await anyio.to_thread.run_sync(cache.prefs, project, abandon_on_cancel=True)
+        self._flush_notices()
+        return prefs
+
+    def _flush_notices(self) -> None:
+        if self.cache is None:
+            return
+        for msg in self.cache.pop_notices():
+            self.sink.emit("notice", None, {"message": msg, "level": "warn"})
+
+    def _concrete_model(self, alias: tags.Alias) -> str | None:
+        """The model to name when the router cannot resolve the alias itself."""
+        if alias.model:
+            return alias.model
+        listed = set(self.router_models)
+        for name in sorted(self.settings.aliases):
+            model = self.settings.aliases[name].get("model")
+            if model and (not listed or model in listed):
+                return str(model)
+        return self.router_models[0] if self.router_models else None
+
+    async def _local_model(self, alias: tags.Alias | None) -> str | None:
+        """Contract §9: the alias's model if local, else the first local alias's, else
+        the first model Ollama lists."""
+        if alias and alias.provider == "ollama" and alias.model:
+            return alias.model
+        for name in sorted(self.settings.aliases):
+            spec = self.settings.aliases[name]
+            if spec.get("provider") == "ollama" and spec.get("model"):
+                return str(spec["model"])
+        try:
+            listing = await client.get_json(
+                self._http(), f"{self.settings.ollama_host}/api/tags", timeout=2.0, endpoint_name="Ollama"
+            )
+            models = listing.get("models") if isinstance(listing, dict) else None
+            if models and isinstance(models[0], dict):
+                return str(models[0].get("name") or models[0].get("model"))
+        except ZekeError:
+            pass
+        return None
+
+    def _both_down_message(self, omen_error: ZekeError | None, ollama_problem: str) -> str:
+        s = self.settings
+        omen_part = f"OMEN at {s.api_base} is unreachable"
+        if omen_error is not None:
+            omen_part += f" ({omen_error.message})"
+        return (
+            f"zeke: {omen_part}, and the local fallback failed too: Ollama at {s.ollama_host}: "
+            f"{ollama_problem}. Tried OMEN, then Ollama /api/chat. Run :checkhealth zeke."
+        )
+
+    def _enter_degraded(self, model: str | None, reason: ZekeError) -> None:
+        if not self.degraded:
+            self.degraded = True
+            self.degraded_model = model
+            self.sink.emit(
+                "degraded",
+                None,
+                {
+                    "on": True,
+                    "model": model,
+                    "message": f"zeke: OMEN unreachable ({reason.message}) — degraded mode on local "
+                    f"Ollama ({model}). zeke keeps checking OMEN in the background.",
+                },
+            )
+        self._start_watcher()
+
+    def _leave_degraded(self) -> None:
+        if self.degraded:
+            self.degraded = False
+            self.sink.emit(
+                "degraded",
+                None,
+                {"on": False, "message": f"zeke: OMEN is back at {self.settings.api_base}; degraded mode is over"},
+            )
+
+    def _start_watcher(self) -> None:
+        if not self._watcher_running:
+            self._watcher_running = True
+            self._spawn(self._watch_omen)
+
+    async def _watch_omen(self) -> None:
+        """While degraded: poll /ready with backoff (1 s … 15 s, so recovery shows up
+        within 30 s); stop when idle for long — the next request checks again."""
+        delay = 1.0
+        try:
+            while self.degraded:
+                await anyio.sleep(delay)
+                if time.monotonic() - self._last_request_at > IDLE_AFTER_S:
+                    return
+                if await self._omen_ready(timeout=2.0):
+                    self._leave_degraded()
+                    return
+                delay = min(delay * 2, 15.0)
+        finally:
+            self._watcher_running = False
+
+    async def _omen_ready(self, *, timeout: float) -> bool:
+        base = self.settings.api_base
+        root = base[: -len("/v1")] if base.endswith("/v1") else base
+        try:
+            r = await self._http().get(f"{root}/ready", timeout=timeout)
+        except (httpx.HTTPError, OSError):
+            return False
+        return r.status_code == 200
+
+    async def _omen_ready_quick(self) -> bool:
+        """While degraded with the watcher asleep (idle), look once before deciding."""
+        if self._watcher_running:
+            return False
+        if await self._omen_ready(timeout=0.3):
+            self._leave_degraded()
+            return True
+        self._start_watcher()
+        return False
+
+    async def _refresh_prices(self) -> None:
+        if self._prices_loading or time.monotonic() - self._prices_at < PRICE_TTL_S:
+            return
+        self._prices_loading = True
+        try:
+            listing = await client.get_json(
+                self._http(), f"{self.settings.api_base}/models", timeout=3.0, endpoint_name="OMEN"
+            )
+            self.prices = routing.parse_prices(listing)
+            data = listing.get("data") if isinstance(listing, dict) else None
+            self.router_models = [
+                str(m["id"]) for m in data or [] if isinstance(m, dict) and isinstance(m.get("id"), str)
+            ]
+        except ZekeError as e:
+            log.info("no price list from %s: %s", self.settings.api_base, e)
+        finally:
+            self._prices_at = time.monotonic()
+            self._prices_loading = False
+
+    # Helpers --------------------------------------------------------------------
+
+    def _http(self) -> httpx.AsyncClient:
+        if self.http is None:
+            raise ZekeError("zeke: the host is still starting; try again", kind="internal")
+        return self.http
+
+    def _spawn(self, fn: Callable[[], Any]) -> None:
+        if self._tg is not None:
+            self._tg.start_soon(_quietly, fn)
+
+
+async def _quietly(fn: Callable[[], Any]) -> None:
+    try:
+        await fn()
+    except Exception:
+        log.exception("background task failed")
+
+
+def _plain(obj: Any) -> Any:
+    """A dataclass as a dict msgpack can carry (None stays None)."""
+    if obj is None:
+        return None
+    if hasattr(obj, "__dataclass_fields__"):
+        return {k: getattr(obj, k) for k in obj.__dataclass_fields__}
+    return obj
+
+
+def _ms_since(t0: float) -> int:
+    return max(0, int(math.floor((time.perf_counter() - t0) * 1000)))
+
+
+def _prefixed(msg: str) -> str:
+    return msg if msg.startswith("zeke:") else f"zeke: {msg}"
+

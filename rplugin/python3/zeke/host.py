@@ -1,0 +1,108 @@
+"""The pynvim adapter: the only module that talks to Neovim.
+
+pynvim runs its own asyncio loop on the main thread and calls our handlers
+there; all real work runs on an anyio loop in a worker thread (a blocking
+portal), and results come back as ``exec_lua`` notifications queued with
+``async_call`` — never as blocking requests (upstream-notes §5).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from typing import Any
+
+import anyio
+import anyio.from_thread
+import pynvim
+
+from zeke.engine import Engine
+from zeke.errors import ZekeError
+from zeke.outbox import Event, Outbox
+
+log = logging.getLogger("zeke.host")
+
+DISPATCH_LUA = "require('zeke.bridge').dispatch(...)"
+
+
+class Host:
+    def __init__(self, nvim: pynvim.Nvim, portal: anyio.from_thread.BlockingPortal) -> None:
+        self.nvim = nvim
+        self.portal = portal
+        self.outbox = Outbox(self._send)
+        self.engine = Engine(self.outbox, session_id=os.environ.get("ZEKE_SESSION"))
+
+    def start(self) -> None:
+        self.portal.start_task_soon(self.outbox.run)
+        self.portal.start_task(self.engine.serve)
+
+    # Called on pynvim's thread ---------------------------------------------------
+
+    def on_notification(self, name: str, args: list[Any]) -> None:
+        if name != "zeke" or not args:
+            return
+        method = args[0]
+        payload = args[1] if len(args) > 1 else {}
+        try:
+            if method == "setup":
+                self.portal.start_task_soon(self._configure, payload)
+            elif method == "request":
+                self.portal.start_task_soon(self.engine.run_request, payload)
+            elif method == "cancel":
+                self.portal.start_task_soon(self._cancel, str(payload.get("id")))
+            elif method == "call":
+                self.portal.start_task_soon(self._call, payload)
+            else:
+                log.warning("unknown notification %r", method)
+        except Exception:  # the portal is gone: we are shutting down
+            log.exception("could not dispatch %r", method)
+
+    def on_request(self, name: str, args: list[Any]) -> Any:
+        if name == "ping":
+            return "pong"
+        raise ValueError(f"unknown request {name!r}")
+
+    # Called on the anyio thread ---------------------------------------------------
+
+    async def _configure(self, payload: dict[str, Any]) -> None:
+        self.engine.configure(payload)
+
+    async def _cancel(self, rid: str) -> None:
+        self.engine.cancel(rid)
+
+    async def _call(self, payload: dict[str, Any]) -> None:
+        call_id = payload.get("id")
+        try:
+            result = await self.engine.call(str(payload.get("method")), payload.get("args") or {})
+            self.outbox.emit("reply", None, {"call_id": call_id, "result": result})
+        except ZekeError as e:
+            self.outbox.emit("reply", None, {"call_id": call_id, "error": e.message})
+        except Exception as e:
+            log.exception("call %r failed", payload.get("method"))
+            self.outbox.emit(
+                "reply", None, {"call_id": call_id, "error": f"zeke: internal error: {e}"}
+            )
+
+    def _send(self, batch: list[Event]) -> None:
+        self.nvim.async_call(self._dispatch, batch)
+
+    def _dispatch(self, batch: list[Event]) -> None:
+        # on pynvim's thread: one notification, applied atomically by Lua
+        self.nvim.exec_lua(DISPATCH_LUA, batch, async_=True)
+
+
+def run() -> None:
+    """Attach to the Neovim that started us (stdio) and serve until it goes away."""
+    nvim = pynvim.attach("stdio")
+    with anyio.from_thread.start_blocking_portal() as portal:
+        host = Host(nvim, portal)
+        host.start()
+        try:
+            nvim.run_loop(host.on_request, host.on_notification)
+        finally:
+            log.info("Neovim went away; stopping")
+            # don't let a stuck task keep an orphan process around
+            threading.Timer(2.0, os._exit, args=(0,)).start()
+            portal.call(portal.stop, True)
+    os._exit(0)

