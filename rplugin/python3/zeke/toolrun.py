@@ -1,0 +1,242 @@
+"""Running the model's tool calls: policy, consent, the call itself, the audit row.
+
+Every call ends in exactly one audit row and one tool result for the model —
+including the ones we refuse (an invented tool, bad JSON, a path outside the
+project, a user's "no"). Writes are previewed as a diff and need consent
+(``"ask"``: the user; ``"allow"``; or the user's policy function) before they
+reach the server; paths outside the project root are refused whatever the
+policy says (contract §8).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import anyio
+
+from zeke import changes, diffing, tools
+from zeke.cache import ToolAuditRecord
+from zeke.errors import ZekeError
+from zeke.events import ToolCall
+from zeke.mcp import MCPClient, ToolInfo
+
+log = logging.getLogger("zeke.toolrun")
+
+MAX_RESULT_CHARS = 20_000
+
+
+class CancelAll(Exception):
+    """The user chose "cancel all" at a consent prompt."""
+
+
+@dataclass
+class Consent:
+    decision: str  # "allow" | "allow_session" | "policy" | "reject" | "cancel"
+    reason: str | None = None
+
+
+AskConsent = Callable[[dict[str, Any]], Awaitable[Consent]]
+Audit = Callable[[ToolAuditRecord], None]
+
+
+@dataclass
+class Outcome:
+    """What goes back to the model, and what the UI shows in `last().tool_calls`."""
+
+    call: ToolCall
+    content: str
+    status: str  # "ok" | "error" | "timeout" | "not_run"
+    decision: str
+    path: str | None = None
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "id": self.call.id,
+            "name": self.call.name,
+            "decision": self.decision,
+            "status": self.status,
+            "path": self.path,
+        }
+
+
+class ToolRunner:
+    def __init__(
+        self,
+        client: MCPClient,
+        offered: Sequence[ToolInfo],
+        *,
+        root: str,
+        project: str,
+        request_id: str,
+        consent_mode: str,
+        session_allowed: set[str],
+        ask: AskConsent,
+        audit: Audit,
+        timeout: float = 30.0,
+    ) -> None:
+        self.client = client
+        self.offered = {t.name: t for t in offered}
+        self.root = root
+        self.project = project
+        self.request_id = request_id
+        self.consent_mode = consent_mode
+        self.session_allowed = session_allowed
+        self.ask = ask
+        self.audit = audit
+        self.timeout = timeout
+
+    async def run(self, call: ToolCall) -> Outcome:
+        started = time.perf_counter()
+        outcome = await self._run(call)
+        self.audit(
+            ToolAuditRecord(
+                request_id=self.request_id,
+                project=self.project,
+                server=self.client.name,
+                tool=call.name,
+                args_digest=tools.args_digest(
+                    call.arguments if call.arguments is not None else call.raw_arguments
+                ),
+                decision=outcome.decision,
+                result_status=outcome.status,
+                duration_ms=int((time.perf_counter() - started) * 1000),
+                detail=_detail(outcome),
+            )
+        )
+        return outcome
+
+    async def _run(self, call: ToolCall) -> Outcome:
+        if call.name not in self.offered:
+            return Outcome(
+                call, f"Error: there is no tool named {call.name!r} here.", "not_run", "refused"
+            )
+        if call.arguments is None:
+            why = call.parse_error or "not a JSON object"
+            return Outcome(
+                call,
+                f"Error: the arguments were not valid JSON ({why}). Send a JSON object.",
+                "not_run",
+                "refused",
+            )
+        args = dict(call.arguments)
+        try:
+            paths = [tools.confine_path(p, self.root) for p in tools.tool_paths(call.name, args)]
+        except ZekeError as e:
+            return Outcome(call, f"Error: {e.message}", "not_run", "refused")
+        path = paths[0] if paths else None
+        if path and "path" in args:
+            args["path"] = path  # absolute and resolved: what we previewed is what is written
+        kind = tools.classify(call.name)
+        decision = "allow"
+        if kind != "read":
+            request = self._consent_request(call.name, args, path)
+            if isinstance(request, Outcome):
+                return request
+            consent = await self._consent(call.name, args, request)
+            decision = consent.decision
+            if consent.decision == "cancel":
+                raise CancelAll()
+            if consent.decision == "reject":
+                reason = f" Reason: {consent.reason}" if consent.reason else ""
+                return Outcome(
+                    call, f"The user rejected this tool call.{reason}", "not_run", "reject", path
+                )
+        try:
+            result = await self.client.call_tool(call.name, args, timeout=self.timeout)
+        except ZekeError as e:
+            status = "timeout" if e.kind == "timeout" else "error"
+            return Outcome(call, f"Error: {e.message}", status, decision, path)
+        text = result.text
+        if len(text) > MAX_RESULT_CHARS:
+            text = text[:MAX_RESULT_CHARS] + f"\n… (cut: {len(result.text)} characters in all)"
+        return Outcome(call, text, "error" if result.is_error else "ok", decision, path)
+
+    def _consent_request(
+        self, name: str, args: Mapping[str, Any], path: str | None
+    ) -> dict[str, Any] | Outcome:
+        """What the user is shown: a diff for file writes, the arguments otherwise."""
+        request: dict[str, Any] = {
+            "tool": name,
+            "args": _safe_args(args),
+            "path": path,
+            "hunks": [],
+        }
+        if name in ("write_file", "edit_file", "apply_patch") and path:
+            current = changes.read_text(path)
+            try:
+                write = tools.proposed_write(name, args, current)
+            except ZekeError as e:
+                return Outcome(
+                    ToolCall(id="", name=name, arguments=dict(args)),
+                    f"Error: {e.message}",
+                    "not_run",
+                    "refused",
+                    path,
+                )
+            old = changes.split_lines(current or "")
+            new = changes.split_lines(write.new)
+            request["hunks"] = [
+                {
+                    "index": h.index,
+                    "old_start": h.old_start,
+                    "old_lines": list(h.old_lines),
+                    "new_lines": list(h.new_lines),
+                    "header": h.header(),
+                }
+                for h in diffing.compute_hunks(old, new)
+            ]
+            request["create"] = current is None
+        return request
+
+    async def _consent(
+        self, name: str, args: Mapping[str, Any], request: dict[str, Any]
+    ) -> Consent:
+        if self.consent_mode == "allow":
+            return Consent("policy")
+        if name in self.session_allowed:
+            return Consent("allow_session")
+        request["mode"] = self.consent_mode  # "ask" or "function" (Lua runs the policy)
+        consent = await self.ask(request)
+        if consent.decision == "allow_session":
+            self.session_allowed.add(name)
+        return consent
+
+
+def _safe_args(args: Mapping[str, Any]) -> dict[str, Any]:
+    """Arguments for the consent prompt: long strings shortened (the diff shows content)."""
+    out: dict[str, Any] = {}
+    for k, v in args.items():
+        if isinstance(v, str) and len(v) > 400:
+            out[k] = v[:400] + f"… ({len(v)} chars)"
+        else:
+            out[k] = v
+    return out
+
+
+def _detail(outcome: Outcome) -> str:
+    first = outcome.content.strip().splitlines()[0] if outcome.content.strip() else ""
+    where = f"{outcome.path}: " if outcome.path else ""
+    return (where + first)[:300]
+
+
+async def ask_via_events(
+    emit: Callable[[str, str | None, Any], None],
+    waiters: dict[str, tuple[anyio.Event, list[Consent]]],
+    rid: str,
+    request: dict[str, Any],
+) -> Consent:
+    """Send a consent request to the UI and wait for the user's answer."""
+    token = f"{rid}:{len(waiters)}:{time.monotonic_ns()}"
+    event = anyio.Event()
+    box: list[Consent] = []
+    waiters[token] = (event, box)
+    try:
+        emit("consent", rid, {**request, "token": token})
+        await event.wait()
+    finally:
+        waiters.pop(token, None)
+    return box[0] if box else Consent("cancel")
