@@ -254,6 +254,7 @@ def test_update_remote_plugins_does_not_break(make_nvim, omen, project):
     nv = start(make_nvim, omen, project)
     nv.lua("vim.g.python3_host_prog = ...", sys.executable)
     nv.lua("vim.env.NVIM_RPLUGIN_MANIFEST = ...", str(project / "rplugin.vim"))
+    nv.cmd("runtime! plugin/rplugin.vim")  # -u NONE skips Neovim's own plugins
     nv.cmd("UpdateRemotePlugins")
     assert "error" not in nv.messages().lower()
     omen.queue(fo.stream("ok after manifest"))

@@ -534,15 +534,16 @@ class Engine:
             "degraded": state.degraded,
         }
         who = "Ollama" if state.degraded else "OMEN"
-        if attempt.failure:
-            out["state"] = "error"
-            out["error"] = f"zeke: {who} reported an error mid-answer: {attempt.failure}"
-        elif attempt.truncated:
+        if attempt.truncated:
+            cause = f" ({attempt.failure.rstrip('.')})" if attempt.failure else ""
             out["state"] = "error"
             out["error"] = (
-                f"zeke: the answer from {who} stopped before it was complete "
-                "(the stream ended without an end marker); the text so far is kept"
+                f"zeke: the answer from {who} stopped before it was complete{cause}; "
+                "the text so far is kept"
             )
+        elif attempt.failure:
+            out["state"] = "error"
+            out["error"] = f"zeke: {who} reported an error mid-answer: {attempt.failure}"
         elif attempt.finish_reason == "length":
             out["warning"] = "zeke: the answer hit the model's length limit and may be cut short"
         return out
