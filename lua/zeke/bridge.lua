@@ -53,6 +53,10 @@ end
 
 function handlers.tool(req, call)
   table.insert(req.tool_calls, call)
+  local path = call.path ~= vim.NIL and call.path or nil
+  if path and call.status == "ok" then
+    require("zeke.review").reload(path)
+  end
 end
 
 function handlers.done(req, data)
@@ -65,6 +69,11 @@ function handlers.done(req, data)
   end
   if data.proposal and data.proposal ~= vim.NIL then
     req.proposal = data.proposal
+  end
+  for _, key in ipairs({ "warning", "note" }) do
+    if data[key] and data[key] ~= vim.NIL and state == "done" then
+      notify(data[key], key == "warning" and vim.log.levels.WARN or vim.log.levels.INFO)
+    end
   end
   scratch.update_winbar(req)
   requests.finish(req, state)

@@ -409,7 +409,7 @@ async def serve_websocket(root: Path, address: str) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    # Run as a script, this directory is sys.path[0]; other doubles here (http.py, …)
+    # Run as a script, this directory is sys.path[0]; other modules here
     # would shadow standard modules that websockets imports.
     here = os.path.dirname(os.path.abspath(__file__))
     sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != here]

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
 from zeke.diffing import Hunk, apply_hunks, compute_hunks, locate
 from zeke.errors import ZekeError
 

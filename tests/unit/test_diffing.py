@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 
 import pytest
+
 from zeke.diffing import Hunk, apply_hunks, compute_hunks, locate, reindent, unified_diff
 from zeke.errors import ZekeError
 

@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 import pytest
+
 from zeke.errors import ZekeError
 from zeke.testfile import TestTarget, merge_tests, test_target
 

@@ -8,7 +8,7 @@ engine never cares which backend answered.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Union
+from typing import Any
 
 
 @dataclass(slots=True)
@@ -82,4 +82,4 @@ class End:
     truncated: bool = False
 
 
-StreamEvent = Union[TextDelta, ReasoningDelta, Meta, Usage, ToolCalls, StreamFailure, End]
+StreamEvent = TextDelta | ReasoningDelta | Meta | Usage | ToolCalls | StreamFailure | End
