@@ -4,6 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 NPM_PREFIX := .cache/npm
 FS_SERVER  := @modelcontextprotocol/server-filesystem@2026.8.31
+PY_DIRS    := $(wildcard rplugin tests bench scripts)
 
 .PHONY: install test-deps test lint demo bench clean
 
@@ -23,8 +24,8 @@ test-deps: install
 
 ## lint: ruff over the Python code
 lint: test-deps
-	$(VENV)/bin/ruff check rplugin tests bench scripts
-	$(VENV)/bin/ruff format --check rplugin tests bench scripts
+	$(VENV)/bin/ruff check $(PY_DIRS)
+	$(VENV)/bin/ruff format --check $(PY_DIRS)
 
 ## test: everything the CI runs
 test: test-deps lint

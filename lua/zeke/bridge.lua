@@ -17,8 +17,10 @@ local REQUEST_FIELDS = {
 local function merge(req, data)
   for _, k in ipairs(REQUEST_FIELDS) do
     local v = data[k]
-    if v ~= nil then
-      req[k] = v ~= vim.NIL and v or nil
+    if v == vim.NIL then
+      req[k] = nil
+    elseif v ~= nil then
+      req[k] = v -- `false` must survive (degraded, truncated, over_budget)
     end
   end
 end

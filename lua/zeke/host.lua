@@ -160,7 +160,10 @@ function M._resolve(id, result, err)
   local cb = callbacks[id]
   callbacks[id] = nil
   if cb then
-    cb(result ~= vim.NIL and result or nil, err ~= vim.NIL and err or nil)
+    if result == vim.NIL then
+      result = nil
+    end
+    cb(result, err ~= vim.NIL and err or nil)
   end
 end
 

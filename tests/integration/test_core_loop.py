@@ -74,6 +74,7 @@ def test_refactor_streams_into_scratch_with_contract_request(make_nvim, omen, pr
     assert last["state"] == "done", last
     assert last["command"] == "ZekeRefactor" and last["intent"] == "code"
     assert last["text"] == ANSWER
+    assert last["degraded"] is False and last["truncated"] is False
     assert nv.scratch_text() == ANSWER
     name = nv.lua("return vim.api.nvim_buf_get_name(require('zeke').last().buf)")
     assert name.startswith("zeke://") and name.endswith("/ZekeRefactor")

@@ -1,0 +1,192 @@
+--- `:checkhealth zeke` (and `:ZekeDoctor`): Neovim and the config are checked
+--- here; everything else (contract §11) by `python -m zeke doctor --json`, run on
+--- the host's own interpreter with the same config, so the shell and the editor
+--- tell the same story.
+
+local M = {}
+
+local DOCTOR_TIMEOUT_MS = 15000 -- the doctor bounds itself (a few seconds); this is a backstop
+
+local h = vim.health
+local report = {
+  ok = h.ok or h.report_ok,
+  warn = h.warn or h.report_warn,
+  error = h.error or h.report_error,
+  info = h.info or h.report_info,
+  start = h.start or h.report_start,
+}
+
+--- Which section of the report a doctor check belongs to.
+local SECTIONS = {
+  { title = "zeke: Python host", names = { ["Python"] = true, ["Python packages"] = true } },
+  { title = "zeke: OMEN (router)", names = { ["OMEN"] = true, ["OMEN models"] = true } },
+  { title = "zeke: Ollama (degraded mode)", names = { ["Ollama"] = true, ["Ollama models"] = true } },
+  { title = "zeke: Glyph (tools)", names = { ["Glyph"] = true } },
+  {
+    title = "zeke: local cache and key",
+    names = { ["Database"] = true, ["API key"] = true, ["Configuration"] = true },
+  },
+}
+
+-- Private helpers --------------------------------------------------------------
+
+local function check_neovim()
+  local v = vim.version()
+  local text = ("Neovim %d.%d.%d"):format(v.major, v.minor, v.patch)
+  if v.major == 0 and v.minor < 10 then
+    report.warn(text .. ": zeke needs 0.10 or newer (vim.system, vim.uv)", { "Upgrade Neovim to 0.10 or newer." })
+  else
+    report.ok(text)
+  end
+end
+
+local function check_config()
+  local config = require("zeke.config")
+  local cfg = config.get()
+  local errors = config.errors or {}
+  if #errors == 0 then
+    report.ok("configuration is valid")
+  else
+    for _, e in ipairs(errors) do
+      report.warn(e, { "Fix the key in your setup() or vim.g.zeke; see :help zeke-config." })
+    end
+  end
+  report.info(
+    ("api_base %s, ollama_host %s, fallback %s, alias %s"):format(
+      cfg.api_base,
+      cfg.ollama_host,
+      tostring(cfg.fallback),
+      cfg.alias
+    )
+  )
+end
+
+local function check_state()
+  local host = package.loaded["zeke.host"]
+  local requests = package.loaded["zeke.requests"]
+  if not (host and host.chan) then
+    report.info("the Python host is not running (it starts with the first zeke command)")
+    return
+  end
+  if requests and requests.degraded then
+    local model = requests.degraded_model and (" (" .. requests.degraded_model .. ")") or ""
+    report.warn("degraded mode now: OMEN was unreachable, answers come from local Ollama" .. model, {
+      "zeke checks OMEN in the background and leaves degraded mode by itself once OMEN answers /ready.",
+      "See the OMEN section below for why it is down.",
+    })
+  else
+    report.ok(("the Python host is running (channel %d); not in degraded mode"):format(host.chan))
+  end
+end
+
+--- Run the doctor; returns the decoded report or nil and an error message.
+---@return table|nil report, string|nil err
+local function run_doctor(python, root)
+  local pypath = root .. "/rplugin/python3"
+  if vim.env.PYTHONPATH and vim.env.PYTHONPATH ~= "" then
+    pypath = pypath .. ":" .. vim.env.PYTHONPATH
+  end
+  local input = vim.json.encode(require("zeke.config").for_host())
+  local cmd = { python, "-m", "zeke", "doctor", "--json" }
+  local code, stdout, stderr
+  if vim.system then
+    local ok, res = pcall(function()
+      return vim.system(cmd, { stdin = input, env = { PYTHONPATH = pypath }, text = true, timeout = DOCTOR_TIMEOUT_MS })
+        :wait()
+    end)
+    if not ok then
+      return nil, ("could not run %s: %s"):format(python, tostring(res))
+    end
+    code, stdout, stderr = res.code, res.stdout or "", res.stderr or ""
+    if code == 124 then -- vim.system's timeout: TERM sent, exit code 124
+      return nil, ("`%s -m zeke doctor` did not finish within %d s"):format(python, DOCTOR_TIMEOUT_MS / 1000)
+    end
+  else
+    -- Neovim < 0.10: no vim.system; the doctor still bounds its own run time.
+    local saved = vim.env.PYTHONPATH
+    vim.env.PYTHONPATH = pypath
+    stdout = vim.fn.system(cmd, input)
+    code = vim.v.shell_error
+    vim.env.PYTHONPATH = saved
+    stderr = ""
+  end
+  local ok, decoded = pcall(vim.json.decode, stdout)
+  if not ok or type(decoded) ~= "table" or type(decoded.checks) ~= "table" then
+    local tail = vim.trim((stderr ~= "" and stderr or stdout):sub(-600))
+    return nil, ("`%s -m zeke doctor` failed (exit %s)%s"):format(python, tostring(code), tail ~= "" and (": " .. tail) or "")
+  end
+  return decoded
+end
+
+local function emit(check)
+  local status = check.status
+  local text = ("%s: %s"):format(check.name, check.message)
+  local fix = check.fix ~= vim.NIL and check.fix or nil
+  if status == "ok" then
+    report.ok(text)
+  elseif status == "warn" then
+    report.warn(text, fix and { fix } or nil)
+  elseif status == "error" then
+    report.error(text, fix and { fix } or nil)
+  else
+    report.info(fix and (text .. " — " .. fix) or text)
+  end
+end
+
+local function check_doctor()
+  local hostmod = require("zeke.host")
+  local python = hostmod.python()
+  local root = hostmod.root()
+  report.start("zeke: Python host")
+  if vim.fn.executable(python) ~= 1 then
+    report.error(("no Python interpreter for the host at %s"):format(python), {
+      ("Run `make install` in %s (it creates .venv with pynvim, httpx, anyio, msgpack)."):format(root),
+      "Or set the config key 'python' to an interpreter that has them.",
+    })
+    return
+  end
+  local result, err = run_doctor(python, root)
+  if not result then
+    report.error(err, {
+      ("Run `make install` in %s, then `:checkhealth zeke` again."):format(root),
+      "Running `python -m zeke doctor` in a shell shows the same report.",
+    })
+    return
+  end
+  local placed = {}
+  for i, section in ipairs(SECTIONS) do
+    if i > 1 then
+      report.start(section.title)
+    end
+    for n, check in ipairs(result.checks) do
+      if section.names[check.name] then
+        placed[n] = true
+        emit(check)
+      end
+    end
+  end
+  local rest = {}
+  for n, check in ipairs(result.checks) do
+    if not placed[n] then
+      table.insert(rest, check)
+    end
+  end
+  if #rest > 0 then
+    report.start("zeke: other")
+    for _, check in ipairs(rest) do
+      emit(check)
+    end
+  end
+end
+
+-- Public -----------------------------------------------------------------------
+
+function M.check()
+  report.start("zeke: Neovim and config")
+  check_neovim()
+  check_config()
+  check_state()
+  check_doctor()
+end
+
+return M
