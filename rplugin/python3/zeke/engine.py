@@ -87,6 +87,7 @@ class RequestState:
     # the backend chosen on the first turn: ("omen", model) or ("ollama", model)
     backend: tuple[str, str] | None = None
     tool_calls: list[dict[str, Any]] = field(default_factory=list)
+    shown_facts: tuple[Any, ...] | None = None
 
 
 class Engine:
@@ -493,8 +494,12 @@ class Engine:
         )
 
     def _emit_facts(self, state: RequestState, attempt: Attempt) -> None:
+        """Tell the badge who is answering as soon as it is known, and when it changes
+        (speculate_k can switch provider mid-answer)."""
         facts = self._facts(state, attempt)
-        if (facts.provider, facts.model) != (state.provider, state.model) or not state.degraded:
+        shown = (facts.provider, facts.model, facts.cost_usd)
+        if shown != state.shown_facts:
+            state.shown_facts = shown
             state.provider, state.model = facts.provider, facts.model
             self.sink.emit(
                 "meta",
