@@ -77,8 +77,8 @@ function handlers.done(req, data)
       notify(data[key], key == "warning" and vim.log.levels.WARN or vim.log.levels.INFO)
     end
   end
-  scratch.update_winbar(req)
   requests.finish(req, state)
+  scratch.update_winbar(req) -- after finish: the bar shows the final state
   if req.proposal then
     require("zeke.review").offer(req)
   end

@@ -83,8 +83,12 @@ local function context_payload(sel)
   }
 end
 
+--- A UUID (v4 layout): it doubles as X-Request-ID, which some OpenAI-compatible
+--- servers (llama.cpp's) reject unless it is UUID-shaped.
 local function new_id()
-  return ("%x%04x"):format(os.time(), math.random(0, 0xffff))
+  local hex = vim.fn.sha256(("%d-%d-%s"):format(vim.uv.hrtime(), vim.fn.getpid(), tostring(math.random())))
+  local variant = ("89ab"):sub(math.random(1, 4), nil):sub(1, 1)
+  return ("%s-%s-4%s-%s%s-%s"):format(hex:sub(1, 8), hex:sub(9, 12), hex:sub(14, 16), variant, hex:sub(18, 20), hex:sub(21, 32))
 end
 
 -- Public -----------------------------------------------------------------------
