@@ -90,9 +90,9 @@ local function run_doctor(python, root)
   local cmd = { python, "-m", "zeke", "doctor", "--json" }
   local code, stdout, stderr
   if vim.system then
+    local opts = { stdin = input, env = { PYTHONPATH = pypath }, text = true, timeout = DOCTOR_TIMEOUT_MS }
     local ok, res = pcall(function()
-      return vim.system(cmd, { stdin = input, env = { PYTHONPATH = pypath }, text = true, timeout = DOCTOR_TIMEOUT_MS })
-        :wait()
+      return vim.system(cmd, opts):wait()
     end)
     if not ok then
       return nil, ("could not run %s: %s"):format(python, tostring(res))
@@ -113,7 +113,8 @@ local function run_doctor(python, root)
   local ok, decoded = pcall(vim.json.decode, stdout)
   if not ok or type(decoded) ~= "table" or type(decoded.checks) ~= "table" then
     local tail = vim.trim((stderr ~= "" and stderr or stdout):sub(-600))
-    return nil, ("`%s -m zeke doctor` failed (exit %s)%s"):format(python, tostring(code), tail ~= "" and (": " .. tail) or "")
+    local detail = tail ~= "" and (": " .. tail) or ""
+    return nil, ("`%s -m zeke doctor` failed (exit %s)%s"):format(python, tostring(code), detail)
   end
   return decoded
 end

@@ -141,8 +141,16 @@ class Engine:
             if self.cache is not None:
                 self.cache.close()
             self.cache = cache_mod.Cache(self.settings.db_path)
+            self._spawn(self._warm_cache)
         self._prices_at = 0.0
         self._spawn(self._refresh_prices)
+
+    async def _warm_cache(self) -> None:
+        """Open and migrate the cache now, so the first request does not pay for it."""
+        cache = self.cache
+        if cache is not None:
+            await anyio.to_thread.run_sync(cache.schema_version)
+            self._flush_notices()
 
     def cancel(self, rid: str) -> bool:
         scope = self._scopes.get(rid)
