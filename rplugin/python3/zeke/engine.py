@@ -395,9 +395,12 @@ class Engine:
         state: RequestState,
         opener: AbstractAsyncContextManager[client.OpenedStream],
         attempt: Attempt,
+        on_open: Callable[[], None] | None = None,
     ) -> Attempt:
         sent = time.perf_counter()
         async with opener as opened:
+            if on_open is not None:
+                on_open()
             attempt.headers = dict(opened.headers)
             self._emit_facts(state, attempt)
             async for ev in opened.events:
@@ -436,27 +439,33 @@ class Engine:
         reason: ZekeError | None,
     ) -> Attempt:
         s = self.settings
+        announce: Callable[[], None] | None = None
         if state.backend is not None:
             model: str | None = state.backend[1]
         else:
             model = await self._local_model(state.alias)
-            if reason is not None:
-                self._enter_degraded(model, reason)
-            state.degraded = True
             state.provider, state.model = "ollama", model
             if model is None:
                 raise ZekeError(
                     self._both_down_message(reason, "no local model is configured or pulled")
                 )
             state.backend = ("ollama", model)
-            self.sink.emit(
-                "banner",
-                state.rid,
-                f"⚠ OMEN unreachable — degraded mode on local Ollama ({model})",
-            )
-            self.sink.emit(
-                "meta", state.rid, {"provider": "ollama", "model": model, "degraded": True}
-            )
+
+            def announce() -> None:
+                # Only once Ollama answers: when it is down too, the user gets one
+                # message (the both-down error), not a degraded banner that then fails.
+                state.degraded = True
+                if reason is not None:
+                    self._enter_degraded(model, reason)
+                self.sink.emit(
+                    "banner",
+                    state.rid,
+                    f"⚠ OMEN unreachable — degraded mode on local Ollama ({model})",
+                )
+                self.sink.emit(
+                    "meta", state.rid, {"provider": "ollama", "model": model, "degraded": True}
+                )
+
         body: dict[str, Any] = {"model": model, "messages": messages, "stream": True}
         if specs:
             body["tools"] = specs
@@ -473,10 +482,18 @@ class Engine:
                     endpoint_name="Ollama",
                 ),
                 attempt,
+                on_open=announce,
             )
         except ZekeError as e:
             if e.kind in ("unreachable", "timeout"):
                 raise ZekeError(self._both_down_message(reason, e.message), kind=e.kind) from e
+            if reason is not None:  # say why we were on Ollama at all
+                raise ZekeError(
+                    f"zeke: OMEN is unreachable ({reason.message}), and the local fallback "
+                    f"failed: {e.message}",
+                    kind=e.kind,
+                    status=e.status,
+                ) from e
             raise
 
     # Results --------------------------------------------------------------------

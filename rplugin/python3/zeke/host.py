@@ -102,14 +102,20 @@ class Host:
 def run() -> None:
     """Attach to the Neovim that started us (stdio) and serve until it goes away."""
     nvim = pynvim.attach("stdio")
-    with anyio.from_thread.start_blocking_portal() as portal:
-        host = Host(nvim, portal)
-        host.start()
-        try:
-            nvim.run_loop(host.on_request, host.on_notification)
-        finally:
-            log.info("Neovim went away; stopping")
-            # don't let a stuck task keep an orphan process around
-            threading.Timer(2.0, os._exit, args=(0,)).start()
-            portal.call(portal.stop, True)
-    os._exit(0)
+    # Entered but never exited on purpose: leaving the portal's context waits for
+    # the event loop's idle worker threads (seconds), and Neovim waits for us.
+    # (keep the reference: a collected context manager would stop the portal)
+    portal_cm = anyio.from_thread.start_blocking_portal()
+    portal = portal_cm.__enter__()
+    host = Host(nvim, portal)
+    host.start()
+    try:
+        nvim.run_loop(host.on_request, host.on_notification)
+    finally:
+        log.info("Neovim went away; stopping")
+        # a stuck task must not keep an orphan process around
+        threading.Timer(2.0, os._exit, args=(0,)).start()
+        # cancels every task; stats writes already in a worker thread still finish
+        portal.call(portal.stop, True)
+        logging.shutdown()
+        os._exit(0)
