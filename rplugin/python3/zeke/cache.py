@@ -48,6 +48,10 @@ TOOL_RESULTS = frozenset({"ok", "error", "timeout", "not_run"})
 _MAX_TEXT = 2000
 # SQLite integers are 64-bit; anything beyond this is garbage, not a latency.
 _MAX_INT = 2**62
+# How long a read waits for the shared connection before it reads on a
+# connection of its own: that one is busy with a write (perhaps waiting on
+# another process's lock), and with WAL reads need not wait for writers.
+_SIDE_READ_AFTER_S = 0.05
 
 
 @dataclass
@@ -351,7 +355,9 @@ class Cache:
 
     Nothing touches the disk until the first call.  One connection, guarded by
     a lock; a second process (another Neovim) on the same file is handled by
-    SQLite's WAL locking plus our busy timeout.
+    SQLite's WAL locking plus our busy timeout.  A read that finds the
+    connection taken (a write waiting on someone else's lock) reads on a
+    short-lived connection instead, so prefs never wait behind a stuck write.
     """
 
     def __init__(self, path: str | os.PathLike[str], *, busy_timeout_ms: int = 2000) -> None:
@@ -362,6 +368,7 @@ class Cache:
         self._identity: tuple[int, int] | None = None  # (st_dev, st_ino) of the open file
         self._busy_ms_set: int | None = None
         self._disabled = False
+        self._opened = False  # the file has existed with our schema: side reads may open it
         self._notice_lock = threading.Lock()  # separate: never wait on the db to read notices
         self._notices: list[str] = []
         self._noted: set[str] = set()
@@ -678,7 +685,11 @@ class Cache:
         deadline = time.monotonic() + self._busy_s
         if self._disabled:
             return default
-        if not self._lock.acquire(timeout=max(self._busy_s, 0.001)):
+        side_read = not write and self._opened
+        wait = min(self._busy_s, _SIDE_READ_AFTER_S) if side_read else self._busy_s
+        if not self._lock.acquire(timeout=max(wait, 0.001)):
+            if side_read:
+                return self._side_read(op, default, deadline)
             self._notice("locked", self._locked_message(write))
             return default
         try:
@@ -752,9 +763,38 @@ class Cache:
             conn.execute("PRAGMA synchronous = NORMAL")  # safe with WAL; a cache needs no fsync
             st = os.stat(self._path)
             self._identity = (st.st_dev, st.st_ino)
+            self._opened = True
         except BaseException:
             self._drop_connection()
             raise
+
+    def _side_read(self, op: Callable[[sqlite3.Connection], T], default: T, deadline: float) -> T:
+        """Run a read on a short-lived connection of its own (see :meth:`_run`).
+
+        Never creates the file (``mode=rw``) and never writes (``query_only``);
+        any problem is left to the shared connection's next use to sort out.
+        """
+        uri = Path(os.path.abspath(self._path)).as_uri() + "?mode=rw"
+        try:
+            conn = sqlite3.connect(
+                uri,
+                uri=True,
+                timeout=max(0.001, deadline - time.monotonic()),
+                isolation_level=None,
+                check_same_thread=False,
+            )
+        except (sqlite3.Error, OSError):
+            return default
+        try:
+            conn.execute("PRAGMA query_only = ON")
+            return op(conn)
+        except (sqlite3.Error, OSError) as exc:
+            if _classify(exc) == "busy":
+                self._notice("locked", self._locked_message(False))
+            return default
+        finally:
+            with contextlib.suppress(sqlite3.Error):
+                conn.close()
 
     def _migrate(self, conn: sqlite3.Connection) -> None:
         current = int(conn.execute("PRAGMA user_version").fetchone()[0])

@@ -41,6 +41,7 @@ from zeke.settings import Settings
 log = logging.getLogger("zeke.engine")
 
 PRICE_TTL_S = 600.0
+PRICE_RETRY_FIRST_S = 1.0  # after a failed fetch (router still starting): retry soon, doubling
 IDLE_AFTER_S = 600.0  # the OMEN watcher stops when nobody has asked for this long
 
 
@@ -111,8 +112,10 @@ class Engine:
         self._watcher_running = False
         self._last_request_at = 0.0
         self.prices: dict[str, tuple[float, float]] = {}
-        self.router_models: list[str] = []
+        # model id -> provider, in the order {api_base}/models lists them
+        self.router_models: dict[str, str | None] = {}
         self._prices_at = 0.0
+        self._prices_retry_s = 0.0  # > 0 after a failed fetch: wait this long, not the TTL
         self._prices_loading = False
         # endpoint -> model names the router could not resolve (upstream-notes §1)
         self._unresolvable: dict[str, set[str]] = {}
@@ -121,6 +124,9 @@ class Engine:
         self._mcp_key: str | None = None
         self._consent_waiters: dict[str, tuple[anyio.Event, list[toolrun.Consent]]] = {}
         self._session_allowed: set[str] = set()
+        # project -> alias picked with :ZekeModel in this session; holds even when
+        # the cache could not store it (or cannot be read right now)
+        self._chosen_alias: dict[str, str] = {}
 
     # Lifecycle ------------------------------------------------------------------
 
@@ -165,6 +171,7 @@ class Engine:
         rid = str(payload.get("id") or uuid.uuid4().hex[:12])
         state = RequestState(rid=rid, intent=str(payload.get("intent") or "code"))
         self._last_request_at = time.monotonic()
+        self._spawn(self._refresh_prices)  # in the background; a no-op while fresh
         scope = anyio.CancelScope()
         self._scopes[rid] = scope
         result: dict[str, Any] = {"state": "done"}
@@ -207,8 +214,9 @@ class Engine:
         state.start_line = int(payload.get("start_line") or 1)
         prefs = await self._prefs(state.project)
         alias_name = s.alias
-        if prefs.last_alias and (prefs.last_alias == "auto" or prefs.last_alias in s.aliases):
-            alias_name = prefs.last_alias
+        chosen = self._chosen_alias.get(state.project) or prefs.last_alias
+        if chosen and (chosen == "auto" or chosen in s.aliases):
+            alias_name = chosen
         state.alias = alias = tags.resolve_alias(alias_name, s.aliases)
 
         packed = context.pack(
@@ -509,7 +517,7 @@ class Engine:
                 alias_provider="ollama",
                 alias_model=state.model,
             )
-        return routing.resolve_facts(
+        facts = routing.resolve_facts(
             headers=attempt.headers,
             routing_metadata=attempt.routing_metadata,
             usage_cost=attempt.usage.cost_usd if attempt.usage else None,
@@ -517,6 +525,11 @@ class Engine:
             alias_provider=alias.provider if alias else None,
             alias_model=alias.model if alias else None,
         )
+        if facts.provider is None and facts.model and self.router_models.get(facts.model):
+            # today's OMEN names no provider, but its model list does
+            facts.provider = self.router_models[facts.model]
+            facts.sources["provider"] = "models"
+        return facts
 
     def _emit_facts(self, state: RequestState, attempt: Attempt) -> None:
         """Tell the badge who is answering as soon as it is known, and when it changes
@@ -607,6 +620,8 @@ class Engine:
 
         async def write() -> None:
             await anyio.to_thread.run_sync(cache.record_request, rec, trace or None)
+            if rec.success and rec.model:
+                await anyio.to_thread.run_sync(cache.set_last_model, rec.project, rec.model)
             self._flush_notices()
 
         self._spawn(write)
@@ -852,7 +867,8 @@ class Engine:
                 prefs = await anyio.to_thread.run_sync(cache.prefs, project)
             self._flush_notices()
             names = ["auto", *sorted(self.settings.aliases)]
-            current = prefs.last_alias if prefs.last_alias in names else self.settings.alias
+            chosen = self._chosen_alias.get(project) or prefs.last_alias
+            current = chosen if chosen in names else self.settings.alias
             return {
                 "project": project,
                 "current": current,
@@ -869,6 +885,7 @@ class Engine:
         if method == "set_alias":
             alias = str(args.get("alias") or "")
             tags.resolve_alias(alias, self.settings.aliases)  # unknown -> a clear ZekeError
+            self._chosen_alias[project] = alias
             ok = cache is not None and await anyio.to_thread.run_sync(
                 cache.set_last_alias, project, alias
             )
@@ -917,7 +934,7 @@ class Engine:
             model = self.settings.aliases[name].get("model")
             if model and (not listed or model in listed):
                 return str(model)
-        return self.router_models[0] if self.router_models else None
+        return next(iter(self.router_models), None)
 
     async def _local_model(self, alias: tags.Alias | None) -> str | None:
         """Contract §9: the alias's model if local, else the first local alias's, else
@@ -1021,7 +1038,8 @@ class Engine:
         return False
 
     async def _refresh_prices(self) -> None:
-        if self._prices_loading or time.monotonic() - self._prices_at < PRICE_TTL_S:
+        wait = self._prices_retry_s or PRICE_TTL_S
+        if self._prices_loading or time.monotonic() - self._prices_at < wait:
             return
         self._prices_loading = True
         try:
@@ -1030,13 +1048,17 @@ class Engine:
             )
             self.prices = routing.parse_prices(listing)
             data = listing.get("data") if isinstance(listing, dict) else None
-            self.router_models = [
-                str(m["id"])
+            self.router_models = {
+                str(m["id"]): m["provider"] if isinstance(m.get("provider"), str) else None
                 for m in data or []
                 if isinstance(m, dict) and isinstance(m.get("id"), str)
-            ]
+            }
+            self._prices_retry_s = 0.0
         except ZekeError as e:
             log.info("no price list from %s: %s", self.settings.api_base, e)
+            self._prices_retry_s = min(
+                PRICE_TTL_S, max(PRICE_RETRY_FIRST_S, self._prices_retry_s * 2)
+            )
         finally:
             self._prices_at = time.monotonic()
             self._prices_loading = False
