@@ -55,6 +55,9 @@ end
 
 function handlers.tool(req, call)
   table.insert(req.tool_calls, call)
+  if call.message and call.message ~= vim.NIL then
+    notify(call.message, vim.log.levels.WARN)
+  end
   local path = call.path ~= vim.NIL and call.path or nil
   if path and call.status == "ok" then
     require("zeke.review").reload(path)

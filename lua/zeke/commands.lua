@@ -9,6 +9,7 @@ local scratch = require("zeke.scratch")
 local M = {}
 
 local api = vim.api
+local anchor_ns = api.nvim_create_namespace("zeke.anchor")
 
 local INTENTS = {
   ZekeRefactor = "code",
@@ -126,6 +127,9 @@ function M.ask(command, args)
       text = api.nvim_buf_get_lines(sel.buf, sel.start_line - 1, sel.end_line, false),
       path = payload.path,
       filetype = payload.filetype,
+      -- follows the selection through edits above it while the answer streams
+      mark = payload.intent == "code" and api.nvim_buf_set_extmark(sel.buf, anchor_ns, sel.start_line - 1, 0, {})
+        or nil,
     },
   }
   requests.add(req)

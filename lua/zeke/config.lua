@@ -28,7 +28,7 @@ local M = {}
 ---@field db_path string
 ---@field context_lines integer
 ---@field max_context_tokens integer
----@field timeouts { connect: number, first_byte: number, read: number }
+---@field timeouts { connect: number, first_byte: number, read: number, tool: number }
 ---@field ui { layout: "vsplit"|"split"|"tab", width: number, focus: boolean }
 ---@field test_paths table<string, string>
 ---@field tools { enable: string[], max_turns: integer }
@@ -255,20 +255,20 @@ M.schema = {
     doc = "token budget for the surrounding lines",
   },
   timeouts = {
-    default = { connect = 3, first_byte = 30, read = 60 },
+    default = { connect = 3, first_byte = 30, read = 60, tool = 30 },
     check = function(v)
       if type(v) ~= "table" then
         return false
       end
-      for _, k in ipairs({ "connect", "first_byte", "read" }) do
+      for _, k in ipairs({ "connect", "first_byte", "read", "tool" }) do
         if v[k] ~= nil and (type(v[k]) ~= "number" or v[k] <= 0) then
           return false
         end
       end
       return true
     end,
-    expects = "{ connect = seconds, first_byte = seconds, read = seconds } (positive numbers)",
-    doc = "connect timeout, time allowed before the answer starts, and per-read idle timeout",
+    expects = "{ connect = seconds, first_byte = seconds, read = seconds, tool = seconds } (positive numbers)",
+    doc = "connect timeout, time allowed before the answer starts, per-read idle timeout, and time allowed per tool call",
   },
   ui = {
     default = { layout = "vsplit", width = 0.4, focus = false },

@@ -18,6 +18,7 @@ local M = {}
 
 local api = vim.api
 local ns = api.nvim_create_namespace("zeke.review")
+local anchor_ns = api.nvim_create_namespace("zeke.anchor") -- set by zeke.commands
 
 ---@class zeke.Review
 ---@field id string
@@ -146,7 +147,29 @@ local function target_buffer(review)
   local buf = vim.fn.bufadd(p.path)
   vim.fn.bufload(buf)
   vim.bo[buf].buflisted = true
+  if p.create then
+    -- :w does not make directories, and a new test file's (tests/) may not exist yet
+    api.nvim_create_autocmd("BufWritePre", {
+      buffer = buf,
+      once = true,
+      callback = function()
+        vim.fn.mkdir(vim.fn.fnamemodify(p.path, ":h"), "p")
+      end,
+    })
+  end
   return buf
+end
+
+--- Where the selection starts now (0-based row): its extmark moved with edits above it.
+---@param review zeke.Review
+---@return integer|nil
+local function anchor_row(review)
+  local src = review.req.source
+  if not src or not src.mark or not api.nvim_buf_is_valid(src.buf) then
+    return nil
+  end
+  local pos = api.nvim_buf_get_extmark_by_id(src.buf, anchor_ns, src.mark, {})
+  return pos[1]
 end
 
 --- Inline preview in the source buffer: old lines marked, new ones as virtual lines.
@@ -157,7 +180,7 @@ local function preview_inline(review)
   if p.kind ~= "selection" or not src or not api.nvim_buf_is_valid(src.buf) then
     return
   end
-  local first = src.start_line - 1
+  local first = anchor_row(review) or (src.start_line - 1)
   local now = api.nvim_buf_get_lines(src.buf, first, first + #src.text, false)
   if not vim.deep_equal(now, src.text) then
     return -- it moved or changed; the review buffer still shows the diff
@@ -195,6 +218,10 @@ end
 local function clear_preview(review)
   if review.source_buf and api.nvim_buf_is_valid(review.source_buf) then
     api.nvim_buf_clear_namespace(review.source_buf, ns, 0, -1)
+  end
+  local src = review.req.source
+  if src and src.mark and api.nvim_buf_is_valid(src.buf) then
+    api.nvim_buf_del_extmark(src.buf, anchor_ns, src.mark)
   end
 end
 
@@ -371,6 +398,8 @@ function M.apply(id, on_done)
     lines = lines,
     accepted = accepted,
     modified = vim.bo[buf].modified,
+    fileformat = vim.bo[buf].fileformat,
+    hint = review.proposal.kind == "selection" and anchor_row(review) or vim.NIL,
   }, function(result, call_err)
     local function finish(ok, msg)
       notify(msg, ok and vim.log.levels.INFO or vim.log.levels.ERROR)

@@ -138,9 +138,16 @@ def from_answer(
     return prop, None
 
 
-def apply(proposal: Proposal, buffer_lines: Sequence[str], accepted: Iterable[int]) -> Applied:
+def apply(
+    proposal: Proposal,
+    buffer_lines: Sequence[str],
+    accepted: Iterable[int],
+    hint: int | None = None,
+) -> Applied:
     """Where the original is now, and what goes there. Refuses (ZekeError) when the
-    original can no longer be found; never returns a half-applied result."""
+    original can no longer be found; never returns a half-applied result. ``hint``
+    (0-based) is where the editor last saw the original start; among identical
+    copies the nearest wins (default: where it was when the request started)."""
     accepted = sorted(set(accepted))
     new_region = diffing.apply_hunks(proposal.original, proposal.hunks, accepted)
     lines = list(buffer_lines)
@@ -154,7 +161,7 @@ def apply(proposal: Proposal, buffer_lines: Sequence[str], accepted: Iterable[in
                 "Run the command again.",
                 kind="refused",
             )
-    start = diffing.locate(lines, proposal.original, proposal.hint)
+    start = diffing.locate(lines, proposal.original, proposal.hint if hint is None else hint)
     if start is None:
         where = proposal.path or "the buffer"
         raise ZekeError(
@@ -166,8 +173,9 @@ def apply(proposal: Proposal, buffer_lines: Sequence[str], accepted: Iterable[in
     return Applied(start, end, new_region, len(accepted), len(proposal.hunks))
 
 
-def whole_text(buffer_lines: Sequence[str], applied: Applied) -> str:
-    """The full file text after an Applied change (for writes through a tool server)."""
+def whole_text(buffer_lines: Sequence[str], applied: Applied, eol: str = "\n") -> str:
+    """The full file text after an Applied change (for writes through a tool server),
+    with the buffer's own line ends (``"\r\n"`` for fileformat=dos)."""
     lines = list(buffer_lines)
     lines[applied.start : applied.end] = applied.lines
-    return "\n".join(lines) + "\n" if lines else ""
+    return eol.join(lines) + eol if lines else ""

@@ -35,7 +35,7 @@ from zeke.events import (
     ToolCalls,
     Usage,
 )
-from zeke.mcp import MCPClient
+from zeke.mcp import MCPClient, ToolResult
 from zeke.settings import Settings
 
 log = logging.getLogger("zeke.engine")
@@ -665,7 +665,10 @@ class Engine:
             )
         lines = [str(x) for x in args.get("lines") or []]
         accepted = [int(i) for i in args.get("accepted") or []]
-        applied = changes.apply(proposal, lines, accepted)
+        hint = args.get("hint")  # where the UI's extmark says the original starts now
+        applied = changes.apply(
+            proposal, lines, accepted, hint=hint if isinstance(hint, int) else None
+        )
         out: dict[str, Any] = {
             "start": applied.start,
             "end": applied.end,
@@ -682,15 +685,21 @@ class Engine:
                     "zeke never overwrites a buffer with unsaved edits from disk",
                     kind="refused",
                 )
+            eol = "\r\n" if args.get("fileformat") == "dos" else "\n"
             await self._write_through_tools(
-                proposal, lines, changes.whole_text(lines, applied), proposal.create
+                proposal, lines, changes.whole_text(lines, applied, eol), proposal.create, eol
             )
             out["written"] = True
         self._proposals.pop(pid, None)
         return out
 
     async def _write_through_tools(
-        self, proposal: changes.Proposal, buffer_lines: list[str], new_text: str, create: bool
+        self,
+        proposal: changes.Proposal,
+        buffer_lines: list[str],
+        new_text: str,
+        create: bool,
+        eol: str = "\n",
     ) -> None:
         """Contract §8: read_file to check the disk still matches, then the server's
         edit tool if it has one, else write_file."""
@@ -701,19 +710,13 @@ class Engine:
             proposal.path, self._project_root_for(proposal.path) or root
         )
         names = {t.name for t in await mcp.list_tools()}
-        expected = "\n".join(buffer_lines) + "\n" if buffer_lines and buffer_lines != [""] else ""
+        expected = eol.join(buffer_lines) + eol if buffer_lines and buffer_lines != [""] else ""
         read_tool = "read_text_file" if "read_text_file" in names else "read_file"
-        started = time.perf_counter()
         if not create and read_tool in names:
-            current = await mcp.call_tool(read_tool, {"path": path})
-            self._audit_write(
-                proposal,
-                read_tool,
-                {"path": path},
-                "ok" if not current.is_error else "error",
-                started,
-            )
-            if current.is_error or current.text.rstrip("\n") != expected.rstrip("\n"):
+            current = await self._call_audited(mcp, proposal, read_tool, {"path": path})
+            # line ends aside (a server may read in text mode), the disk must match the buffer
+            on_disk = current.text.replace("\r\n", "\n").rstrip("\n")
+            if current.is_error or on_disk != expected.replace("\r\n", "\n").rstrip("\n"):
                 raise ZekeError(
                     f"zeke: {path} on disk no longer matches the buffer; reload it (:e) and run the "
                     "command again. Nothing was written.",
@@ -733,13 +736,25 @@ class Engine:
                 f"zeke: the tool server {mcp.name} has no write_file or edit_file tool",
                 kind="refused",
             )
-        started = time.perf_counter()
-        result = await mcp.call_tool(tool, args)
-        self._audit_write(proposal, tool, args, "error" if result.is_error else "ok", started)
+        result = await self._call_audited(mcp, proposal, tool, args)
         if result.is_error:
             raise ZekeError(
                 f"zeke: {mcp.name} could not write {path}: {result.text[:300]}", kind="refused"
             )
+
+    async def _call_audited(
+        self, mcp: MCPClient, proposal: changes.Proposal, tool: str, args: dict[str, Any]
+    ) -> ToolResult:
+        """One tool call for an accepted change, with its audit row whatever happens."""
+        started = time.perf_counter()
+        try:
+            result = await mcp.call_tool(tool, args)
+        except ZekeError as e:
+            status = "timeout" if e.kind == "timeout" else "error"
+            self._audit_write(proposal, tool, args, status, started)
+            raise
+        self._audit_write(proposal, tool, args, "error" if result.is_error else "ok", started)
+        return result
 
     def _audit_write(
         self,
@@ -778,11 +793,12 @@ class Engine:
         cfg = self.settings.glyph
         if not cfg:
             raise ZekeError("zeke: no tool server configured (config key 'glyph')", kind="config")
-        key = repr(sorted(cfg.items()))
+        timeout = self.settings.tool_timeout
+        key = repr((sorted(cfg.items()), timeout))
         if self._mcp is None or self._mcp_key != key:
             if self._mcp is not None:
                 await self._mcp.aclose()
-            self._mcp = MCPClient.from_config(cfg, cwd=root)
+            self._mcp = MCPClient.from_config(cfg, cwd=root, request_timeout=timeout)
             self._mcp_key = key
         await self._mcp.ensure_started()
         return self._mcp
@@ -818,6 +834,7 @@ class Engine:
                 self.sink.emit, self._consent_waiters, state.rid, request
             ),
             audit=self._audit,
+            timeout=self.settings.tool_timeout,
         )
         return runner, offered
 

@@ -46,6 +46,7 @@ class Settings:
     connect_timeout: float = 3.0
     first_byte_timeout: float = 30.0
     read_timeout: float = 60.0
+    tool_timeout: float = 30.0
     test_paths: dict[str, str] = field(default_factory=dict)
     tools_enable: list[str] = field(default_factory=list)
     max_turns: int = 8
@@ -74,6 +75,7 @@ class Settings:
         s.connect_timeout = float(timeouts.get("connect", s.connect_timeout))
         s.first_byte_timeout = float(timeouts.get("first_byte", s.first_byte_timeout))
         s.read_timeout = float(timeouts.get("read", s.read_timeout))
+        s.tool_timeout = float(timeouts.get("tool", s.tool_timeout))
         s.test_paths = {str(k): str(v) for k, v in _map(d.get("test_paths")).items()}
         tools = _map(d.get("tools"))
         s.tools_enable = [str(x) for x in _list(tools.get("enable"))]

@@ -52,6 +52,7 @@ class Outcome:
     status: str  # "ok" | "error" | "timeout" | "not_run"
     decision: str
     path: str | None = None
+    notice: str | None = None  # for the user: the tool server failed (crash, timeout)
 
     def summary(self) -> dict[str, Any]:
         return {
@@ -60,6 +61,7 @@ class Outcome:
             "decision": self.decision,
             "status": self.status,
             "path": self.path,
+            "message": self.notice,
         }
 
 
@@ -91,7 +93,18 @@ class ToolRunner:
 
     async def run(self, call: ToolCall) -> Outcome:
         started = time.perf_counter()
-        outcome = await self._run(call)
+        try:
+            outcome = await self._run(call)
+        except CancelAll:
+            # the user's "cancel all" is a consent decision too: on record like the others
+            self._record(
+                call, Outcome(call, "Cancelled by the user.", "not_run", "cancel"), started
+            )
+            raise
+        self._record(call, outcome, started)
+        return outcome
+
+    def _record(self, call: ToolCall, outcome: Outcome, started: float) -> None:
         self.audit(
             ToolAuditRecord(
                 request_id=self.request_id,
@@ -107,7 +120,6 @@ class ToolRunner:
                 detail=_detail(outcome),
             )
         )
-        return outcome
 
     async def _run(self, call: ToolCall) -> Outcome:
         if call.name not in self.offered:
@@ -149,7 +161,8 @@ class ToolRunner:
             result = await self.client.call_tool(call.name, args, timeout=self.timeout)
         except ZekeError as e:
             status = "timeout" if e.kind == "timeout" else "error"
-            return Outcome(call, f"Error: {e.message}", status, decision, path)
+            notice = f"zeke: tool {call.name} failed: {e.message}"
+            return Outcome(call, f"Error: {e.message}", status, decision, path, notice)
         text = result.text
         if len(text) > MAX_RESULT_CHARS:
             text = text[:MAX_RESULT_CHARS] + f"\n… (cut: {len(result.text)} characters in all)"
@@ -218,8 +231,11 @@ def _safe_args(args: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _detail(outcome: Outcome) -> str:
-    first = outcome.content.strip().splitlines()[0] if outcome.content.strip() else ""
     where = f"{outcome.path}: " if outcome.path else ""
+    if outcome.status == "ok":
+        # a result can be a file's content (secrets included): only its size is kept
+        return f"{where}{len(outcome.content)} chars"[:300]
+    first = outcome.content.strip().splitlines()[0] if outcome.content.strip() else ""
     return (where + first)[:300]
 
 
