@@ -10,6 +10,8 @@ PY_DIRS    := $(wildcard rplugin tests bench scripts)
 
 ## install: the host's virtual environment (pynvim, httpx, anyio, msgpack)
 install: $(PY)
+	@# bytecode now, not at the first host start (and even with PYTHONDONTWRITEBYTECODE)
+	@$(PY) -m compileall -q rplugin/python3
 $(PY): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip

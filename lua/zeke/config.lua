@@ -78,7 +78,8 @@ local function url(v)
 end
 
 local function positive_integer(v)
-  return type(v) == "number" and v >= 0 and math.floor(v) == v
+  -- math.huge passes floor(v) == v, but the host cannot make an integer of it
+  return type(v) == "number" and v >= 0 and v < 2 ^ 53 and math.floor(v) == v
 end
 
 local function alias_table(v)
@@ -337,7 +338,11 @@ function M.build(user)
     if not spec then
       table.insert(errors, ("zeke: unknown config key '%s' (ignored); see :help zeke-config"):format(tostring(key)))
     elseif value == vim.NIL then
-      cfg[key] = nil
+      if spec.check(nil) then
+        cfg[key] = nil -- an optional key (python, project, omen, glyph) is unset
+      else
+        table.insert(errors, ("zeke: config key '%s' cannot be unset (nil); using the default"):format(key))
+      end
     elseif not spec.check(value) then
       table.insert(
         errors,

@@ -177,7 +177,12 @@ function M.prune()
     return a.started < b.started
   end)
   for i = 1, #ids - 50 do
+    local old = M.by_id[ids[i].id]
     M.by_id[ids[i].id] = nil
+    -- its answer buffer goes too, unless it is on screen
+    if old.buf and vim.api.nvim_buf_is_valid(old.buf) and #vim.fn.win_findbuf(old.buf) == 0 then
+      pcall(vim.api.nvim_buf_delete, old.buf, { force = true })
+    end
   end
 end
 

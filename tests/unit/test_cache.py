@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+import zeke.cache
 from zeke.cache import (
     AliasSummary,
     Cache,
@@ -32,6 +33,11 @@ SEED_SHA256 = {
     "0001_routing.sql": "ae9bf68b17d29a65f05ec2644c1437fa5b6aacb05beceb70211cc3d89ffadae7",
     "0002_indexes.sql": "a58bb02a26c0140a587623ddc32938f0b1360a043ec7021fd6ce74823217adc3",
 }
+
+# every numbered migration shipped in the package, counted independently of cache.py
+LATEST = len(
+    list((Path(zeke.cache.__file__).parent / "migrations").glob("[0-9][0-9][0-9][0-9]_*.sql"))
+)
 
 
 def rec(**kw: object) -> RequestRecord:
@@ -97,14 +103,14 @@ def test_nothing_on_disk_until_first_use_then_parents_created(db: Path) -> None:
     cache = Cache(db)
     assert not db.parent.exists()
     assert cache.available
-    assert cache.schema_version() == 4
+    assert cache.schema_version() == LATEST
     assert db.exists()
     assert rows(db, "PRAGMA journal_mode") == [("wal",)]
 
 
 def test_migrations_applied_once_each(db: Path) -> None:
     first = Cache(db)
-    assert first.schema_version() == 4
+    assert first.schema_version() == LATEST
     first.close()
     tables = {r[0] for r in rows(db, "SELECT name FROM sqlite_master WHERE type = 'table'")}
     assert {"routing_prefs", "routing_stats", "routing_trace", "tool_calls"} <= tables
@@ -114,7 +120,7 @@ def test_migrations_applied_once_each(db: Path) -> None:
     con.commit()
     con.close()
     again = Cache(db)
-    assert again.schema_version() == 4
+    assert again.schema_version() == LATEST
     assert again.record_request(rec())
     assert again.pop_notices() == []
     assert rows(db, "SELECT name FROM sqlite_master WHERE name = 'idx_stats_model'") == []
@@ -135,7 +141,7 @@ def test_seed_only_database_is_upgraded_keeping_rows(db: Path) -> None:
     con.commit()
     con.close()
     cache = Cache(db)
-    assert cache.schema_version() == 4
+    assert cache.schema_version() == LATEST
     (row,) = cache.stats("p")
     assert (row.alias, row.requests, row.median_latency_ms, row.degraded) == (
         "code-fast",
@@ -391,7 +397,7 @@ def test_alias_summaries(db: Path) -> None:
 
 def test_stats_speed_on_100k_rows(db: Path) -> None:
     cache = Cache(db)
-    assert cache.schema_version() == 4
+    assert cache.schema_version() == LATEST
     rnd = random.Random(3)
     aliases = [("code-fast", "dc:14b", "ollama"), ("code-smart", "gpt-5", "azure")]
     data = []
@@ -494,7 +500,7 @@ def test_corrupt_file_is_moved_aside_and_replaced(db: Path) -> None:
     assert str(aside) in notices[0]
     assert aside.read_bytes() == garbage
     assert rows(db, "SELECT COUNT(*) FROM routing_stats") == [(1,)]
-    assert cache.schema_version() == 4
+    assert cache.schema_version() == LATEST
     assert cache.pop_notices() == []
 
 
@@ -557,7 +563,7 @@ def test_lock_held_while_cache_is_first_created(db: Path) -> None:
         other.execute("ROLLBACK")
         other.close()
     assert cache.record_request(rec())
-    assert cache.schema_version() == 4
+    assert cache.schema_version() == LATEST
 
 
 def test_parent_is_a_file_turns_stats_off_with_one_notice(tmp_path: Path) -> None:
@@ -590,7 +596,7 @@ def test_database_deleted_while_in_use_is_recreated(db: Path) -> None:
     os.remove(db)  # the -wal/-shm stay behind, as when a user deletes just the file
     assert cache.record_request(rec(request_id="new"))
     assert rows(db, "SELECT request_id FROM routing_stats") == [("new",)]
-    assert cache.schema_version() == 4
+    assert cache.schema_version() == LATEST
 
 
 def test_two_instances_on_one_file_lose_no_rows(db: Path) -> None:

@@ -302,15 +302,6 @@ def _ranks(n: int) -> tuple[int, int, int]:
     return (n + 1) // 2, (n + 2) // 2, (95 * n + 99) // 100
 
 
-def _median_p95(values: list[float]) -> tuple[float | None, float | None]:
-    """Median and nearest-rank p95 of ``values`` (sorted here)."""
-    if not values:
-        return None, None
-    values = sorted(values)
-    lo, hi, p95 = _ranks(len(values))
-    return (values[lo - 1] + values[hi - 1]) / 2, float(values[p95 - 1])
-
-
 _STATS_GROUP = "alias, model, provider, degraded"
 
 
@@ -542,37 +533,20 @@ class Cache:
                     cost_usd=cost,
                     cost_unknown=unknown or 0,
                 )
+            # Per group, an index hands the values in order (0003 per project, 0005
+            # across projects): read just the ranks needed, never every value.
+            group_where = "alias IS ? AND model IS ? AND provider IS ? AND degraded = ?"
             if project is not None:
-                # Per group, the index hands values in order: read just the ranks needed.
-                group_where = (
-                    "project = ? AND alias IS ? AND model IS ? AND provider IS ? AND degraded = ?"
+                group_where = "project = ? AND " + group_where
+            for key, row in rows.items():
+                n_ttfb, n_lat = counts[key]
+                gparams = (*params, *key)
+                row.median_ttfb_ms, row.p95_ttfb_ms = _ranked(
+                    conn, "ttfb_ms", group_where, gparams, n_ttfb, p95=True
                 )
-                for key, row in rows.items():
-                    n_ttfb, n_lat = counts[key]
-                    gparams = (project, *key)
-                    row.median_ttfb_ms, row.p95_ttfb_ms = _ranked(
-                        conn, "ttfb_ms", group_where, gparams, n_ttfb, p95=True
-                    )
-                    row.median_latency_ms, _ = _ranked(
-                        conn, "latency_ms", group_where, gparams, n_lat, p95=False
-                    )
-            else:
-                # Across projects no index has the group first: sort in Python,
-                # still far quicker than SQLite window functions here.
-                ttfbs: dict[tuple[Any, ...], list[float]] = {k: [] for k in rows}
-                lats: dict[tuple[Any, ...], list[float]] = {k: [] for k in rows}
-                for alias, model, provider, degraded, ttfb, lat in conn.execute(
-                    f"SELECT {_STATS_GROUP}, ttfb_ms, latency_ms FROM routing_stats"
-                    " WHERE ttfb_ms IS NOT NULL OR latency_ms IS NOT NULL"
-                ):
-                    key = (alias, model, provider, degraded)
-                    if ttfb is not None:
-                        ttfbs[key].append(ttfb)
-                    if lat is not None:
-                        lats[key].append(lat)
-                for key, row in rows.items():
-                    row.median_ttfb_ms, row.p95_ttfb_ms = _median_p95(ttfbs[key])
-                    row.median_latency_ms, _ = _median_p95(lats[key])
+                row.median_latency_ms, _ = _ranked(
+                    conn, "latency_ms", group_where, gparams, n_lat, p95=False
+                )
             return sorted(
                 rows.values(),
                 key=lambda r: (-r.requests, r.alias or "", r.model or "", r.provider or ""),

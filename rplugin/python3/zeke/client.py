@@ -15,6 +15,7 @@ how cancellation reaches the server.
 
 from __future__ import annotations
 
+import dataclasses
 import email.utils
 import html
 import json
@@ -330,9 +331,15 @@ async def _open(
 ) -> AsyncIterator[OpenedStream]:
     where = safe_url(url)
     model = body.get("model") if isinstance(body, dict) else None
+    sent = _sent_credentials(headers)
+    # Until the headers arrive only first_byte_timeout bounds the wait (a slow model
+    # may take longer to start than the per-read idle timeout allows).
+    head_read = (
+        read_timeout if first_byte_timeout is None else max(read_timeout, first_byte_timeout)
+    )
     timeout = httpx.Timeout(
         connect=connect_timeout,
-        read=read_timeout,
+        read=head_read,
         write=max(connect_timeout, read_timeout),
         pool=connect_timeout,
     )
@@ -363,9 +370,16 @@ async def _open(
             read_timeout=read_timeout,
         ) from e
 
+    # From here on the per-read idle timeout (httpcore reads it from the request
+    # when the body starts streaming).
+    response.request.extensions["timeout"] = {
+        **response.request.extensions.get("timeout", {}),
+        "read": read_timeout,
+    }
     try:
         if not 200 <= response.status_code < 300:
             data = await _read_capped(response, _ERROR_BODY_CAP, _ERROR_BODY_SECONDS)
+            data = _scrub(data, sent)
             raise describe_http_error(
                 response.status_code,
                 response.headers,
@@ -373,7 +387,9 @@ async def _open(
                 endpoint_name=endpoint_name,
                 model=model if isinstance(model, str) else None,
             )
-        events = _events(response, pipe(), endpoint_name=endpoint_name, read_timeout=read_timeout)
+        events = _events(
+            response, pipe(), endpoint_name=endpoint_name, read_timeout=read_timeout, sent=sent
+        )
         try:
             yield OpenedStream(
                 status=response.status_code,
@@ -391,6 +407,26 @@ async def _open(
 
 
 async def _events(
+    response: httpx.Response,
+    pipe: _Pipe,
+    *,
+    endpoint_name: str,
+    read_timeout: float,
+    sent: list[str],
+) -> AsyncGenerator[StreamEvent, None]:
+    """The decoded body; an error the server puts in the stream never carries our key."""
+    inner = _decoded(response, pipe, endpoint_name=endpoint_name, read_timeout=read_timeout)
+    try:
+        async for ev in inner:
+            if sent and isinstance(ev, StreamFailure):
+                ev = dataclasses.replace(ev, message=_scrub_text(ev.message, sent))
+            yield ev
+    finally:
+        with anyio.CancelScope(shield=True):
+            await inner.aclose()
+
+
+async def _decoded(
     response: httpx.Response, pipe: _Pipe, *, endpoint_name: str, read_timeout: float
 ) -> AsyncGenerator[StreamEvent, None]:
     """Read the body, decode it, and end with ``End`` whatever happens."""
@@ -645,6 +681,30 @@ _SECRETS = [
         r"\1[redacted]",
     ),
 ]
+
+
+def _sent_credentials(headers: Mapping[str, str]) -> list[str]:
+    """The secrets we sent (``Authorization: Bearer <key>``, ``x-api-key``): a server may
+    echo them back in an error, and they must not reach a message, the log or the cache."""
+    out = []
+    for name, value in headers.items():
+        if name.lower() in ("authorization", "x-api-key", "api-key") and value:
+            secret = value.split(None, 1)[-1].strip()
+            if len(secret) >= 8:
+                out.append(secret)
+    return out
+
+
+def _scrub(data: bytes, secrets: list[str]) -> bytes:
+    for secret in secrets:
+        data = data.replace(secret.encode(), b"[redacted]")
+    return data
+
+
+def _scrub_text(text: str, secrets: list[str]) -> str:
+    for secret in secrets:
+        text = text.replace(secret, "[redacted]")
+    return text
 
 
 def _redact(text: str) -> str:

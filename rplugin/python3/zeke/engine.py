@@ -134,7 +134,10 @@ class Engine:
         self, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED
     ) -> None:
         """Run until cancelled; background work (recording, watching OMEN) lives here."""
-        async with httpx.AsyncClient(trust_env=False) as http, anyio.create_task_group() as tg:
+        async with (
+            httpx.AsyncClient(trust_env=False, transport=_LazyTLSTransport()) as http,
+            anyio.create_task_group() as tg,
+        ):
             self.http = http
             self._tg = tg
             task_status.started()
@@ -578,7 +581,7 @@ class Engine:
         }
         who = "Ollama" if state.degraded else "OMEN"
         if attempt.truncated:
-            cause = f" ({attempt.failure.rstrip('.')})" if attempt.failure else ""
+            cause = f" ({_printable(attempt.failure).rstrip('.')})" if attempt.failure else ""
             out["state"] = "error"
             out["error"] = (
                 f"zeke: the answer from {who} stopped before it was complete{cause}; "
@@ -586,7 +589,7 @@ class Engine:
             )
         elif attempt.failure:
             out["state"] = "error"
-            out["error"] = f"zeke: {who} reported an error mid-answer: {attempt.failure}"
+            out["error"] = _prefixed(f"{who} reported an error mid-answer: {attempt.failure}")
         elif attempt.finish_reason == "length":
             out["warning"] = "zeke: the answer hit the model's length limit and may be cut short"
         return out
@@ -1092,6 +1095,34 @@ class Engine:
             self._tg.start_soon(_quietly, fn)
 
 
+class _LazyTLSTransport(httpx.AsyncBaseTransport):
+    """http:// (OMEN and Ollama on the machine or the LAN) needs no TLS; building the
+    verifying context loads the CA bundle, ~60 ms of every host start. It is made on
+    the first https:// request instead."""
+
+    def __init__(self) -> None:
+        # Only ever used for http:// URLs (see below), so no TLS happens on it and
+        # verify=False merely skips loading the CA bundle.
+        self._plain = httpx.AsyncHTTPTransport(verify=False, trust_env=False)
+        self._tls: httpx.AsyncHTTPTransport | None = None
+        self._lock = anyio.Lock()
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if request.url.scheme != "https":
+            return await self._plain.handle_async_request(request)
+        async with self._lock:
+            if self._tls is None:
+                self._tls = await anyio.to_thread.run_sync(
+                    lambda: httpx.AsyncHTTPTransport(trust_env=False)
+                )
+        return await self._tls.handle_async_request(request)
+
+    async def aclose(self) -> None:
+        await self._plain.aclose()
+        if self._tls is not None:
+            await self._tls.aclose()
+
+
 async def _quietly(fn: Callable[[], Any]) -> None:
     try:
         await fn()
@@ -1146,5 +1177,12 @@ def _ms_since(t0: float) -> int:
     return max(0, math.floor((time.perf_counter() - t0) * 1000))
 
 
+def _printable(text: str) -> str:
+    """Text from a server, safe to show: control characters become "?"."""
+    return "".join(c if c.isprintable() or c in "\n\t" else "?" for c in text)
+
+
 def _prefixed(msg: str) -> str:
+    """A user-facing message: "zeke:" first, no control characters from a server."""
+    msg = _printable(msg)
     return msg if msg.startswith("zeke:") else f"zeke: {msg}"

