@@ -431,6 +431,14 @@ function M.apply(id, on_done)
       -- one nvim_buf_set_lines call = one undo step
       api.nvim_buf_set_lines(buf, result.start, result["end"], false, result.lines)
     end
+    if review.proposal.kind == "file" and vim.fn.bufwinid(buf) == -1 then
+      -- a test file the user has not opened: show what was added to it
+      local here = api.nvim_get_current_win()
+      vim.cmd("aboveleft sbuffer " .. buf)
+      if not config.get().ui.focus and api.nvim_win_is_valid(here) then
+        api.nvim_set_current_win(here)
+      end
+    end
     clear_preview(review)
     close_buffer(review.buf)
     M.pending[id] = nil

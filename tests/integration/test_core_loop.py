@@ -101,7 +101,9 @@ def test_refactor_streams_into_scratch_with_contract_request(make_nvim, omen, pr
     assert "for x in xs:" in user and "make it shorter" in user and "calc.py" in user
     assert req.headers["authorization"] == "Bearer sk-test-secret-123"
     assert req.headers["x-request-id"] == last["id"]
-    assert re.fullmatch(r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}", last["id"])
+    assert re.fullmatch(
+        r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}", last["id"]
+    )
     winbar = nv.lua("return vim.wo[vim.fn.bufwinid(require('zeke').last().buf)].winbar")
     assert "✓" in winbar and "…" not in winbar
     assert req.headers["x-zeke-session"] and req.headers["x-client"] == "zeke.nvim"

@@ -511,6 +511,9 @@ def test_zeketest_python_new_test_file_in_a_buffer(make_nvim, omen, project):
     assert buf_lines(nv, target) == lines_of(TESTS_CODE)
     assert not target.exists()  # in a buffer, not on disk until saved
     assert buf_lines(nv, project / "calc.py") == lines_of(SOURCE)
+    # the new test file is shown; the cursor stays in the source
+    assert nv.lua("return vim.fn.bufwinid(...)", str(target)) != -1
+    assert nv.lua("return vim.api.nvim_buf_get_name(0)") == str(project / "calc.py")
     # saving it from that buffer works (the tests/ directory did not exist yet)
     nv.cmd(f"buffer {target}")
     nv.cmd("write")

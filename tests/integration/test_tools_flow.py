@@ -516,8 +516,10 @@ def test_a_model_that_loops_on_tools_stops_at_max_turns(make_nvim, omen, project
     assert len(omen.chat_requests()) == 3
     # each turn carried the results of the turns before it
     assert [len(tool_messages(omen, n)) for n in range(3)] == [0, 1, 2]
-    assert "stopped after 3 tool-call turns" in notes_text(nv)
-    assert audit(nv, last["id"], 3) == [("read_file", "allow", "ok")] * 3
+    notes = notes_text(nv)
+    assert "stopped after 3 turns" in notes and "were not run" in notes
+    # the third turn's call was never run: its result could not reach the model
+    assert audit(nv, last["id"], 2) == [("read_file", "allow", "ok")] * 2
 
 
 @pytest.mark.parametrize(

@@ -136,8 +136,10 @@ def test_tool_server_does_not_inherit_the_router_key(omen, project, make_nvim):
     """The MCP server is third-party code with a shell tool; it has no use for the
     router's key, so it must not find it in its environment."""
     omen.queue(fo.stream("ok"))
-    nv = start(make_nvim, omen, project, config={"glyph": glyph_config()},
-               env={"ZEKE_API_KEY": KEY, "OMEN_API_KEY": KEY})  # fmt: skip
+    # the defaults, and a name the user chose with api_key_env
+    config = {"glyph": glyph_config(), "api_key_env": ["MY_ROUTER_KEY", "ZEKE_API_KEY"]}
+    nv = start(make_nvim, omen, project, config=config,
+               env={"ZEKE_API_KEY": KEY, "OMEN_API_KEY": KEY, "MY_ROUTER_KEY": KEY})  # fmt: skip
     nv.cmd("1ZekeRefactor")
     assert nv.wait_done(timeout=20)["state"] == "done"
     (server,) = children(host_pid(nv))

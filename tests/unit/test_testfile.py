@@ -176,7 +176,7 @@ def test_append_python_drops_imports_the_file_has() -> None:
     )
     got = merge_tests(existing, generated, "append", "python")
     assert got == existing + (
-        "\nfrom calc import add, sub\nimport math\n\ndef test_sub():\n    assert sub(3, 1) == 2\n"
+        "\n\nfrom calc import add, sub\nimport math\n\ndef test_sub():\n    assert sub(3, 1) == 2\n"
     )
 
 
@@ -184,7 +184,7 @@ def test_append_python_keeps_multiline_imports_whole() -> None:
     existing = "from calc import (\n    add,\n)\n"
     generated = "from calc import (\n    add,\n)\n\ndef test_x():\n    pass\n"
     got = merge_tests(existing, generated, "append", "python")
-    assert got == existing + "\n" + generated
+    assert got == existing + "\n\n" + generated
 
 
 def test_append_python_drops_future_import_mid_file() -> None:
@@ -194,7 +194,7 @@ def test_append_python_drops_future_import_mid_file() -> None:
         "append",
         "python",
     )
-    assert got == "def test_a():\n    pass\n\ndef test_b():\n    pass\n"
+    assert got == "def test_a():\n    pass\n\n\ndef test_b():\n    pass\n"
 
 
 def test_append_go_drops_the_duplicate_package_line_only() -> None:

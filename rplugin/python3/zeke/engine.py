@@ -279,7 +279,7 @@ class Engine:
         runner, offered = await self._tool_runner(state)
         specs = tool_policy.to_openai_tools(offered) if offered else None
         messages = list(first_messages)
-        for _turn in range(self.settings.max_turns):
+        for turn in range(self.settings.max_turns):
             turn_start = len(attempt.text)
             attempt.tool_calls = []
             if state.backend is None:
@@ -296,6 +296,8 @@ class Engine:
             calls = attempt.tool_calls
             if not calls or runner is None or attempt.failure or attempt.truncated:
                 return attempt
+            if turn == self.settings.max_turns - 1:
+                break  # its results could never reach the model: run nothing more
             messages.append(_assistant_message(state, attempt.text[turn_start:], calls))
             for call in calls:
                 try:
@@ -317,7 +319,8 @@ class Engine:
             "notes",
             state.rid,
             [
-                f"zeke: stopped after {self.settings.max_turns} tool-call turns (config tools.max_turns)"
+                f"zeke: stopped after {self.settings.max_turns} turns (config tools.max_turns); "
+                f"the model's last {len(attempt.tool_calls)} tool call(s) were not run"
             ],
         )
         return attempt
@@ -801,7 +804,9 @@ class Engine:
         if self._mcp is None or self._mcp_key != key:
             if self._mcp is not None:
                 await self._mcp.aclose()
-            self._mcp = MCPClient.from_config(cfg, cwd=root, request_timeout=timeout)
+            self._mcp = MCPClient.from_config(
+                cfg, cwd=root, request_timeout=timeout, hidden_env=self.settings.api_key_env
+            )
             self._mcp_key = key
         await self._mcp.ensure_started()
         return self._mcp

@@ -24,7 +24,7 @@ import os
 import shlex
 import signal
 from collections import deque
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlparse
@@ -46,8 +46,8 @@ _MAX_PAGES = 100  # tools/list pagination guard against a server that loops
 _ROUTER_KEY_ENV = frozenset({"ZEKE_API_KEY", "OMEN_API_KEY"})
 
 
-def _inherited_env() -> dict[str, str]:
-    return {k: v for k, v in os.environ.items() if k not in _ROUTER_KEY_ENV}
+def _inherited_env(hidden: frozenset[str] = _ROUTER_KEY_ENV) -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if k not in hidden}
 
 
 _INTERPRETERS = {"python", "python3", "node", "npx", "uv", "uvx", "sh", "bash", "env", "deno"}
@@ -166,7 +166,13 @@ class _StdioTransport(_Transport):
 
     @classmethod
     async def open(
-        cls, argv: list[str], *, cwd: str, env: Mapping[str, str], label: str
+        cls,
+        argv: list[str],
+        *,
+        cwd: str,
+        env: Mapping[str, str],
+        label: str,
+        hidden_env: frozenset[str] = _ROUTER_KEY_ENV,
     ) -> _StdioTransport:
         if not os.path.isdir(cwd):
             raise MCPError(f"Cannot start {label}: directory {cwd} does not exist.", kind="config")
@@ -174,7 +180,7 @@ class _StdioTransport(_Transport):
             proc = await anyio.open_process(
                 argv,
                 cwd=cwd,
-                env={**_inherited_env(), **env},
+                env={**_inherited_env(hidden_env), **env},
                 # Its own process group, so closing can reach helpers it spawned (npx → node).
                 start_new_session=True,
             )
@@ -748,9 +754,13 @@ class MCPClient:
         env: Mapping[str, str] | None = None,
         request_timeout: float = 30.0,
         name: str,
+        hidden_env: Iterable[str] = (),
     ) -> None:
         self.name = name
         self.request_timeout = request_timeout
+        # never handed to a stdio server: the router's key (the defaults, and the
+        # user's api_key_env names)
+        self.hidden_env = _ROUTER_KEY_ENV | frozenset(hidden_env)
         self._argv = argv
         self._url = url
         self._cwd = cwd
@@ -761,7 +771,12 @@ class MCPClient:
 
     @classmethod
     def from_config(
-        cls, cfg: Mapping[str, Any], *, cwd: str, request_timeout: float = 30.0
+        cls,
+        cfg: Mapping[str, Any],
+        *,
+        cwd: str,
+        request_timeout: float = 30.0,
+        hidden_env: Iterable[str] = (),
     ) -> MCPClient:
         """Build a client from the user's ``glyph`` table: ``{cmd = {...}}`` (stdio
         subprocess started in ``cwd``) or ``{url = "ws://…" | "http://…/mcp"}``."""
@@ -802,6 +817,7 @@ class MCPClient:
                 env=env,
                 request_timeout=float(request_timeout),
                 name=_label_for_cmd(argv),
+                hidden_env=hidden_env,
             )
         if not isinstance(url, str):
             raise _config_error('glyph.url must be a string such as "ws://127.0.0.1:7331".')
@@ -812,7 +828,12 @@ class MCPClient:
             )
         name = parsed.hostname + (f":{parsed.port}" if parsed.port else "")
         return cls(
-            url=url.strip(), cwd=cwd, env=env, request_timeout=float(request_timeout), name=name
+            url=url.strip(),
+            cwd=cwd,
+            env=env,
+            request_timeout=float(request_timeout),
+            name=name,
+            hidden_env=hidden_env,
         )
 
     # -- state
@@ -832,7 +853,11 @@ class MCPClient:
     async def _open_transport(self) -> _Transport:
         if self._argv is not None:
             return await _StdioTransport.open(
-                self._argv, cwd=self._cwd, env=self._env, label=self.name
+                self._argv,
+                cwd=self._cwd,
+                env=self._env,
+                label=self.name,
+                hidden_env=self.hidden_env,
             )
         assert self._url is not None
         if self._url.startswith(("ws://", "wss://")):

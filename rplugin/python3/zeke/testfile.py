@@ -367,7 +367,8 @@ def merge_tests(existing: str | None, generated: str, mode: str, filetype: str) 
         body = generated.strip("\n")
         if not body.strip():
             return _with_newline(existing)
-        return existing.rstrip("\n") + "\n\n" + body + "\n"
+        gap = "\n\n\n" if base_ft == "python" else "\n\n"  # PEP 8: two blank lines
+        return existing.rstrip("\n") + gap + body + "\n"
     if mode == "rust_mod":
         return _merge_rust(existing, generated)
     raise ZekeError(
