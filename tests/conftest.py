@@ -9,6 +9,8 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from fakes import ollama as fl
+from fakes import omen as fo
 from nvimharness import NvimSession, nvim_binaries
 
 NVIMS = nvim_binaries()
@@ -42,3 +44,39 @@ def make_nvim(nvim_bin: str, tmp_path: Path) -> Iterator:
     yield make
     for s in sessions:
         s.close()
+
+
+# The fakes. Request them BEFORE make_nvim in a test's arguments: teardown runs in
+# reverse, so Neovim (and its host, holding pooled connections) goes first.
+
+
+@pytest.fixture
+def omen() -> Iterator[fo.FakeOmen]:
+    """OMEN as the seeds design it: resolves aliases, sends X-OMEN-* facts."""
+    server = fo.FakeOmen("designed").start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def today_omen() -> Iterator[fo.FakeOmen]:
+    """OMEN as it is today: no routing facts, 500 on "auto"."""
+    server = fo.FakeOmen("today").start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def ollama() -> Iterator[fl.FakeOllama]:
+    server = fl.FakeOllama().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    """A git project named "grim" (its name is the git root's)."""
+    root = tmp_path / "grim"
+    root.mkdir()
+    (root / ".git").mkdir()
+    return root.resolve()

@@ -28,28 +28,6 @@ def other():
 ANSWER = "Here it is:\n\n```python\ndef total(xs):\n    return sum(xs)\n```\n\nShorter and clearer."
 
 
-@pytest.fixture
-def omen():
-    server = fo.FakeOmen("designed").start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def today_omen():
-    server = fo.FakeOmen("today").start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def project(tmp_path: Path) -> Path:
-    root = tmp_path / "grim"
-    root.mkdir()
-    (root / ".git").mkdir()
-    return root
-
-
 def start(
     make_nvim, omen_server, project: Path, config: dict | None = None, env: dict | None = None
 ):

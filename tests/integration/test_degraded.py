@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -15,28 +14,6 @@ from nvimharness import wait_for
 SOURCE = "def total(xs):\n    s = 0\n    for x in xs:\n        s += x\n    return s\n"
 ANSWER = "Use sum():\n\n```python\ndef total(xs):\n    return sum(xs)\n```\n"
 TIMEOUTS = {"connect": 1, "first_byte": 5, "read": 5}
-
-
-@pytest.fixture
-def omen() -> Iterator[fo.FakeOmen]:
-    server = fo.FakeOmen("designed").start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def ollama() -> Iterator[fl.FakeOllama]:
-    server = fl.FakeOllama().start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def project(tmp_path: Path) -> Path:
-    root = tmp_path / "grim"
-    root.mkdir()
-    (root / ".git").mkdir()
-    return root
 
 
 def start(make_nvim, project: Path, api_base: str, ollama_host: str, **config):

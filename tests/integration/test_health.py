@@ -8,13 +8,11 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from fakes import ollama as fl
-from fakes import omen as fo
 
 ROOT = Path(__file__).resolve().parents[2]
 GLYPH = ROOT / "tests" / "fakes" / "glyph.py"
@@ -23,18 +21,10 @@ TIMEOUTS = {"connect": 1, "first_byte": 5, "read": 5}
 
 
 @pytest.fixture
-def omen() -> Iterator[fo.FakeOmen]:
-    server = fo.FakeOmen("designed").start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def ollama() -> Iterator[fl.FakeOllama]:
-    server = fl.FakeOllama().start()
-    server.pulled = ["deepseek-coder:14b", "deepseek-coder:33b"]
-    yield server
-    server.stop()
+def ollama(ollama: fl.FakeOllama) -> fl.FakeOllama:
+    """Every default alias's local model pulled, so the report can be all OK."""
+    ollama.pulled = ["deepseek-coder:14b", "deepseek-coder:33b"]
+    return ollama
 
 
 def dead(server) -> str:

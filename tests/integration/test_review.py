@@ -74,21 +74,6 @@ def nvim_bin(request: pytest.FixtureRequest) -> str:
     return nvim_binaries()[request.param]
 
 
-@pytest.fixture
-def omen():
-    server = fo.FakeOmen("designed").start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def project(tmp_path: Path) -> Path:
-    root = tmp_path / "grim"
-    root.mkdir()
-    (root / ".git").mkdir()
-    return root.resolve()
-
-
 def glyph_config(project: Path) -> dict[str, Any]:
     cmd = [sys.executable, str(GLYPH), "serve", "--transport", "stdio", "--root", str(project)]
     return {"cmd": cmd}

@@ -35,28 +35,6 @@ RATE_LIMITED = {"error": {"message": "Rate limit exceeded", "type": "api_error",
 
 
 @pytest.fixture
-def omen():
-    server = fo.FakeOmen("designed").start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def today_omen():
-    server = fo.FakeOmen("today").start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def project(tmp_path: Path) -> Path:
-    root = tmp_path / "grim"
-    root.mkdir()
-    (root / ".git").mkdir()
-    return root
-
-
-@pytest.fixture
 def db(tmp_path: Path) -> Path:
     return tmp_path / "cache" / "zeke.db"
 

@@ -41,20 +41,11 @@ def nvim_bin(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture
-def omen():
-    server = fo.FakeOmen("designed").start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def project(tmp_path: Path) -> Path:
-    root = tmp_path / "grim"
-    root.mkdir()
-    (root / ".git").mkdir()
-    (root / "data.txt").write_text("API_TOKEN=hunter2\nbeta\n")
-    (root / "notes.txt").write_text("old\n")
-    return root.resolve()
+def project(project: Path) -> Path:
+    """The shared project, with files for the tools to read and write."""
+    (project / "data.txt").write_text("API_TOKEN=hunter2\nbeta\n")
+    (project / "notes.txt").write_text("old\n")
+    return project
 
 
 UI_RECORDER = """

@@ -20,6 +20,7 @@ from typing import Any, Protocol
 
 import anyio
 import httpx
+from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from zeke import cache as cache_mod
 from zeke import changes, client, context, fallback, routing, tags, toolrun
@@ -41,6 +42,7 @@ from zeke.settings import Settings
 log = logging.getLogger("zeke.engine")
 
 PRICE_TTL_S = 600.0
+WRITE_QUEUE = 1000  # pending cache writes before new ones are dropped (a stuck disk)
 PRICE_RETRY_FIRST_S = 1.0  # after a failed fetch (router still starting): retry soon, doubling
 IDLE_AFTER_S = 600.0  # the OMEN watcher stops when nobody has asked for this long
 
@@ -106,6 +108,7 @@ class Engine:
         self.cache: cache_mod.Cache | None = None
         self.http: httpx.AsyncClient | None = None
         self._tg: anyio.abc.TaskGroup | None = None
+        self._writes: MemoryObjectSendStream[Callable[[], Any]] | None = None
         self._scopes: dict[str, anyio.CancelScope] = {}
         self.degraded = False
         self.degraded_model: str | None = None
@@ -134,14 +137,39 @@ class Engine:
         self, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED
     ) -> None:
         """Run until cancelled; background work (recording, watching OMEN) lives here."""
+        send, receive = anyio.create_memory_object_stream[Callable[[], Any]](WRITE_QUEUE)
         async with (
             httpx.AsyncClient(trust_env=False, transport=_LazyTLSTransport()) as http,
             anyio.create_task_group() as tg,
+            send,
         ):
             self.http = http
             self._tg = tg
+            self._writes = send
+            tg.start_soon(self._write_in_order, receive)
             task_status.started()
             await anyio.sleep_forever()
+
+    async def _write_in_order(self, jobs: MemoryObjectReceiveStream[Callable[[], Any]]) -> None:
+        """Every cache write, one after another in a worker thread: off the request
+        path, and rows land in the order things happened (audit rows of one request
+        in call order, its stats row last)."""
+        async with jobs:
+            async for job in jobs:
+                try:
+                    await anyio.to_thread.run_sync(job)
+                except Exception:
+                    log.exception("cache write failed")
+                self._flush_notices()
+
+    def _write(self, job: Callable[[], Any]) -> None:
+        """Queue a cache write (never waits; a full queue drops it with a log line)."""
+        if self._writes is None:
+            return
+        try:
+            self._writes.send_nowait(job)
+        except anyio.WouldBlock:
+            log.warning("cache write queue full; a row was dropped")
 
     def configure(self, raw: Mapping[str, Any]) -> None:
         old_db = self.settings.db_path
@@ -150,16 +178,10 @@ class Engine:
             if self.cache is not None:
                 self.cache.close()
             self.cache = cache_mod.Cache(self.settings.db_path)
-            self._spawn(self._warm_cache)
+            # open and migrate now, so the first request does not pay for it
+            self._write(self.cache.schema_version)
         self._prices_at = 0.0
         self._spawn(self._refresh_prices)
-
-    async def _warm_cache(self) -> None:
-        """Open and migrate the cache now, so the first request does not pay for it."""
-        cache = self.cache
-        if cache is not None:
-            await anyio.to_thread.run_sync(cache.schema_version)
-            self._flush_notices()
 
     def cancel(self, rid: str) -> bool:
         scope = self._scopes.get(rid)
@@ -624,13 +646,12 @@ class Engine:
         if attempt.routing_metadata:
             trace["routing_metadata"] = attempt.routing_metadata
 
-        async def write() -> None:
-            await anyio.to_thread.run_sync(cache.record_request, rec, trace or None)
+        def write() -> None:
+            cache.record_request(rec, trace or None)
             if rec.success and rec.model:
-                await anyio.to_thread.run_sync(cache.set_last_model, rec.project, rec.model)
-            self._flush_notices()
+                cache.set_last_model(rec.project, rec.model)
 
-        self._spawn(write)
+        self._write(write)
 
     # Proposed changes and tools ---------------------------------------------------
 
@@ -789,11 +810,7 @@ class Engine:
         if cache is None:
             return
 
-        async def write() -> None:
-            await anyio.to_thread.run_sync(cache.record_tool_call, rec)
-            self._flush_notices()
-
-        self._spawn(write)
+        self._write(lambda: cache.record_tool_call(rec))
 
     async def _mcp_client(self, root: str) -> MCPClient:
         cfg = self.settings.glyph
