@@ -225,6 +225,27 @@ local function clear_preview(review)
   end
 end
 
+--- The change is settled (applied or rejected): drop its preview, view and state.
+---@param review zeke.Review
+local function forget(review)
+  clear_preview(review)
+  close_buffer(review.buf)
+  M.pending[review.id] = nil
+  if M.current == review.id then
+    M.current = nil
+  end
+end
+
+--- Show what is on disk now in a buffer without unsaved edits, keeping the view.
+---@param buf integer
+local function reload_buffer(buf)
+  api.nvim_buf_call(buf, function()
+    local view = vim.fn.winsaveview()
+    vim.cmd("silent! edit")
+    vim.fn.winrestview(view)
+  end)
+end
+
 ---@param review zeke.Review
 local function redraw(review)
   local p = review.proposal
@@ -418,11 +439,7 @@ function M.apply(id, on_done)
     local where = short(review.proposal.path)
     if result.written then
       -- written on disk through the tool server: show it (the buffer had no unsaved edits)
-      api.nvim_buf_call(buf, function()
-        local view = vim.fn.winsaveview()
-        vim.cmd("silent! edit")
-        vim.fn.winrestview(view)
-      end)
+      reload_buffer(buf)
     else
       if api.nvim_buf_get_changedtick(buf) ~= tick then
         finish(false, "zeke: the buffer changed while applying; run :ZekeApply again")
@@ -439,12 +456,7 @@ function M.apply(id, on_done)
         api.nvim_set_current_win(here)
       end
     end
-    clear_preview(review)
-    close_buffer(review.buf)
-    M.pending[id] = nil
-    if M.current == id then
-      M.current = nil
-    end
+    forget(review)
     local msg = ("zeke: applied %d of %d hunk%s to %s"):format(
       result.accepted,
       result.total,
@@ -452,7 +464,7 @@ function M.apply(id, on_done)
       where
     )
     if result.written then
-      msg = msg .. " (written through " .. "the tool server)"
+      msg = msg .. " (written through the tool server)"
     elseif vim.bo[buf].modified then
       msg = msg .. " (u undoes; not saved yet)"
     end
@@ -469,12 +481,7 @@ function M.reject(id)
     notify("zeke: no change is pending")
     return
   end
-  clear_preview(review)
-  close_buffer(review.buf)
-  M.pending[id] = nil
-  if M.current == id then
-    M.current = nil
-  end
+  forget(review)
   host.call("discard", { proposal = id }, function() end)
   notify("zeke: change rejected; nothing was written")
 end
@@ -564,11 +571,7 @@ end
 function M.reload(path)
   local b = vim.fn.bufnr(path)
   if b ~= -1 and api.nvim_buf_is_loaded(b) and not vim.bo[b].modified then
-    api.nvim_buf_call(b, function()
-      local view = vim.fn.winsaveview()
-      vim.cmd("silent! edit")
-      vim.fn.winrestview(view)
-    end)
+    reload_buffer(b)
   end
 end
 

@@ -270,50 +270,43 @@ class _Pipe(Protocol):
     def finish(self) -> list[StreamEvent]: ...
 
 
-class _SSEPipe:
-    """SSE bytes → OpenAI decoder."""
+class _DecodePipe:
+    """Bytes → a line/frame parser → a decoder of zeke events."""
 
-    def __init__(self) -> None:
-        self.parser = SSEParser()
-        self.dec = OpenAIStreamDecoder()
+    def __init__(self, parser: Any, dec: Any) -> None:
+        self.parser = parser
+        self.dec = dec
 
     done = property(lambda self: self.dec.done)
     ended = property(lambda self: self.dec.ended)
     decoded = property(lambda self: self.dec.decoded)
 
     def feed(self, chunk: bytes) -> list[StreamEvent]:
-        return [e for s in self.parser.feed(chunk) for e in self.dec.feed(s)]
+        return [e for item in self.parser.feed(chunk) for e in self.dec.feed(item)]
 
     def close(self) -> list[StreamEvent]:
-        return [e for s in self.parser.close() for e in self.dec.feed(s)]
+        return [e for item in self.parser.close() for e in self.dec.feed(item)]
+
+    def finish(self) -> list[StreamEvent]:
+        return self.dec.finish()
+
+
+class _SSEPipe(_DecodePipe):
+    """SSE bytes → OpenAI decoder."""
+
+    def __init__(self) -> None:
+        super().__init__(SSEParser(), OpenAIStreamDecoder())
 
     def whole(self, obj: Any) -> list[StreamEvent]:
         return self.dec.feed_completion(obj)
 
-    def finish(self) -> list[StreamEvent]:
-        return self.dec.finish()
 
-
-class _NDJSONPipe:
+class _NDJSONPipe(_DecodePipe):
     """NDJSON bytes → Ollama decoder. Also used for a plain JSON answer
     (stream ignored): Ollama writes that as one line, i.e. one NDJSON object."""
 
     def __init__(self) -> None:
-        self.parser = NDJSONParser()
-        self.dec = OllamaStreamDecoder()
-
-    done = property(lambda self: self.dec.done)
-    ended = property(lambda self: self.dec.ended)
-    decoded = property(lambda self: self.dec.decoded)
-
-    def feed(self, chunk: bytes) -> list[StreamEvent]:
-        return [e for o in self.parser.feed(chunk) for e in self.dec.feed(o)]
-
-    def close(self) -> list[StreamEvent]:
-        return [e for o in self.parser.close() for e in self.dec.feed(o)]
-
-    def finish(self) -> list[StreamEvent]:
-        return self.dec.finish()
+        super().__init__(NDJSONParser(), OllamaStreamDecoder())
 
 
 @asynccontextmanager
