@@ -259,3 +259,25 @@ def test_api_key_never_in_host_argv(make_nvim, omen, project):
     if log.exists():
         assert "sk-argv-check-999" not in log.read_text()
     assert "sk-argv-check-999" not in json.dumps(nv.last())
+
+
+def test_answer_buffer_keys_cancel_and_close(make_nvim, omen, project):
+    first = 'data: {"choices":[{"index":0,"delta":{"content":"still going"}}]}\n\n'.encode()
+    omen.queue(fo.stall_after([first]))
+    nv = start(make_nvim, omen, project)
+    nv.cmd("1ZekeExplain")
+    wait_for(lambda: "still going" in nv.scratch_text(), message="first text")
+    source_win = nv.lua("return vim.api.nvim_get_current_win()")
+    # the cursor stays in the code; the answer window is beside it
+    answer_win = nv.lua("return vim.fn.bufwinid(require('zeke').last().buf)")
+    assert answer_win not in (-1, source_win)
+    nv.lua("vim.api.nvim_set_current_win(...)", answer_win)
+    nv.nvim.input("<C-c>")
+    last = nv.wait_done()
+    assert last["state"] == "cancelled" and last["text"] == "still going"
+    nv.nvim.input("q")
+    wait_for(
+        lambda: nv.lua("return vim.fn.bufwinid(require('zeke').last().buf)") == -1,
+        message="the answer window to close",
+    )
+    assert nv.lua("return vim.api.nvim_win_is_valid(...)", source_win)
