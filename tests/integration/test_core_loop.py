@@ -262,7 +262,7 @@ def test_api_key_never_in_host_argv(make_nvim, omen, project):
 
 
 def test_answer_buffer_keys_cancel_and_close(make_nvim, omen, project):
-    first = 'data: {"choices":[{"index":0,"delta":{"content":"still going"}}]}\n\n'.encode()
+    first = b'data: {"choices":[{"index":0,"delta":{"content":"still going"}}]}\n\n'
     omen.queue(fo.stall_after([first]))
     nv = start(make_nvim, omen, project)
     nv.cmd("1ZekeExplain")
