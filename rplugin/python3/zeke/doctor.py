@@ -32,6 +32,7 @@ from typing import IO, Any
 
 from zeke.errors import ZekeError
 from zeke.settings import Settings
+from zeke.tags import read_api_key
 
 __all__ = [
     "HTTP_TIMEOUT",
@@ -406,7 +407,7 @@ async def probe_omen(
             p.ready = "down"
             return p
     headers = {}
-    key = settings.api_key(env)  # type: ignore[arg-type]
+    key = read_api_key(env, settings.api_key_env)
     if key:
         headers["Authorization"] = f"Bearer {key}"
     try:
@@ -669,7 +670,7 @@ def compose(settings: Settings, probes: Probes, env: Mapping[str, str]) -> list[
     elif omen.models_error is not None:
         e = omen.models_error
         if e.status in (401, 403):
-            key_set = settings.api_key(env) is not None  # type: ignore[arg-type]
+            key_set = read_api_key(env, settings.api_key_env) is not None
             names = " or ".join(settings.api_key_env) or "ZEKE_API_KEY"
             fix = (
                 f"The key was rejected: put a key OMEN accepts in {names}."

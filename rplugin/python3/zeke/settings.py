@@ -82,13 +82,6 @@ class Settings:
         s.max_turns = int(tools.get("max_turns", s.max_turns) or s.max_turns)
         return s
 
-    def api_key(self, env: dict[str, str] | os._Environ[str]) -> str | None:
-        for name in self.api_key_env:
-            value = env.get(name)
-            if value:
-                return value
-        return None
-
 
 def default_db_path() -> str:
     base = os.environ.get("XDG_DATA_HOME") or os.path.expanduser("~/.local/share")
