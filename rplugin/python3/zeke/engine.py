@@ -36,8 +36,8 @@ from zeke.events import (
     ToolCalls,
     Usage,
 )
-from zeke.mcp import MCPClient, ToolResult
 from zeke.settings import Settings
+from zeke.tooling import Tooling
 
 log = logging.getLogger("zeke.engine")
 
@@ -123,10 +123,9 @@ class Engine:
         # endpoint -> model names the router could not resolve (upstream-notes §1)
         self._unresolvable: dict[str, set[str]] = {}
         self._proposals: dict[str, changes.Proposal] = {}
-        self._mcp: MCPClient | None = None
-        self._mcp_key: str | None = None
-        self._consent_waiters: dict[str, tuple[anyio.Event, list[toolrun.Consent]]] = {}
-        self._session_allowed: set[str] = set()
+        self.tooling = Tooling(
+            settings=lambda: self.settings, emit=self.sink.emit, audit=self._audit
+        )
         # project -> alias picked with :ZekeModel in this session; holds even when
         # the cache could not store it (or cannot be read right now)
         self._chosen_alias: dict[str, str] = {}
@@ -298,7 +297,9 @@ class Engine:
         attempt: Attempt,
     ) -> Attempt:
         """Turns of the conversation: answer, tool calls, tool results, … up to the limit."""
-        runner, offered = await self._tool_runner(state)
+        runner, offered = await self.tooling.runner(
+            rid=state.rid, intent=state.intent, root=state.root, project=state.project
+        )
         specs = tool_policy.to_openai_tools(offered) if offered else None
         messages = list(first_messages)
         for turn in range(self.settings.max_turns):
@@ -713,97 +714,12 @@ class Engine:
                     kind="refused",
                 )
             eol = "\r\n" if args.get("fileformat") == "dos" else "\n"
-            await self._write_through_tools(
+            await self.tooling.write_change(
                 proposal, lines, changes.whole_text(lines, applied, eol), proposal.create, eol
             )
             out["written"] = True
         self._proposals.pop(pid, None)
         return out
-
-    async def _write_through_tools(
-        self,
-        proposal: changes.Proposal,
-        buffer_lines: list[str],
-        new_text: str,
-        create: bool,
-        eol: str = "\n",
-    ) -> None:
-        """Contract §8: read_file to check the disk still matches, then the server's
-        edit tool if it has one, else write_file."""
-        assert proposal.path is not None
-        root = os.path.dirname(proposal.path)
-        mcp = await self._mcp_client(self._project_root_for(proposal.path) or root)
-        path = tool_policy.confine_path(
-            proposal.path, self._project_root_for(proposal.path) or root
-        )
-        names = {t.name for t in await mcp.list_tools()}
-        expected = eol.join(buffer_lines) + eol if buffer_lines and buffer_lines != [""] else ""
-        read_tool = "read_text_file" if "read_text_file" in names else "read_file"
-        if not create and read_tool in names:
-            current = await self._call_audited(mcp, proposal, read_tool, {"path": path})
-            # line ends aside (a server may read in text mode), the disk must match the buffer
-            on_disk = current.text.replace("\r\n", "\n").rstrip("\n")
-            if current.is_error or on_disk != expected.replace("\r\n", "\n").rstrip("\n"):
-                raise ZekeError(
-                    f"zeke: {path} on disk no longer matches the buffer; reload it (:e) and run the "
-                    "command again. Nothing was written.",
-                    kind="refused",
-                )
-        if "edit_file" in names and not create:
-            args: dict[str, Any] = {
-                "path": path,
-                "edits": [{"oldText": expected, "newText": new_text}],
-            }
-            tool = "edit_file"
-        elif "write_file" in names:
-            args = {"path": path, "content": new_text}
-            tool = "write_file"
-        else:
-            raise ZekeError(
-                f"zeke: the tool server {mcp.name} has no write_file or edit_file tool",
-                kind="refused",
-            )
-        result = await self._call_audited(mcp, proposal, tool, args)
-        if result.is_error:
-            raise ZekeError(
-                f"zeke: {mcp.name} could not write {path}: {result.text[:300]}", kind="refused"
-            )
-
-    async def _call_audited(
-        self, mcp: MCPClient, proposal: changes.Proposal, tool: str, args: dict[str, Any]
-    ) -> ToolResult:
-        """One tool call for an accepted change, with its audit row whatever happens."""
-        started = time.perf_counter()
-        try:
-            result = await mcp.call_tool(tool, args)
-        except ZekeError as e:
-            status = "timeout" if e.kind == "timeout" else "error"
-            self._audit_write(proposal, tool, args, status, started)
-            raise
-        self._audit_write(proposal, tool, args, "error" if result.is_error else "ok", started)
-        return result
-
-    def _audit_write(
-        self,
-        proposal: changes.Proposal,
-        tool: str,
-        args: Mapping[str, Any],
-        status: str,
-        started: float,
-    ) -> None:
-        self._audit(
-            cache_mod.ToolAuditRecord(
-                request_id=proposal.id,
-                project=self._project_name_for(proposal.path),
-                server=self._mcp.name if self._mcp else None,
-                tool=tool,
-                args_digest=tool_policy.args_digest(args),
-                decision="allow",
-                result_status=status,
-                duration_ms=int((time.perf_counter() - started) * 1000),
-                detail=f"{proposal.path}: accepted in review",
-            )
-        )
 
     def _audit(self, rec: cache_mod.ToolAuditRecord) -> None:
         cache = self.cache
@@ -812,78 +728,8 @@ class Engine:
 
         self._write(lambda: cache.record_tool_call(rec))
 
-    async def _mcp_client(self, root: str) -> MCPClient:
-        cfg = self.settings.glyph
-        if not cfg:
-            raise ZekeError("zeke: no tool server configured (config key 'glyph')", kind="config")
-        timeout = self.settings.tool_timeout
-        key = repr((sorted(cfg.items()), timeout))
-        if self._mcp is None or self._mcp_key != key:
-            if self._mcp is not None:
-                await self._mcp.aclose()
-            self._mcp = MCPClient.from_config(
-                cfg, cwd=root, request_timeout=timeout, hidden_env=self.settings.api_key_env
-            )
-            self._mcp_key = key
-        await self._mcp.ensure_started()
-        return self._mcp
-
-    async def _tool_runner(
-        self, state: RequestState
-    ) -> tuple[toolrun.ToolRunner | None, list[Any]]:
-        if not self.settings.glyph or state.intent not in ("code", "tests"):
-            return None, []
-        try:
-            with anyio.fail_after(10):
-                mcp = await self._mcp_client(state.root)
-                offered = tool_policy.offered_tools(
-                    await mcp.list_tools(), enable=self.settings.tools_enable
-                )
-        except (ZekeError, TimeoutError) as e:
-            msg = e.message if isinstance(e, ZekeError) else "it did not answer within 10 s"
-            self.sink.emit(
-                "notes",
-                state.rid,
-                [f"zeke: tool server unavailable ({msg}); answering without tools"],
-            )
-            return None, []
-        runner = toolrun.ToolRunner(
-            mcp,
-            offered,
-            root=state.root,
-            project=state.project,
-            request_id=state.rid,
-            consent_mode=self.settings.consent,
-            session_allowed=self._session_allowed,
-            ask=lambda request: toolrun.ask_via_events(
-                self.sink.emit, self._consent_waiters, state.rid, request
-            ),
-            audit=self._audit,
-            timeout=self.settings.tool_timeout,
-        )
-        return runner, offered
-
     def consent_reply(self, token: str, decision: str, reason: str | None) -> None:
-        waiter = self._consent_waiters.get(token)
-        if waiter is None:
-            return
-        event, box = waiter
-        if decision not in ("allow", "allow_session", "policy", "reject", "cancel"):
-            decision = "reject"
-        box.append(toolrun.Consent(decision, reason or None))
-        event.set()
-
-    def _project_root_for(self, path: str | None) -> str | None:
-        if not path:
-            return None
-        return tags.project_of(path, os.path.dirname(path))[1]
-
-    def _project_name_for(self, path: str | None) -> str:
-        if self.settings.project:
-            return self.settings.project
-        if not path:
-            return ""
-        return tags.project_of(path, os.path.dirname(path))[0]
+        self.tooling.consent_reply(token, decision, reason)
 
     # Calls from the UI (picker, stats, audit) ------------------------------------
 

@@ -1,0 +1,210 @@
+"""The MCP tool server as zeke uses it: one lazily started client, the tool runner
+for a request, the consent prompts it waits on, and writes of accepted changes
+(contract §8: read to check the disk, then the server's edit tool, else write_file).
+
+Knows nothing of Neovim: it reports through ``emit`` and records through ``audit``.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import anyio
+
+from zeke import changes, tags, toolrun
+from zeke import tools as tool_policy
+from zeke.cache import ToolAuditRecord
+from zeke.errors import ZekeError
+from zeke.mcp import MCPClient, ToolInfo, ToolResult
+from zeke.settings import Settings
+
+Emit = Callable[[str, str | None, Any], None]
+
+
+class Tooling:
+    def __init__(
+        self,
+        *,
+        settings: Callable[[], Settings],
+        emit: Emit,
+        audit: Callable[[ToolAuditRecord], None],
+    ) -> None:
+        self._settings = settings
+        self._emit = emit
+        self._audit = audit
+        self._mcp: MCPClient | None = None
+        self._mcp_key: str | None = None
+        self._consent_waiters: dict[str, tuple[anyio.Event, list[toolrun.Consent]]] = {}
+        # tools the user allowed "for this session" at a consent prompt
+        self._session_allowed: set[str] = set()
+
+    async def aclose(self) -> None:
+        if self._mcp is not None:
+            await self._mcp.aclose()
+            self._mcp = None
+
+    async def write_change(
+        self,
+        proposal: changes.Proposal,
+        buffer_lines: list[str],
+        new_text: str,
+        create: bool,
+        eol: str = "\n",
+    ) -> None:
+        """Contract §8: read_file to check the disk still matches, then the server's
+        edit tool if it has one, else write_file."""
+        assert proposal.path is not None
+        root = os.path.dirname(proposal.path)
+        mcp = await self.client(self._project_root_for(proposal.path) or root)
+        path = tool_policy.confine_path(
+            proposal.path, self._project_root_for(proposal.path) or root
+        )
+        names = {t.name for t in await mcp.list_tools()}
+        expected = eol.join(buffer_lines) + eol if buffer_lines and buffer_lines != [""] else ""
+        read_tool = "read_text_file" if "read_text_file" in names else "read_file"
+        if not create and read_tool in names:
+            current = await self._call_audited(mcp, proposal, read_tool, {"path": path})
+            # line ends aside (a server may read in text mode), the disk must match the buffer
+            on_disk = current.text.replace("\r\n", "\n").rstrip("\n")
+            if current.is_error or on_disk != expected.replace("\r\n", "\n").rstrip("\n"):
+                raise ZekeError(
+                    f"zeke: {path} on disk no longer matches the buffer; reload it (:e) and run the "
+                    "command again. Nothing was written.",
+                    kind="refused",
+                )
+        if "edit_file" in names and not create:
+            args: dict[str, Any] = {
+                "path": path,
+                "edits": [{"oldText": expected, "newText": new_text}],
+            }
+            tool = "edit_file"
+        elif "write_file" in names:
+            args = {"path": path, "content": new_text}
+            tool = "write_file"
+        else:
+            raise ZekeError(
+                f"zeke: the tool server {mcp.name} has no write_file or edit_file tool",
+                kind="refused",
+            )
+        result = await self._call_audited(mcp, proposal, tool, args)
+        if result.is_error:
+            raise ZekeError(
+                f"zeke: {mcp.name} could not write {path}: {result.text[:300]}", kind="refused"
+            )
+
+    async def _call_audited(
+        self, mcp: MCPClient, proposal: changes.Proposal, tool: str, args: dict[str, Any]
+    ) -> ToolResult:
+        """One tool call for an accepted change, with its audit row whatever happens."""
+        started = time.perf_counter()
+        try:
+            result = await mcp.call_tool(tool, args)
+        except ZekeError as e:
+            status = "timeout" if e.kind == "timeout" else "error"
+            self._audit_write(proposal, tool, args, status, started)
+            raise
+        self._audit_write(proposal, tool, args, "error" if result.is_error else "ok", started)
+        return result
+
+    def _audit_write(
+        self,
+        proposal: changes.Proposal,
+        tool: str,
+        args: Mapping[str, Any],
+        status: str,
+        started: float,
+    ) -> None:
+        self._audit(
+            ToolAuditRecord(
+                request_id=proposal.id,
+                project=self._project_name_for(proposal.path),
+                server=self._mcp.name if self._mcp else None,
+                tool=tool,
+                args_digest=tool_policy.args_digest(args),
+                decision="allow",
+                result_status=status,
+                duration_ms=int((time.perf_counter() - started) * 1000),
+                detail=f"{proposal.path}: accepted in review",
+            )
+        )
+
+    async def client(self, root: str) -> MCPClient:
+        """The tool server's client, started on first use (and again after a config change)."""
+        settings = self._settings()
+        cfg = settings.glyph
+        if not cfg:
+            raise ZekeError("zeke: no tool server configured (config key 'glyph')", kind="config")
+        timeout = settings.tool_timeout
+        key = repr((sorted(cfg.items()), timeout))
+        if self._mcp is None or self._mcp_key != key:
+            if self._mcp is not None:
+                await self._mcp.aclose()
+            self._mcp = MCPClient.from_config(
+                cfg, cwd=root, request_timeout=timeout, hidden_env=settings.api_key_env
+            )
+            self._mcp_key = key
+        await self._mcp.ensure_started()
+        return self._mcp
+
+    async def runner(
+        self, *, rid: str, intent: str, root: str, project: str
+    ) -> tuple[toolrun.ToolRunner | None, list[ToolInfo]]:
+        """The tools a request may use, and who runs them; (None, []) without a server."""
+        settings = self._settings()
+        if not settings.glyph or intent not in ("code", "tests"):
+            return None, []
+        try:
+            with anyio.fail_after(10):
+                mcp = await self.client(root)
+                offered = tool_policy.offered_tools(
+                    await mcp.list_tools(), enable=settings.tools_enable
+                )
+        except (ZekeError, TimeoutError) as e:
+            msg = e.message if isinstance(e, ZekeError) else "it did not answer within 10 s"
+            self._emit(
+                "notes",
+                rid,
+                [f"zeke: tool server unavailable ({msg}); answering without tools"],
+            )
+            return None, []
+        runner = toolrun.ToolRunner(
+            mcp,
+            offered,
+            root=root,
+            project=project,
+            request_id=rid,
+            consent_mode=settings.consent,
+            session_allowed=self._session_allowed,
+            ask=lambda request: toolrun.ask_via_events(
+                self._emit, self._consent_waiters, rid, request
+            ),
+            audit=self._audit,
+            timeout=settings.tool_timeout,
+        )
+        return runner, offered
+
+    def consent_reply(self, token: str, decision: str, reason: str | None) -> None:
+        waiter = self._consent_waiters.get(token)
+        if waiter is None:
+            return
+        event, box = waiter
+        if decision not in ("allow", "allow_session", "policy", "reject", "cancel"):
+            decision = "reject"
+        box.append(toolrun.Consent(decision, reason or None))
+        event.set()
+
+    def _project_root_for(self, path: str | None) -> str | None:
+        if not path:
+            return None
+        return tags.project_of(path, os.path.dirname(path))[1]
+
+    def _project_name_for(self, path: str | None) -> str:
+        name = self._settings().project
+        if name:
+            return name
+        if not path:
+            return ""
+        return tags.project_of(path, os.path.dirname(path))[0]
