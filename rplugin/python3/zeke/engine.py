@@ -25,6 +25,8 @@ from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStre
 from zeke import cache as cache_mod
 from zeke import changes, client, context, fallback, routing, tags, toolrun
 from zeke import tools as tool_policy
+from zeke.catalog import Catalog
+from zeke.degraded import DegradedMode
 from zeke.errors import ZekeError
 from zeke.events import (
     End,
@@ -41,10 +43,7 @@ from zeke.tooling import Tooling
 
 log = logging.getLogger("zeke.engine")
 
-PRICE_TTL_S = 600.0
 WRITE_QUEUE = 1000  # pending cache writes before new ones are dropped (a stuck disk)
-PRICE_RETRY_FIRST_S = 1.0  # after a failed fetch (router still starting): retry soon, doubling
-IDLE_AFTER_S = 600.0  # the OMEN watcher stops when nobody has asked for this long
 
 
 class Sink(Protocol):
@@ -110,16 +109,13 @@ class Engine:
         self._tg: anyio.abc.TaskGroup | None = None
         self._writes: MemoryObjectSendStream[Callable[[], Any]] | None = None
         self._scopes: dict[str, anyio.CancelScope] = {}
-        self.degraded = False
-        self.degraded_model: str | None = None
-        self._watcher_running = False
-        self._last_request_at = 0.0
-        self.prices: dict[str, tuple[float, float]] = {}
-        # model id -> provider, in the order {api_base}/models lists them
-        self.router_models: dict[str, str | None] = {}
-        self._prices_at = 0.0
-        self._prices_retry_s = 0.0  # > 0 after a failed fetch: wait this long, not the TTL
-        self._prices_loading = False
+        self.catalog = Catalog(settings=lambda: self.settings, http=self._http)
+        self.degraded = DegradedMode(
+            api_base=lambda: self.settings.api_base,
+            http=self._http,
+            emit=self.sink.emit,
+            spawn=self._spawn,
+        )
         # endpoint -> model names the router could not resolve (upstream-notes §1)
         self._unresolvable: dict[str, set[str]] = {}
         self._proposals: dict[str, changes.Proposal] = {}
@@ -179,8 +175,8 @@ class Engine:
             self.cache = cache_mod.Cache(self.settings.db_path)
             # open and migrate now, so the first request does not pay for it
             self._write(self.cache.schema_version)
-        self._prices_at = 0.0
-        self._spawn(self._refresh_prices)
+        self.catalog.expire()
+        self._spawn(self.catalog.refresh)
 
     def cancel(self, rid: str) -> bool:
         scope = self._scopes.get(rid)
@@ -194,8 +190,8 @@ class Engine:
     async def run_request(self, payload: Mapping[str, Any]) -> None:
         rid = str(payload.get("id") or uuid.uuid4().hex[:12])
         state = RequestState(rid=rid, intent=str(payload.get("intent") or "code"))
-        self._last_request_at = time.monotonic()
-        self._spawn(self._refresh_prices)  # in the background; a no-op while fresh
+        self.degraded.last_request_at = time.monotonic()
+        self._spawn(self.catalog.refresh)  # in the background; a no-op while fresh
         scope = anyio.CancelScope()
         self._scopes[rid] = scope
         result: dict[str, Any] = {"state": "done"}
@@ -306,7 +302,11 @@ class Engine:
             turn_start = len(attempt.text)
             attempt.tool_calls = []
             if state.backend is None:
-                if self.degraded and self.settings.fallback and not await self._omen_ready_quick():
+                if (
+                    self.degraded.on
+                    and self.settings.fallback
+                    and not await self.degraded.omen_back()
+                ):
                     attempt = await self._stream_ollama(
                         state, messages, specs, attempt, reason=None
                     )
@@ -366,7 +366,7 @@ class Engine:
                 state, self._open_omen(state, messages, model, merged_tags, omen, specs), attempt
             )
         model = alias.name
-        concrete = self._concrete_model(alias)
+        concrete = self.catalog.concrete_model(alias)
         unresolvable = self._unresolvable.setdefault(s.api_base, set())
         if model in unresolvable and concrete:
             model = concrete
@@ -480,7 +480,7 @@ class Engine:
         if state.backend is not None:
             model: str | None = state.backend[1]
         else:
-            model = await self._local_model(state.alias)
+            model = await self.catalog.local_model(state.alias)
             state.provider, state.model = "ollama", model
             if model is None:
                 raise ZekeError(
@@ -493,7 +493,7 @@ class Engine:
                 # message (the both-down error), not a degraded banner that then fails.
                 state.degraded = True
                 if reason is not None:
-                    self._enter_degraded(model, reason)
+                    self.degraded.enter(model, reason)
                 self.sink.emit(
                     "banner",
                     state.rid,
@@ -554,9 +554,9 @@ class Engine:
             alias_provider=alias.provider if alias else None,
             alias_model=alias.model if alias else None,
         )
-        if facts.provider is None and facts.model and self.router_models.get(facts.model):
+        if facts.provider is None and self.catalog.provider_of(facts.model):
             # today's OMEN names no provider, but its model list does
-            facts.provider = self.router_models[facts.model]
+            facts.provider = self.catalog.provider_of(facts.model)
             facts.sources["provider"] = "models"
         return facts
 
@@ -589,7 +589,7 @@ class Engine:
                 model=facts.model,
                 tokens_in=tokens_in,
                 tokens_out=tokens_out,
-                prices=self.prices,
+                prices=self.catalog.prices,
             )
         over = routing.over_budget(cost, state.max_cloud_cost_cents, facts.provider)
         out: dict[str, Any] = {
@@ -813,40 +813,6 @@ class Engine:
         for msg in self.cache.pop_notices():
             self.sink.emit("notice", None, {"message": msg, "level": "warn"})
 
-    def _concrete_model(self, alias: tags.Alias) -> str | None:
-        """The model to name when the router cannot resolve the alias itself."""
-        if alias.model:
-            return alias.model
-        listed = set(self.router_models)
-        for name in sorted(self.settings.aliases):
-            model = self.settings.aliases[name].get("model")
-            if model and (not listed or model in listed):
-                return str(model)
-        return next(iter(self.router_models), None)
-
-    async def _local_model(self, alias: tags.Alias | None) -> str | None:
-        """Contract §9: the alias's model if local, else the first local alias's, else
-        the first model Ollama lists."""
-        if alias and alias.provider == "ollama" and alias.model:
-            return alias.model
-        for name in sorted(self.settings.aliases):
-            spec = self.settings.aliases[name]
-            if spec.get("provider") == "ollama" and spec.get("model"):
-                return str(spec["model"])
-        try:
-            listing = await client.get_json(
-                self._http(),
-                f"{self.settings.ollama_host}/api/tags",
-                timeout=2.0,
-                endpoint_name="Ollama",
-            )
-            models = listing.get("models") if isinstance(listing, dict) else None
-            if models and isinstance(models[0], dict):
-                return str(models[0].get("name") or models[0].get("model"))
-        except ZekeError:
-            pass
-        return None
-
     def _both_down_message(self, omen_error: ZekeError | None, ollama_problem: str) -> str:
         s = self.settings
         omen_part = f"OMEN at {s.api_base} is unreachable"
@@ -856,100 +822,6 @@ class Engine:
             f"zeke: {omen_part}, and the local fallback failed too: Ollama at {s.ollama_host}: "
             f"{ollama_problem}. Tried OMEN, then Ollama /api/chat. Run :checkhealth zeke."
         )
-
-    def _enter_degraded(self, model: str | None, reason: ZekeError) -> None:
-        if not self.degraded:
-            self.degraded = True
-            self.degraded_model = model
-            self.sink.emit(
-                "degraded",
-                None,
-                {
-                    "on": True,
-                    "model": model,
-                    "message": f"zeke: OMEN unreachable ({reason.message}) — degraded mode on local "
-                    f"Ollama ({model}). zeke keeps checking OMEN in the background.",
-                },
-            )
-        self._start_watcher()
-
-    def _leave_degraded(self) -> None:
-        if self.degraded:
-            self.degraded = False
-            self.sink.emit(
-                "degraded",
-                None,
-                {
-                    "on": False,
-                    "message": f"zeke: OMEN is back at {self.settings.api_base}; degraded mode is over",
-                },
-            )
-
-    def _start_watcher(self) -> None:
-        if not self._watcher_running:
-            self._watcher_running = True
-            self._spawn(self._watch_omen)
-
-    async def _watch_omen(self) -> None:
-        """While degraded: poll /ready with backoff (1 s … 15 s, so recovery shows up
-        within 30 s); stop when idle for long — the next request checks again."""
-        delay = 1.0
-        try:
-            while self.degraded:
-                await anyio.sleep(delay)
-                if time.monotonic() - self._last_request_at > IDLE_AFTER_S:
-                    return
-                if await self._omen_ready(timeout=2.0):
-                    self._leave_degraded()
-                    return
-                delay = min(delay * 2, 15.0)
-        finally:
-            self._watcher_running = False
-
-    async def _omen_ready(self, *, timeout: float) -> bool:
-        base = self.settings.api_base
-        root = base[: -len("/v1")] if base.endswith("/v1") else base
-        try:
-            r = await self._http().get(f"{root}/ready", timeout=timeout)
-        except (httpx.HTTPError, OSError):
-            return False
-        return r.status_code == 200
-
-    async def _omen_ready_quick(self) -> bool:
-        """While degraded with the watcher asleep (idle), look once before deciding."""
-        if self._watcher_running:
-            return False
-        if await self._omen_ready(timeout=0.3):
-            self._leave_degraded()
-            return True
-        self._start_watcher()
-        return False
-
-    async def _refresh_prices(self) -> None:
-        wait = self._prices_retry_s or PRICE_TTL_S
-        if self._prices_loading or time.monotonic() - self._prices_at < wait:
-            return
-        self._prices_loading = True
-        try:
-            listing = await client.get_json(
-                self._http(), f"{self.settings.api_base}/models", timeout=3.0, endpoint_name="OMEN"
-            )
-            self.prices = routing.parse_prices(listing)
-            data = listing.get("data") if isinstance(listing, dict) else None
-            self.router_models = {
-                str(m["id"]): m["provider"] if isinstance(m.get("provider"), str) else None
-                for m in data or []
-                if isinstance(m, dict) and isinstance(m.get("id"), str)
-            }
-            self._prices_retry_s = 0.0
-        except ZekeError as e:
-            log.info("no price list from %s: %s", self.settings.api_base, e)
-            self._prices_retry_s = min(
-                PRICE_TTL_S, max(PRICE_RETRY_FIRST_S, self._prices_retry_s * 2)
-            )
-        finally:
-            self._prices_at = time.monotonic()
-            self._prices_loading = False
 
     # Helpers --------------------------------------------------------------------
 

@@ -1,0 +1,107 @@
+"""What the router and Ollama offer: OMEN's model list and prices (fetched in the
+background, refreshed now and then, retried soon after a failure), the concrete
+model to name when the router cannot resolve an alias, and the local model for
+degraded mode.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+
+import httpx
+
+from zeke import client, routing, tags
+from zeke.errors import ZekeError
+from zeke.settings import Settings
+
+log = logging.getLogger("zeke.catalog")
+
+PRICE_TTL_S = 600.0
+PRICE_RETRY_FIRST_S = 1.0  # after a failed fetch (router still starting): retry soon, doubling
+
+
+class Catalog:
+    def __init__(
+        self, *, settings: Callable[[], Settings], http: Callable[[], httpx.AsyncClient]
+    ) -> None:
+        self._settings = settings
+        self._http = http
+        self.prices: dict[str, tuple[float, float]] = {}
+        # model id -> provider, in the order {api_base}/models lists them
+        self.models: dict[str, str | None] = {}
+        self._prices_at = 0.0
+        self._prices_retry_s = 0.0  # > 0 after a failed fetch: wait this long, not the TTL
+        self._prices_loading = False
+
+    def expire(self) -> None:
+        """The endpoint may have changed: fetch again at the next chance."""
+        self._prices_at = 0.0
+
+    def provider_of(self, model: str | None) -> str | None:
+        return self.models.get(model) if model else None
+
+    def concrete_model(self, alias: tags.Alias) -> str | None:
+        """The model to name when the router cannot resolve the alias itself."""
+        if alias.model:
+            return alias.model
+        listed = set(self.models)
+        for name in sorted(self._settings().aliases):
+            model = self._settings().aliases[name].get("model")
+            if model and (not listed or model in listed):
+                return str(model)
+        return next(iter(self.models), None)
+
+    async def local_model(self, alias: tags.Alias | None) -> str | None:
+        """Contract §9: the alias's model if local, else the first local alias's, else
+        the first model Ollama lists."""
+        if alias and alias.provider == "ollama" and alias.model:
+            return alias.model
+        for name in sorted(self._settings().aliases):
+            spec = self._settings().aliases[name]
+            if spec.get("provider") == "ollama" and spec.get("model"):
+                return str(spec["model"])
+        try:
+            listing = await client.get_json(
+                self._http(),
+                f"{self._settings().ollama_host}/api/tags",
+                timeout=2.0,
+                endpoint_name="Ollama",
+            )
+            models = listing.get("models") if isinstance(listing, dict) else None
+            if models and isinstance(models[0], dict):
+                return str(models[0].get("name") or models[0].get("model"))
+        except ZekeError:
+            pass
+        return None
+
+    async def refresh(self) -> None:
+        """Fetch {api_base}/models now and then: never on a request's path."""
+        wait = self._prices_retry_s or PRICE_TTL_S
+        if self._prices_loading or time.monotonic() - self._prices_at < wait:
+            return
+        self._prices_loading = True
+        try:
+            listing = await client.get_json(
+                self._http(),
+                f"{self._settings().api_base}/models",
+                timeout=3.0,
+                endpoint_name="OMEN",
+            )
+            self.prices = routing.parse_prices(listing)
+            data = listing.get("data") if isinstance(listing, dict) else None
+            self.models = {
+                str(m["id"]): m["provider"] if isinstance(m.get("provider"), str) else None
+                for m in data or []
+                if isinstance(m, dict) and isinstance(m.get("id"), str)
+            }
+            self._prices_retry_s = 0.0
+        except ZekeError as e:
+            log.info("no price list from %s: %s", self._settings().api_base, e)
+            self._prices_retry_s = min(
+                PRICE_TTL_S, max(PRICE_RETRY_FIRST_S, self._prices_retry_s * 2)
+            )
+        finally:
+            self._prices_at = time.monotonic()
+            self._prices_loading = False
