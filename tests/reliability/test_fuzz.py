@@ -38,7 +38,7 @@ SUB_KEYS = [
     "latency", "budget", "code-fast", "my-alias", "python",
 ]  # fmt: skip
 GOOD_STRINGS = [
-    "ollama", "auto", "code-fast", "http://127.0.0.1:8080/v1", "https://x.test/v1",
+    "ollama", "auto", "code-fast", "http://127.0.0.1:8080/v1", "https://x.invalid/v1",
     "ws://127.0.0.1:7331", "vsplit", "split", "tab", "ask", "allow", "debug", "race",
     "single", "%s", "%d%%", "'", "", "ZEKE_API_KEY",
 ]  # fmt: skip

@@ -478,7 +478,7 @@ def test_bad_config_names_the_key(cfg: Any, key: str) -> None:
         ),
         ({"cmd": "glyph serve --transport stdio"}, "glyph"),
         ({"url": "ws://127.0.0.1:7331"}, "127.0.0.1:7331"),
-        ({"url": "http://tools.internal/mcp"}, "tools.internal"),
+        ({"url": "http://tools.invalid/mcp"}, "tools.invalid"),
     ],
 )
 def test_client_label(cfg: dict[str, Any], name: str) -> None:
