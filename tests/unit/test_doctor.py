@@ -11,27 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from fakes import ollama as fl
 from fakes import omen as fo
 from zeke import doctor
 from zeke.settings import Settings
 
 GLYPH = Path(__file__).resolve().parent.parent / "fakes" / "glyph.py"
 MARKER = "sk-doctor-marker-7f3a9c"
-
-
-@pytest.fixture
-def omen() -> Iterator[fo.FakeOmen]:
-    server = fo.FakeOmen("designed").start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def ollama() -> Iterator[fl.FakeOllama]:
-    server = fl.FakeOllama().start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture
