@@ -511,6 +511,23 @@ end
 ---@param data table {token, tool, args, path, hunks, create, mode}
 function M.ask_consent(data)
   local path = data.path ~= vim.NIL and data.path or nil
+  if path then
+    local b = vim.fn.bufnr(path)
+    if b ~= -1 and vim.bo[b].modified then
+      -- whatever the policy: the write would land under the user's unsaved edits
+      reply(data.token, "reject", "the file has unsaved edits in the editor; ask again after it is saved")
+      notify(("zeke: refused %s on %s: it has unsaved edits"):format(data.tool, short(path)), vim.log.levels.WARN)
+      return
+    end
+  end
+  if data.mode == "allow" then
+    reply(data.token, "policy")
+    return
+  end
+  if data.mode == "session" then
+    reply(data.token, "allow_session")
+    return
+  end
   if data.mode == "function" then
     local policy = config.get().consent
     local ok, allowed = pcall(policy, data.tool, data.args)
@@ -520,14 +537,6 @@ function M.ask_consent(data)
       reply(data.token, allowed and "policy" or "reject", allowed and nil or "refused by the user's policy")
     end
     return
-  end
-  if path then
-    local b = vim.fn.bufnr(path)
-    if b ~= -1 and vim.bo[b].modified then
-      reply(data.token, "reject", "the file has unsaved edits in the editor; ask again after it is saved")
-      notify(("zeke: refused %s on %s: it has unsaved edits"):format(data.tool, short(path)), vim.log.levels.WARN)
-      return
-    end
   end
   local title = {
     ("The model wants to run %s%s"):format(data.tool, path and (" on " .. short(path)) or ""),

@@ -297,12 +297,18 @@ def test_cancel_all_stops_the_loop(make_nvim, omen, project):
     assert audit(nv, last["id"], 1) == [("write_file", "cancel", "not_run")]
 
 
-def test_a_write_to_a_buffer_with_unsaved_edits_is_refused(make_nvim, omen, project):
+@pytest.mark.parametrize("consent", ["ask", "allow", "function"])
+def test_a_write_to_a_buffer_with_unsaved_edits_is_refused(make_nvim, omen, project, consent):
+    """Whatever the consent mode: the write would land under the user's unsaved edits."""
     omen.queue(
         tool_turn(call("write_file", {"path": "notes.txt", "content": "new\n"})),
         fo.stream("Fine."),
     )
-    nv = start(make_nvim, omen, project)
+    nv = start(
+        make_nvim, omen, project, config={"consent": "allow" if consent == "allow" else "ask"}
+    )
+    if consent == "function":
+        nv.lua("require('zeke').setup({ consent = function() return true end })")
     nv.cmd(f"split {project / 'notes.txt'}")
     nv.lua("vim.api.nvim_buf_set_lines(0, 0, -1, false, { 'my unsaved words' })")
     nv.cmd("wincmd p")

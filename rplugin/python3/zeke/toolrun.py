@@ -208,11 +208,12 @@ class ToolRunner:
     async def _consent(
         self, name: str, args: Mapping[str, Any], request: dict[str, Any]
     ) -> Consent:
-        if self.consent_mode == "allow":
-            return Consent("policy")
-        if name in self.session_allowed:
-            return Consent("allow_session")
-        request["mode"] = self.consent_mode  # "ask" or "function" (Lua runs the policy)
+        # Every mode goes through the editor: only it knows whether the file is open
+        # with unsaved edits (then the write is refused, whatever the policy).
+        # "allow" and "session" are answered there without a prompt; "function"
+        # runs the user's Lua policy; "ask" asks.
+        mode = "session" if name in self.session_allowed else self.consent_mode
+        request["mode"] = mode
         consent = await self.ask(request)
         if consent.decision == "allow_session":
             self.session_allowed.add(name)
