@@ -624,7 +624,7 @@ def test_model_picker_shows_what_the_cache_knows_and_drives_the_next_request(
 
     omen.queue(
         fo.stream("one", usage=usage(100, 10), headers={"X-OMEN-Cost-Est": "0.02"}),
-        fo.error(429, RATE_LIMITED),
+        fo.error(429, RATE_LIMITED, headers={"X-OMEN-Routing-Reason": "budget exhausted"}),
         fo.stream("two", usage=usage(300, 30), headers={"X-OMEN-Cost-Est": "0.04"}),
     )
     results = [ask(nv) for _ in range(3)]
@@ -640,6 +640,12 @@ def test_model_picker_shows_what_the_cache_knows_and_drives_the_next_request(
         "code-smart",
     )
     assert "429" in failed["error"] and failed.get("cost_usd") is None
+    # the refusal carried a routing fact: it is kept in the trace like any other
+    refusal = wait_for(
+        lambda: [t for t in trace_rows(db) if t["request_id"] == results[1]["id"]],
+        message="the refused request's trace row",
+    )
+    assert json.loads(refusal[0]["trace"])["x-omen-routing-reason"] == "budget exhausted"
 
     got = picker(nv, "reason-deep")
     assert got["names"] == ["auto", "code-fast", "code-plus", "code-smart", "reason-deep"]

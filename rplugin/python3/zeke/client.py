@@ -373,13 +373,15 @@ async def _open(
         if not 200 <= response.status_code < 300:
             data = await _read_capped(response, _ERROR_BODY_CAP, _ERROR_BODY_SECONDS)
             data = _scrub(data, sent)
-            raise describe_http_error(
+            err = describe_http_error(
                 response.status_code,
                 response.headers,
                 data,
                 endpoint_name=endpoint_name,
                 model=model if isinstance(model, str) else None,
             )
+            err.headers = {k.lower(): v for k, v in response.headers.items()}
+            raise err
         events = _events(
             response, pipe(), endpoint_name=endpoint_name, read_timeout=read_timeout, sent=sent
         )

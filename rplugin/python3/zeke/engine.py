@@ -381,6 +381,8 @@ class Engine:
                 )
             except ZekeError as e:
                 state.backend = None
+                if e.headers:  # a refusal's routing facts still go to the trace
+                    attempt.headers = dict(e.headers)
                 action = fallback.decide(
                     e,
                     fallback_enabled=bool(s.fallback),

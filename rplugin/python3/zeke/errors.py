@@ -22,6 +22,7 @@ class ZekeError(Exception):
         code: str | None = None,
         retryable: bool = False,
         retry_after: float | None = None,
+        headers: dict[str, str] | None = None,
     ) -> None:
         super().__init__(message)
         self.message = message
@@ -30,6 +31,9 @@ class ZekeError(Exception):
         self.code = code
         self.retryable = retryable
         self.retry_after = retry_after
+        # an HTTP error's response headers (names lower-cased): a refusal can still
+        # carry routing facts worth keeping (X-OMEN-*)
+        self.headers = headers
 
     def __str__(self) -> str:
         return self.message
