@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import importlib.util
 import os
+import sqlite3
 import sys
 import time
 from collections.abc import Callable
@@ -119,6 +120,20 @@ class NvimSession:
             "local r = require('zeke').last(); if not r or not r.buf then return '' end;"
             "return table.concat(vim.api.nvim_buf_get_lines(r.buf, 0, -1, false), '\\n')"
         )
+
+    def db_rows(self, sql: str, *args: Any) -> list[sqlite3.Row]:
+        """Rows from this session's zeke database ([] before it exists or is migrated)."""
+        db = self.home / "zeke.db"
+        if not db.exists():
+            return []
+        con = sqlite3.connect(db, timeout=5)
+        con.row_factory = sqlite3.Row
+        try:
+            return con.execute(sql, args).fetchall()
+        except sqlite3.OperationalError:  # not migrated yet
+            return []
+        finally:
+            con.close()
 
     def messages(self) -> str:
         return self.nvim.command_output("messages")

@@ -22,8 +22,6 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections import deque
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -149,17 +147,15 @@ def _full_name(name: str) -> str:
     return name if ":" in name else f"{name}:latest"
 
 
-QueueItem = Reply | OllamaStreamReply | Callable[[Recorded], "Reply | OllamaStreamReply"]
-
-
 class FakeOllama(FakeServer):
     """Fake Ollama on 127.0.0.1. ``url`` is the host (no ``/api``)."""
+
+    chat_path = "/api/chat"
 
     def __init__(self) -> None:
         super().__init__()
         self.pulled: list[str] = ["deepseek-coder:14b"]
         self.version = "0.12.6"
-        self._queue: deque[QueueItem] = deque()
 
     def start(self, port: int | None = None) -> FakeOllama:
         super().start(port)
@@ -169,19 +165,6 @@ class FakeOllama(FakeServer):
     def url(self) -> str:
         """``http://127.0.0.1:PORT``."""
         return self.base
-
-    def queue(self, *replies: QueueItem) -> None:
-        """Replies for the next ``/api/chat`` requests, first in first out."""
-        with self._lock:
-            self._queue.extend(replies)
-
-    def chat_requests(self) -> list[Recorded]:
-        """Only the ``POST /api/chat`` requests."""
-        return [
-            r
-            for r in list(self.requests)
-            if r.method == "POST" and urlsplit(r.path).path == "/api/chat"
-        ]
 
     def route(self, rec: Recorded) -> Reply:
         path = urlsplit(rec.path).path

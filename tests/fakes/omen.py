@@ -28,8 +28,6 @@ from __future__ import annotations
 
 import json
 import re
-from collections import deque
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -372,11 +370,11 @@ def anthropic_raw(text: str, *, model: str = "claude-3-5-sonnet", split: str = "
 # --------------------------------------------------------------------------
 # The server
 
-QueueItem = Reply | StreamReply | Callable[[Recorded], "Reply | StreamReply"]
-
 
 class FakeOmen(FakeServer):
     """Fake OMEN on 127.0.0.1. ``url`` is the API base (``…/v1``)."""
+
+    chat_path = "/v1/chat/completions"
 
     def __init__(self, personality: str = "today") -> None:
         if personality not in ("today", "designed"):
@@ -386,7 +384,6 @@ class FakeOmen(FakeServer):
         self.ready_status = 200
         self.models: list[dict] = [dict(m) for m in DEFAULT_MODELS]
         self.api_key: str | None = None  # when set, requests need it (else 401, empty body)
-        self._queue: deque[QueueItem] = deque()
 
     def start(self, port: int | None = None) -> FakeOmen:
         super().start(port)
@@ -396,19 +393,6 @@ class FakeOmen(FakeServer):
     def url(self) -> str:
         """``http://127.0.0.1:PORT/v1``."""
         return f"{self.base}/v1"
-
-    def queue(self, *replies: QueueItem) -> None:
-        """Replies for the next chat completions, first in first out."""
-        with self._lock:
-            self._queue.extend(replies)
-
-    def chat_requests(self) -> list[Recorded]:
-        """Only the ``POST /v1/chat/completions`` requests."""
-        return [
-            r
-            for r in list(self.requests)
-            if r.method == "POST" and urlsplit(r.path).path == "/v1/chat/completions"
-        ]
 
     # -- routing ------------------------------------------------------------
 

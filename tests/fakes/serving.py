@@ -18,9 +18,11 @@ import select
 import socket
 import threading
 import time
+from collections import deque
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 Ending = Literal["end", "drop", "stall", "hang"]
 
@@ -73,10 +75,14 @@ def text_reply(status: int, text: str | bytes, content_type: str = "text/plain")
 
 
 class FakeServer:
-    """Base for the fakes: lifecycle, recording, and sending ``Reply`` objects."""
+    """Base for the fakes: lifecycle, recording, scripted replies for the chat
+    endpoint, and sending ``Reply`` objects."""
+
+    chat_path = ""  # each fake's chat endpoint (what ``queue`` scripts)
 
     def __init__(self) -> None:
         self.requests: list[Recorded] = []
+        self._queue: deque[Any] = deque()
         self.port: int | None = None
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -84,6 +90,19 @@ class FakeServer:
         self._lock = threading.Lock()
         self._conns: set[socket.socket] = set()
         self._handlers: set[threading.Thread] = set()
+
+    def queue(self, *replies: Any) -> None:
+        """Replies for the next chat requests, first in first out."""
+        with self._lock:
+            self._queue.extend(replies)
+
+    def chat_requests(self) -> list[Recorded]:
+        """Only the ``POST`` requests to the chat endpoint."""
+        return [
+            r
+            for r in list(self.requests)
+            if r.method == "POST" and urlsplit(r.path).path == self.chat_path
+        ]
 
     # -- lifecycle ---------------------------------------------------------
 

@@ -206,27 +206,13 @@ def preview_marks(nv, path: Path) -> list[dict[str, Any]]:
     )
 
 
-def db_rows(nv, sql: str, *args: Any) -> list[sqlite3.Row]:
-    db = nv.home / "zeke.db"
-    if not db.exists():
-        return []
-    con = sqlite3.connect(db, timeout=5)
-    con.row_factory = sqlite3.Row
-    try:
-        return con.execute(sql, args).fetchall()
-    except sqlite3.OperationalError:  # not migrated yet
-        return []
-    finally:
-        con.close()
-
-
 def audit_rows(nv, rid: str, count: int) -> list[sqlite3.Row]:
     """The request's audit rows once there are at least ``count`` (written asynchronously)."""
     wait_for(
-        lambda: len(db_rows(nv, "SELECT id FROM tool_calls WHERE request_id = ?", rid)) >= count,
+        lambda: len(nv.db_rows("SELECT id FROM tool_calls WHERE request_id = ?", rid)) >= count,
         message=f"{count} audit rows",
     )
-    rows = db_rows(nv, "SELECT * FROM tool_calls WHERE request_id = ?", rid)
+    rows = nv.db_rows("SELECT * FROM tool_calls WHERE request_id = ?", rid)
     # written from worker threads: the row order is not the call order
     return sorted(rows, key=lambda r: r["tool"])
 
@@ -590,7 +576,7 @@ def test_glyph_refuses_a_buffer_with_unsaved_edits(make_nvim, omen, project):
     assert path.read_text() == SOURCE
     assert buf_lines(nv, path) == edited
     assert pending_ids(nv) == [last["id"]]
-    assert db_rows(nv, "SELECT * FROM tool_calls WHERE tool = 'write_file'") == []
+    assert nv.db_rows("SELECT * FROM tool_calls WHERE tool = 'write_file'") == []
 
 
 def test_glyph_refuses_when_the_file_changed_on_disk(make_nvim, omen, project):

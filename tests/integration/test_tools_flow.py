@@ -8,7 +8,6 @@ replaced in the test Neovim to record the consent prompt and pick an answer.
 from __future__ import annotations
 
 import json
-import sqlite3
 import sys
 from pathlib import Path
 from typing import Any
@@ -148,32 +147,18 @@ def offered(omen_server, n: int = 0) -> set[str]:
     return {t["function"]["name"] for t in body.get("tools") or []}
 
 
-def db_rows(nv, sql: str, *args: Any) -> list[sqlite3.Row]:
-    db = nv.home / "zeke.db"
-    if not db.exists():
-        return []
-    con = sqlite3.connect(db, timeout=5)
-    con.row_factory = sqlite3.Row
-    try:
-        return con.execute(sql, args).fetchall()
-    except sqlite3.OperationalError:  # not migrated yet
-        return []
-    finally:
-        con.close()
-
-
 def audit(nv, rid: str, count: int) -> list[tuple[str, str, str]]:
     """(tool, decision, result) of the request's audit rows, once ``count`` are in and
     the request's own stats row (recorded after the last tool call) is written."""
     wait_for(
-        lambda: len(db_rows(nv, "SELECT id FROM tool_calls WHERE request_id = ?", rid)) >= count,
+        lambda: len(nv.db_rows("SELECT id FROM tool_calls WHERE request_id = ?", rid)) >= count,
         message=f"{count} audit rows",
     )
     wait_for(
-        lambda: db_rows(nv, "SELECT id FROM routing_stats WHERE request_id = ?", rid),
+        lambda: nv.db_rows("SELECT id FROM routing_stats WHERE request_id = ?", rid),
         message="the request's stats row",
     )
-    rows = db_rows(nv, "SELECT * FROM tool_calls WHERE request_id = ?", rid)
+    rows = nv.db_rows("SELECT * FROM tool_calls WHERE request_id = ?", rid)
     # rows are written from worker threads: their order is not the calls' order
     return sorted((r["tool"], r["decision"], r["result_status"]) for r in rows)
 
@@ -203,7 +188,7 @@ def test_read_file_runs_without_asking_and_result_goes_back(make_nvim, omen, pro
     ]
     assert audit(nv, last["id"], 1) == [("read_file", "allow", "ok")]
     # the audit keeps a digest of the arguments and never what the file holds
-    (row,) = db_rows(nv, "SELECT * FROM tool_calls WHERE request_id = ?", last["id"])
+    (row,) = nv.db_rows("SELECT * FROM tool_calls WHERE request_id = ?", last["id"])
     assert "hunter2" not in repr(tuple(row))
 
 

@@ -280,14 +280,14 @@ def test_real_packages_are_found_with_versions():
 
 
 def test_config_from_stdin_json(tmp_path):
-    stdin = io.StringIO('{"api_base": "http://127.0.0.9:8080/v1/", "fallback": false}')
+    stdin = io.StringIO('{"api_base": "http://127.0.0.1:8080/v1/", "fallback": false}')
     s, source, problems = doctor.load_config(stdin, {"ZEKE_API_BASE": "http://ignored.invalid/v1"})
-    assert s.api_base == "http://127.0.0.9:8080/v1" and s.fallback is None
+    assert s.api_base == "http://127.0.0.1:8080/v1" and s.fallback is None
     assert "stdin" in source and problems == []
 
 
 def test_config_from_env_when_stdin_is_empty_or_a_terminal():
-    env = {"ZEKE_API_BASE": "http://omen.invalid:8080/v1", "OLLAMA_HOST": "gpu-box.invalid:11434"}
+    env = {"ZEKE_API_BASE": "http://omen.invalid:8080/v1", "OLLAMA_HOST": "gpubox.invalid:11434"}
 
     class Tty(io.StringIO):
         def isatty(self) -> bool:
@@ -296,7 +296,7 @@ def test_config_from_env_when_stdin_is_empty_or_a_terminal():
     for stdin in (io.StringIO(""), Tty('{"api_base": "http://x.invalid/v1"}'), None):
         s, source, problems = doctor.load_config(stdin, env)
         assert s.api_base == "http://omen.invalid:8080/v1"
-        assert s.ollama_host == "http://gpu-box.invalid:11434"
+        assert s.ollama_host == "http://gpubox.invalid:11434"
         assert "environment" in source and problems == []
 
 
