@@ -31,13 +31,15 @@ class Catalog:
         self.prices: dict[str, tuple[float, float]] = {}
         # model id -> provider, in the order {api_base}/models lists them
         self.models: dict[str, str | None] = {}
-        self._prices_at = 0.0
+        # None: never fetched. (Not 0.0: the monotonic clock starts near zero at
+        # boot, and a fresh machine would then wait out the TTL before the first fetch.)
+        self._prices_at: float | None = None
         self._prices_retry_s = 0.0  # > 0 after a failed fetch: wait this long, not the TTL
         self._prices_loading = False
 
     def expire(self) -> None:
         """The endpoint may have changed: fetch again at the next chance."""
-        self._prices_at = 0.0
+        self._prices_at = None
 
     def provider_of(self, model: str | None) -> str | None:
         return self.models.get(model) if model else None
@@ -79,7 +81,9 @@ class Catalog:
     async def refresh(self) -> None:
         """Fetch {api_base}/models now and then: never on a request's path."""
         wait = self._prices_retry_s or PRICE_TTL_S
-        if self._prices_loading or time.monotonic() - self._prices_at < wait:
+        if self._prices_loading:
+            return
+        if self._prices_at is not None and time.monotonic() - self._prices_at < wait:
             return
         self._prices_loading = True
         try:
