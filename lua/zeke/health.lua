@@ -1,20 +1,16 @@
 --- `:checkhealth zeke` (and `:ZekeDoctor`): Neovim and the config are checked
---- here; everything else (contract §11) by `python -m zeke doctor --json`, run on
---- the host's own interpreter with the same config, so the shell and the editor
---- tell the same story.
+--- here; everything else (the host's Python, OMEN, Ollama, Glyph, the database,
+--- the key) by `python -m zeke doctor --json`, run on the host's own interpreter
+--- with the same config, so the shell and the editor tell the same story.
 
 local M = {}
 
 local DOCTOR_TIMEOUT_MS = 15000 -- the doctor bounds itself (a few seconds); this is a backstop
 
-local h = vim.health
-local report = {
-  ok = h.ok or h.report_ok,
-  warn = h.warn or h.report_warn,
-  error = h.error or h.report_error,
-  info = h.info or h.report_info,
-  start = h.start or h.report_start,
-}
+local report = vim.health
+
+--- The Neovim releases the test suite runs on; older ones get a warning.
+local TESTED = { min_minor = 11, text = "0.11 and 0.12" }
 
 --- Which section of the report a doctor check belongs to.
 local SECTIONS = {
@@ -30,11 +26,15 @@ local SECTIONS = {
 
 -- Private helpers --------------------------------------------------------------
 
+--- Neovim's version: fine from the oldest release the suite runs on.
 local function check_neovim()
   local v = vim.version()
   local text = ("Neovim %d.%d.%d"):format(v.major, v.minor, v.patch)
-  if v.major == 0 and v.minor < 10 then
-    report.warn(text .. ": zeke needs 0.10 or newer (vim.system, vim.uv)", { "Upgrade Neovim to 0.10 or newer." })
+  if v.major == 0 and v.minor < TESTED.min_minor then
+    report.warn(
+      ("%s: zeke is tested on %s"):format(text, TESTED.text),
+      { ("Upgrade Neovim to 0.%d or newer."):format(TESTED.min_minor) }
+    )
   else
     report.ok(text)
   end
@@ -80,6 +80,8 @@ local function check_state()
 end
 
 --- Run the doctor; returns the decoded report or nil and an error message.
+---@param python string the host's interpreter
+---@param root string the plugin's root directory
 ---@return table|nil report, string|nil err
 local function run_doctor(python, root)
   local pypath = root .. "/rplugin/python3"
@@ -88,27 +90,16 @@ local function run_doctor(python, root)
   end
   local input = vim.json.encode(require("zeke.config").for_host())
   local cmd = { python, "-m", "zeke", "doctor", "--json" }
-  local code, stdout, stderr
-  if vim.system then
-    local opts = { stdin = input, env = { PYTHONPATH = pypath }, text = true, timeout = DOCTOR_TIMEOUT_MS }
-    local ok, res = pcall(function()
-      return vim.system(cmd, opts):wait()
-    end)
-    if not ok then
-      return nil, ("could not run %s: %s"):format(python, tostring(res))
-    end
-    code, stdout, stderr = res.code, res.stdout or "", res.stderr or ""
-    if code == 124 then -- vim.system's timeout: TERM sent, exit code 124
-      return nil, ("`%s -m zeke doctor` did not finish within %d s"):format(python, DOCTOR_TIMEOUT_MS / 1000)
-    end
-  else
-    -- Neovim < 0.10: no vim.system; the doctor still bounds its own run time.
-    local saved = vim.env.PYTHONPATH
-    vim.env.PYTHONPATH = pypath
-    stdout = vim.fn.system(cmd, input)
-    code = vim.v.shell_error
-    vim.env.PYTHONPATH = saved
-    stderr = ""
+  local opts = { stdin = input, env = { PYTHONPATH = pypath }, text = true, timeout = DOCTOR_TIMEOUT_MS }
+  local ran, res = pcall(function()
+    return vim.system(cmd, opts):wait()
+  end)
+  if not ran then
+    return nil, ("could not run %s: %s"):format(python, tostring(res))
+  end
+  local code, stdout, stderr = res.code, res.stdout or "", res.stderr or ""
+  if code == 124 then -- vim.system's timeout: TERM sent, exit code 124
+    return nil, ("`%s -m zeke doctor` did not finish within %d s"):format(python, DOCTOR_TIMEOUT_MS / 1000)
   end
   local ok, decoded = pcall(vim.json.decode, stdout)
   if not ok or type(decoded) ~= "table" or type(decoded.checks) ~= "table" then

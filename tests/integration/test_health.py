@@ -136,6 +136,21 @@ def test_degraded_state_of_the_running_host_is_reported(make_nvim, tmp_path, ome
     assert "background" in advice(lines, now)
 
 
+def test_neovim_older_than_the_tested_releases_is_warned(make_nvim, tmp_path, omen, ollama):
+    nv = start(make_nvim, tmp_path, omen.url, ollama.url)
+    # This Neovim reports itself as 0.10.4 (the rest of vim.version stays real).
+    nv.lua(
+        "local real = vim.version "
+        "vim.version = setmetatable({}, { __index = real, "
+        "__call = function() return { major = 0, minor = 10, patch = 4 } end })"
+    )
+    lines = health(nv)
+    (warn,) = lines_with(lines, "WARNING", "Neovim 0.10.4")
+    assert "zeke is tested on 0.11 and 0.12" in warn
+    assert "0.11 or newer" in advice(lines, warn)
+    assert lines_with(lines, "OK", "OMEN:")  # the rest of the report still runs
+
+
 def test_zekedoctor_is_the_same_report(make_nvim, tmp_path, omen, ollama):
     nv = start(make_nvim, tmp_path, omen.url, ollama.url)
     lines = health(nv, "ZekeDoctor")

@@ -37,9 +37,9 @@ def main(argv: list[str] | None = None) -> int:
         host.run()
         return 0
     if command == "doctor":
-        from zeke import doctor
+        from zeke import health
 
-        return doctor.main(args[1:])
+        return health.main(args[1:])
     print(f"usage: python -m zeke [host|doctor [--json]] (got {command!r})", file=sys.stderr)
     return 2
 
