@@ -18,6 +18,7 @@ command("ZekeExplain", "ZekeExplain", { range = true, nargs = "*", desc = "zeke:
 command("ZekeCancel", "ZekeCancel", { nargs = 0, desc = "zeke: stop the running request" })
 command("ZekeApply", "ZekeApply", { nargs = 0, desc = "zeke: accept the pending change" })
 command("ZekeReject", "ZekeReject", { nargs = 0, desc = "zeke: drop the pending change" })
+command("ZekeReview", "ZekeReview", { nargs = 0, desc = "zeke: show the pending changes in the review window" })
 command("ZekeDoctor", "ZekeDoctor", { nargs = 0, desc = "zeke: health report" })
 command("ZekeStats", "ZekeStats", { nargs = 0, bang = true, desc = "zeke: stats per alias/model (! = all projects)" })
 command("ZekeAudit", "ZekeAudit", { nargs = 0, bang = true, desc = "zeke: recent tool calls and consent decisions" })

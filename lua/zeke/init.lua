@@ -69,6 +69,9 @@ local dispatch = {
   ZekeReject = function()
     require("zeke.review").reject_all()
   end,
+  ZekeReview = function()
+    require("zeke.review").show()
+  end,
   ZekeDoctor = function()
     vim.cmd("checkhealth zeke")
   end,

@@ -1,12 +1,19 @@
---- Reviewing changes before anything is written (contract §8).
+--- Reviewing changes before anything is written.
 ---
---- A proposed change opens a review buffer (`zeke://review/<id>`) with one block
---- per hunk, and — for a rewrite of a selection — an inline preview in the source
---- buffer (old lines marked, new lines shown as virtual lines). Keys in the review
---- buffer: `a` accept hunk, `r` reject hunk, `A` / `<CR>` apply (every hunk not
---- rejected), `R` reject all, `]h` / `[h` next / previous hunk, `q` close.
---- `:ZekeApply` / `:ZekeReject` do the same from anywhere. Nothing is written
---- until the user applies, and the original is found again by content.
+--- A proposed change gets a review buffer (`zeke://review/<id>`) with one block per
+--- hunk, and — for a rewrite of a selection — an inline preview in the source buffer
+--- (old lines marked, new lines shown as virtual lines). All pending changes share ONE
+--- review window per tab: a split below the answer window, or a floating window when
+--- there is no room for a split, so a change is always shown however many are pending.
+--- It shows the newest (unless the cursor is in it); its title says how many are
+--- pending. Showing it never moves the cursor (unless `ui.focus`).
+---
+--- Keys in the review buffer: `a` accept hunk, `r` reject hunk, `A` / `<CR>` apply
+--- (every hunk not rejected), `R` reject all, `]h` / `[h` next / previous hunk,
+--- `]r` / `[r` next / previous pending change, `q` close the window (changes stay
+--- pending; `:ZekeReview` shows it again). `:ZekeApply` / `:ZekeReject` act on the
+--- change of the current window (see `M.target`). Nothing is written until the user
+--- applies, and the original is found again by content.
 ---
 --- Tool-call writes (consent = "ask") use the same diff view, then ask: allow
 --- once, allow for this session, reject (with a reason for the model), cancel all.
@@ -22,17 +29,24 @@ local anchor_ns = api.nvim_create_namespace("zeke.anchor") -- set by zeke.comman
 
 ---@class zeke.Review
 ---@field id string
+---@field seq integer              order of arrival: the newest has the highest
 ---@field req table
 ---@field proposal table
 ---@field decisions table<integer, "accept"|"reject">
 ---@field buf integer|nil          the review buffer
 ---@field hunk_rows table<integer, integer>  review-buffer row (0-based) of each hunk header
----@field source_buf integer|nil   the buffer the change is for, when already loaded
+---@field source_buf integer|nil   the buffer where this change's inline preview was drawn
 
 ---@type table<string, zeke.Review>
 M.pending = {}
+--- The newest pending change (nil when none is pending).
 ---@type string|nil
 M.current = nil
+
+local seq = 0
+--- Source buffer -> id of the change previewed inline in it (one preview per buffer).
+---@type table<integer, string>
+local previewed = {}
 
 -- Private helpers --------------------------------------------------------------
 
@@ -41,10 +55,32 @@ local function notify(msg, level)
 end
 
 local function short(path)
-  if not path or path == vim.NIL then
+  if not path or path == vim.NIL or path == "" then
     return "the buffer"
   end
   return vim.fn.fnamemodify(path, ":~:.")
+end
+
+--- Pending changes, oldest first.
+---@return zeke.Review[]
+local function ordered()
+  local list = vim.tbl_values(M.pending)
+  table.sort(list, function(a, b)
+    return a.seq < b.seq
+  end)
+  return list
+end
+
+---@return zeke.Review|nil
+local function newest()
+  local list = ordered()
+  return list[#list]
+end
+
+--- For messages after one change is settled: how many others still wait.
+local function still_pending()
+  local n = vim.tbl_count(M.pending)
+  return n == 0 and "" or ("; %d more pending (:ZekeReview)"):format(n)
 end
 
 --- Render hunks into lines + highlight spans; also returns each hunk's header row.
@@ -76,88 +112,100 @@ local function render(title, hunks, decisions)
   return lines, marks, rows
 end
 
---- Show lines in a review buffer, in a split under the answer window.
----@param name string
+--- Replace a view buffer's text and highlights; windows showing it keep their cursor.
+---@param buf integer
 ---@param lines string[]
 ---@param marks table[]
----@return integer buf
-local function show(name, lines, marks, filetype)
-  local buf = vim.fn.bufnr(name)
-  if buf == -1 then
-    buf = api.nvim_create_buf(false, true)
-    api.nvim_buf_set_name(buf, name)
-    vim.bo[buf].buftype = "nofile"
-    vim.bo[buf].bufhidden = "wipe"
-    vim.bo[buf].swapfile = false
+local function fill(buf, lines, marks)
+  local cursors = {}
+  for _, win in ipairs(vim.fn.win_findbuf(buf)) do
+    cursors[win] = api.nvim_win_get_cursor(win)
   end
   vim.bo[buf].modifiable = true
   api.nvim_buf_set_lines(buf, 0, -1, false, lines)
   vim.bo[buf].modifiable = false
-  vim.b[buf].zeke_review = true
   api.nvim_buf_clear_namespace(buf, ns, 0, -1)
   for _, m in ipairs(marks) do
     api.nvim_buf_set_extmark(buf, ns, m[1], 0, { line_hl_group = m[2] })
   end
-  if filetype then
-    vim.b[buf].zeke_filetype = filetype
+  for win, pos in pairs(cursors) do
+    pcall(api.nvim_win_set_cursor, win, { math.min(pos[1], #lines), pos[2] })
   end
-  if vim.fn.bufwinid(buf) == -1 then
-    local here = api.nvim_get_current_win()
-    local answer_win = require("zeke.scratch").find_window()
-    if answer_win then
-      api.nvim_set_current_win(answer_win)
-      vim.cmd("belowright split")
-    else
-      vim.cmd("botright split")
-    end
-    api.nvim_win_set_buf(0, buf)
-    vim.wo.number = false
-    vim.wo.wrap = false
-    if not config.get().ui.focus and api.nvim_win_is_valid(here) then
-      api.nvim_set_current_win(here)
+end
+
+--- A scratch buffer for the review window (the one of that name if it exists).
+---@param name string
+---@param bufhidden string
+---@return integer
+local function view_buffer(name, bufhidden)
+  local buf
+  for _, b in ipairs(api.nvim_list_bufs()) do
+    if api.nvim_buf_get_name(b) == name then
+      buf = b
     end
   end
+  if not buf then
+    buf = api.nvim_create_buf(false, true)
+    api.nvim_buf_set_name(buf, name)
+  end
+  vim.bo[buf].buftype = "nofile"
+  vim.bo[buf].bufhidden = bufhidden
+  vim.bo[buf].swapfile = false
   return buf
 end
 
-local function close_buffer(buf)
-  if buf and api.nvim_buf_is_valid(buf) then
-    for _, win in ipairs(vim.fn.win_findbuf(buf)) do
-      if #api.nvim_list_wins() > 1 then
-        pcall(api.nvim_win_close, win, true)
-      end
+--- This tab's review window, if it is open (and still shows a review or consent view).
+---@return integer|nil
+local function review_window()
+  for _, win in ipairs(api.nvim_tabpage_list_wins(0)) do
+    if vim.w[win].zeke_review and vim.b[api.nvim_win_get_buf(win)].zeke_review then
+      return win
     end
-    pcall(api.nvim_buf_delete, buf, { force = true })
   end
 end
 
---- The buffer a change is for: the source buffer for a selection, the file's
---- buffer (loaded, created if missing) for a whole-file change.
----@param review zeke.Review
----@return integer|nil buf, string|nil err
-local function target_buffer(review)
-  local p = review.proposal
-  if p.kind == "selection" then
-    local buf = review.req.source and review.req.source.buf
-    if not buf or not api.nvim_buf_is_valid(buf) then
-      return nil, "zeke: the buffer this change was for is gone; nothing was changed"
-    end
-    return buf
-  end
-  local buf = vim.fn.bufadd(p.path)
-  vim.fn.bufload(buf)
-  vim.bo[buf].buflisted = true
-  if p.create then
-    -- :w does not make directories, and a new test file's (tests/) may not exist yet
-    api.nvim_create_autocmd("BufWritePre", {
-      buffer = buf,
-      once = true,
-      callback = function()
-        vim.fn.mkdir(vim.fn.fnamemodify(p.path, ":h"), "p")
-      end,
+--- A new review window without moving the cursor: a split below the answer window
+--- (at the bottom when there is none), or a floating window when there is no room
+--- for a split (E36): a float needs none, so a change is always shown.
+---@param buf integer
+---@return integer|nil
+local function open_window(buf)
+  local answer = require("zeke.scratch").find_window()
+  local ok, win = pcall(api.nvim_open_win, buf, false, { split = "below", win = answer or -1 })
+  if not ok then
+    local height = math.max(1, math.floor((vim.o.lines - vim.o.cmdheight) / 2) - 2)
+    ok, win = pcall(api.nvim_open_win, buf, false, {
+      relative = "editor",
+      row = math.max(0, vim.o.lines - vim.o.cmdheight - height - 2),
+      col = 0,
+      width = math.max(1, vim.o.columns - 2),
+      height = height,
+      border = "single",
+      title = " zeke review ",
     })
+    if not ok then
+      return nil
+    end
   end
-  return buf
+  vim.w[win].zeke_review = true
+  for name, value in pairs({ number = false, relativenumber = false, wrap = false }) do
+    api.nvim_set_option_value(name, value, { scope = "local", win = win })
+  end
+  return win
+end
+
+--- Show a review or consent buffer in this tab's review window (made if missing).
+---@param buf integer
+---@return integer|nil win
+local function place(buf)
+  local win = review_window()
+  if not win then
+    return open_window(buf)
+  end
+  if api.nvim_win_get_buf(win) ~= buf then
+    api.nvim_win_set_buf(win, buf)
+  end
+  return win
 end
 
 --- Where the selection starts now (0-based row): its extmark moved with edits above it.
@@ -165,11 +213,26 @@ end
 ---@return integer|nil
 local function anchor_row(review)
   local src = review.req.source
-  if not src or not src.mark or not api.nvim_buf_is_valid(src.buf) then
+  if not src or not src.mark or not api.nvim_buf_is_valid(src.buf) or not api.nvim_buf_is_loaded(src.buf) then
     return nil
   end
   local pos = api.nvim_buf_get_extmark_by_id(src.buf, anchor_ns, src.mark, {})
   return pos[1]
+end
+
+--- Which change this is, for titles and messages: the file and, for a selection,
+--- the lines where its original is now.
+---@param review zeke.Review
+---@return string
+local function label(review)
+  local p = review.proposal
+  local src = review.req.source
+  if p.kind ~= "selection" or not src then
+    return short(p.path)
+  end
+  local row = anchor_row(review)
+  local first = row and row + 1 or src.start_line
+  return ("%s (lines %d–%d)"):format(short(p.path), first, first + src.end_line - src.start_line)
 end
 
 --- Inline preview in the source buffer: old lines marked, new ones as virtual lines.
@@ -177,7 +240,7 @@ end
 local function preview_inline(review)
   local p = review.proposal
   local src = review.req.source
-  if p.kind ~= "selection" or not src or not api.nvim_buf_is_valid(src.buf) then
+  if p.kind ~= "selection" or not src or not api.nvim_buf_is_valid(src.buf) or not api.nvim_buf_is_loaded(src.buf) then
     return
   end
   local first = anchor_row(review) or (src.start_line - 1)
@@ -186,6 +249,7 @@ local function preview_inline(review)
     return -- it moved or changed; the review buffer still shows the diff
   end
   review.source_buf = src.buf
+  previewed[src.buf] = review.id
   api.nvim_buf_clear_namespace(src.buf, ns, 0, -1)
   for _, h in ipairs(p.hunks) do
     local state = review.decisions[h.index]
@@ -216,23 +280,16 @@ local function preview_inline(review)
 end
 
 local function clear_preview(review)
-  if review.source_buf and api.nvim_buf_is_valid(review.source_buf) then
-    api.nvim_buf_clear_namespace(review.source_buf, ns, 0, -1)
+  local b = review.source_buf
+  if b and previewed[b] == review.id then
+    previewed[b] = nil
+    if api.nvim_buf_is_valid(b) then
+      api.nvim_buf_clear_namespace(b, ns, 0, -1)
+    end
   end
   local src = review.req.source
   if src and src.mark and api.nvim_buf_is_valid(src.buf) then
-    api.nvim_buf_del_extmark(src.buf, anchor_ns, src.mark)
-  end
-end
-
---- The change is settled (applied or rejected): drop its preview, view and state.
----@param review zeke.Review
-local function forget(review)
-  clear_preview(review)
-  close_buffer(review.buf)
-  M.pending[review.id] = nil
-  if M.current == review.id then
-    M.current = nil
+    pcall(api.nvim_buf_del_extmark, src.buf, anchor_ns, src.mark)
   end
 end
 
@@ -244,22 +301,6 @@ local function reload_buffer(buf)
     vim.cmd("silent! edit")
     vim.fn.winrestview(view)
   end)
-end
-
----@param review zeke.Review
-local function redraw(review)
-  local p = review.proposal
-  local what = p.kind == "selection"
-      and ("Proposed change to %s (lines %d–%d)"):format(short(p.path), review.req.source.start_line, review.req.source.end_line)
-    or (p.create and "Proposed new file %s" or "Proposed change to %s"):format(short(p.path))
-  local title = {
-    ("%s — %d hunk%s"):format(what, #p.hunks, #p.hunks == 1 and "" or "s"),
-    "a accept hunk · r reject hunk · A or <CR> apply · R reject all · ]h [h move · q close",
-  }
-  local lines, marks, rows = render(title, p.hunks, review.decisions)
-  review.buf = show(("zeke://review/%s"):format(review.id), lines, marks)
-  review.hunk_rows = rows
-  preview_inline(review)
 end
 
 --- The hunk under the cursor in the review buffer.
@@ -310,12 +351,9 @@ local function jump(review, dir)
   end
 end
 
+---@param review zeke.Review
 local function map_keys(review)
   local buf = review.buf
-  if vim.b[buf].zeke_review_keys == review.id then
-    return
-  end
-  vim.b[buf].zeke_review_keys = review.id
   local function map(lhs, fn, desc)
     vim.keymap.set("n", lhs, fn, { buffer = buf, nowait = true, silent = true, desc = "zeke: " .. desc })
   end
@@ -345,27 +383,263 @@ local function map_keys(review)
   map("[h", function()
     jump(review, -1)
   end, "previous hunk")
+  map("]r", function()
+    M.cycle(1)
+  end, "next pending change")
+  map("[r", function()
+    M.cycle(-1)
+  end, "previous pending change")
   map("q", function()
-    close_buffer(review.buf)
-  end, "close (the change stays pending)")
+    if #api.nvim_list_wins() > 1 then
+      pcall(api.nvim_win_close, 0, true)
+    end
+  end, "close the window (the changes stay pending)")
+end
+
+--- (Re)write a change's review buffer, made if missing; its title says which of
+--- how many pending changes it is.
+---@param review zeke.Review
+local function redraw(review)
+  local p = review.proposal
+  local list = ordered()
+  local pos = #list
+  for i, r in ipairs(list) do
+    if r.id == review.id then
+      pos = i
+    end
+  end
+  local what = (p.kind == "file" and p.create) and ("Proposed new file %s"):format(short(p.path))
+    or ("Proposed change to %s"):format(label(review))
+  local head = ("%s — %d hunk%s"):format(what, #p.hunks, #p.hunks == 1 and "" or "s")
+  local keys = "a accept hunk · r reject hunk · A or <CR> apply · R reject all · ]h [h move · q close"
+  if #list > 1 then
+    head = head .. (" · change %d of %d pending"):format(pos, #list)
+    keys = keys .. " · ]r [r other changes"
+  end
+  local lines, marks, rows = render({ head, keys }, p.hunks, review.decisions)
+  if not (review.buf and api.nvim_buf_is_valid(review.buf)) then
+    review.buf = view_buffer(("zeke://review/%s"):format(review.id), "hide")
+    vim.b[review.buf].zeke_review = review.id
+    map_keys(review)
+  end
+  fill(review.buf, lines, marks)
+  review.hunk_rows = rows
+end
+
+--- Show a change in the review window (made if missing), with its inline preview.
+---@param review zeke.Review
+---@param enter boolean  move the cursor into the review window
+local function display(review, enter)
+  redraw(review)
+  local win = place(review.buf)
+  preview_inline(review)
+  if win and enter then
+    api.nvim_set_current_win(win)
+  end
+end
+
+--- Titles say "change k of n": rewrite every pending change's buffer when n changes.
+local function refresh()
+  for _, r in pairs(M.pending) do
+    if r.buf and api.nvim_buf_is_valid(r.buf) then
+      redraw(r)
+    end
+  end
+end
+
+--- A review or consent view is done: the review window shows the newest pending
+--- change instead (other windows close, as does the review window when none is
+--- left), then the buffer goes.
+---@param buf integer|nil
+local function release(buf)
+  if not (buf and api.nvim_buf_is_valid(buf)) then
+    return
+  end
+  local after = newest()
+  for _, win in ipairs(vim.fn.win_findbuf(buf)) do
+    if after and vim.w[win].zeke_review then
+      redraw(after)
+      api.nvim_win_set_buf(win, after.buf)
+      preview_inline(after)
+    elseif #api.nvim_list_wins() > 1 then
+      pcall(api.nvim_win_close, win, true)
+    end
+  end
+  pcall(api.nvim_buf_delete, buf, { force = true })
+end
+
+--- The change is settled (applied or rejected): drop its preview, view and state.
+---@param review zeke.Review
+local function forget(review)
+  clear_preview(review)
+  M.pending[review.id] = nil
+  local after = newest()
+  M.current = after and after.id or nil
+  release(review.buf)
+  review.buf = nil
+  -- the newest other change for the same buffer gets the inline preview
+  local b = review.source_buf
+  if b and not previewed[b] then
+    local list = ordered()
+    for i = #list, 1, -1 do
+      local src = list[i].req.source
+      if src and src.buf == b then
+        preview_inline(list[i])
+        break
+      end
+    end
+  end
+  refresh()
+end
+
+--- Does this buffer belong to the change (asked from it, or the file it changes)?
+---@param review zeke.Review
+---@param buf integer
+local function belongs(review, buf)
+  local src = review.req.source
+  if src and src.buf == buf then
+    return true
+  end
+  local path = review.proposal.path
+  return path ~= nil and path ~= vim.NIL and api.nvim_buf_get_name(buf) == path
+end
+
+---@param id string|nil
+---@return zeke.Review|nil, string|nil why
+local function resolve(id)
+  if id == nil then
+    local review = M.target()
+    return review, not review and "zeke: no change is pending" or nil
+  end
+  local review = M.pending[id]
+  return review, not review and "zeke: that change is no longer pending" or nil
+end
+
+--- Why a change cannot go into this buffer now, and how to allow it (nil: it can).
+---@param buf integer
+---@return string|nil why, string|nil how
+local function refusal(buf)
+  local name = short(api.nvim_buf_get_name(buf))
+  local bt = vim.bo[buf].buftype
+  if bt == "terminal" or bt == "prompt" or bt == "quickfix" or bt == "help" then
+    return ("%s is a %s buffer now, not a file"):format(name, bt), nil
+  end
+  if not vim.bo[buf].modifiable then
+    return ("%s is not modifiable ('modifiable' is off)"):format(name), ":setlocal modifiable"
+  end
+  if vim.bo[buf].readonly then
+    return ("%s is read-only ('readonly' is set)"):format(name), ":setlocal noreadonly"
+  end
+end
+
+--- The loaded buffer a change goes into, and whether zeke read it again from disk
+--- (its buffer was closed: `:bdelete`, `:bwipeout`, or unloaded); the change is then
+--- found by content in the file. Nil and why when there is no such buffer.
+---@param review zeke.Review
+---@return integer|nil buf, boolean|string reopened_or_why
+local function target_buffer(review)
+  local p = review.proposal
+  local path = p.path ~= vim.NIL and p.path or nil
+  if p.kind == "selection" then
+    local src = review.req.source
+    local buf = src and src.buf
+    if buf and api.nvim_buf_is_valid(buf) and api.nvim_buf_is_loaded(buf) then
+      return buf, false
+    end
+    if not path then
+      return nil,
+        "zeke: the buffer this change was for was closed, and it has no file to read again; nothing was changed"
+    end
+    if vim.fn.filereadable(path) ~= 1 then
+      return nil, ("zeke: %s was closed, and the file is no longer on disk; nothing was changed"):format(short(path))
+    end
+    if not (buf and api.nvim_buf_is_valid(buf)) then
+      buf = vim.fn.bufadd(path)
+    end
+    local reopened = not api.nvim_buf_is_loaded(buf)
+    if reopened then
+      local ok, err = pcall(vim.fn.bufload, buf)
+      if not ok or not api.nvim_buf_is_loaded(buf) then
+        local why = "zeke: %s was closed and could not be read again (%s); nothing was changed"
+        return nil, why:format(short(path), tostring(err))
+      end
+    end
+    src.buf = buf
+    src.mark = nil -- extmarks do not survive unloading; the content locates it
+    return buf, reopened
+  end
+  local buf = vim.fn.bufadd(path)
+  local ok, err = pcall(vim.fn.bufload, buf)
+  if not ok then
+    return nil, ("zeke: cannot read %s (%s); nothing was changed"):format(short(path), err)
+  end
+  vim.bo[buf].buflisted = true
+  if p.create then
+    -- :w does not make directories, and a new test file's (tests/) may not exist yet
+    api.nvim_create_autocmd("BufWritePre", {
+      buffer = buf,
+      once = true,
+      callback = function()
+        vim.fn.mkdir(vim.fn.fnamemodify(p.path, ":h"), "p")
+      end,
+    })
+  end
+  return buf, false
 end
 
 -- Public -----------------------------------------------------------------------
+
+--- The change `:ZekeApply`, `:ZekeReject` and `:ZekeReview` act on: the one shown in
+--- the current window (its review buffer, or the answer buffer of its request), else
+--- the newest one for the current buffer (asked from it, or changing its file), else
+--- the newest pending one.
+---@return zeke.Review|nil
+function M.target()
+  local buf = api.nvim_get_current_buf()
+  for _, key in ipairs({ "zeke_review", "zeke_request" }) do
+    local id = vim.b[buf][key]
+    if type(id) == "string" and M.pending[id] then
+      return M.pending[id]
+    end
+  end
+  local list = ordered()
+  for i = #list, 1, -1 do
+    if belongs(list[i], buf) then
+      return list[i]
+    end
+  end
+  return list[#list]
+end
 
 --- A request finished with a proposed change: show it for review.
 ---@param req table
 function M.offer(req)
   local p = req.proposal
+  seq = seq + 1
   ---@type zeke.Review
-  local review = { id = p.id, req = req, proposal = p, decisions = {} }
+  local review = { id = p.id, seq = seq, req = req, proposal = p, decisions = {}, hunk_rows = {} }
   M.pending[p.id] = review
   M.current = p.id
-  redraw(review)
-  map_keys(review)
+  local win = review_window()
+  if win and (win == api.nvim_get_current_win() or vim.b[api.nvim_win_get_buf(win)].zeke_consent) then
+    -- the user is reviewing there, or a tool asks for consent: what they look at
+    -- stays; this change waits its turn (the title counts it, `]r` reaches it)
+    redraw(review)
+    local src = req.source
+    if not (src and previewed[src.buf] and M.pending[previewed[src.buf]]) then
+      preview_inline(review)
+    end
+  else
+    display(review, config.get().ui.focus)
+  end
+  refresh()
+  local n = vim.tbl_count(M.pending)
   notify(
-    ("zeke: change ready for review (%d hunk%s) — :ZekeApply to accept, :ZekeReject to drop"):format(
+    ("zeke: change to %s ready for review (%d hunk%s) — :ZekeApply to accept, :ZekeReject to drop%s"):format(
+      label(review),
       #p.hunks,
-      #p.hunks == 1 and "" or "s"
+      #p.hunks == 1 and "" or "s",
+      n > 1 and (" (%d pending)"):format(n) or ""
     )
   )
 end
@@ -380,21 +654,65 @@ function M.decide(id, index, state)
     return
   end
   review.decisions[index] = state
-  local cursor = review.buf and vim.fn.bufwinid(review.buf) ~= -1 and api.nvim_win_get_cursor(vim.fn.bufwinid(review.buf))
   redraw(review)
-  if cursor then
-    pcall(api.nvim_win_set_cursor, vim.fn.bufwinid(review.buf), cursor)
+  preview_inline(review)
+end
+
+--- Show the next (dir 1) or previous (dir -1) pending change, oldest to newest and
+--- round again: in the current window when it is a review window (keys `]r` / `[r`),
+--- else in the review window.
+---@param dir integer
+function M.cycle(dir)
+  local list = ordered()
+  if #list == 0 then
+    notify("zeke: no change is pending")
+    return
   end
+  local here = vim.b.zeke_review
+  local pos = #list
+  for i, r in ipairs(list) do
+    if r.id == here then
+      pos = i
+    end
+  end
+  local review = list[(pos - 1 + dir) % #list + 1]
+  if here == nil then
+    display(review, false)
+    return
+  end
+  redraw(review)
+  api.nvim_win_set_buf(0, review.buf)
+  preview_inline(review)
+end
+
+--- `:ZekeReview`: open the review window on the change of the current window
+--- (`M.target`) and move the cursor there.
+function M.show()
+  local review = M.target()
+  if not review then
+    notify("zeke: no change is pending")
+    return
+  end
+  display(review, true)
 end
 
 --- Apply every hunk that is not rejected, as one undo step (or through Glyph).
----@param id string|nil  default: the latest pending change
+--- Refused with a plain message, and nothing written, when the buffer cannot take it.
+---@param id string|nil  default: `M.target()`
 ---@param on_done fun(ok: boolean, msg: string)|nil
 function M.apply(id, on_done)
-  id = id or M.current
-  local review = id and M.pending[id]
+  local function finish(ok, msg)
+    notify(msg, ok and vim.log.levels.INFO or vim.log.levels.ERROR)
+    if on_done then
+      on_done(ok, msg)
+    end
+  end
+  local review, missing = resolve(id)
   if not review then
-    notify("zeke: no change is pending")
+    notify(missing)
+    if on_done then
+      on_done(false, missing)
+    end
     return
   end
   local accepted = {}
@@ -404,57 +722,86 @@ function M.apply(id, on_done)
     end
   end
   if #accepted == 0 then
-    M.reject(id)
+    M.reject(review.id)
     return
   end
-  local buf, err = target_buffer(review)
+  local buf, reopened = target_buffer(review)
   if not buf then
-    notify(err, vim.log.levels.ERROR)
+    finish(false, reopened .. " (the change stays pending; :ZekeReject drops it)")
+    return
+  end
+  ---@cast reopened boolean
+  local name = short(review.proposal.path)
+  local function close_again()
+    if reopened and api.nvim_buf_is_valid(buf) then
+      pcall(api.nvim_buf_delete, buf, { unload = true }) -- as it was: closed
+    end
+  end
+  local why, how = refusal(buf)
+  if why then
+    close_again()
+    finish(false, ("zeke: %s; nothing was changed, and the change stays pending%s"):format(
+      why,
+      how and (" (%s, then :ZekeApply)"):format(how) or ""
+    ))
     return
   end
   local tick = api.nvim_buf_get_changedtick(buf)
   local lines = api.nvim_buf_get_lines(buf, 0, -1, false)
   host.call("apply", {
-    proposal = id,
+    proposal = review.id,
     lines = lines,
     accepted = accepted,
     modified = vim.bo[buf].modified,
     fileformat = vim.bo[buf].fileformat,
     hint = review.proposal.kind == "selection" and anchor_row(review) or vim.NIL,
   }, function(result, call_err)
-    local function finish(ok, msg)
-      notify(msg, ok and vim.log.levels.INFO or vim.log.levels.ERROR)
-      if on_done then
-        on_done(ok, msg)
-      end
-    end
     if call_err then
-      finish(false, call_err) -- refused: nothing was written, the change stays pending
+      -- refused by the host: nothing was written, the change stays pending
+      if reopened then
+        close_again()
+        if call_err:find("no longer in", 1, true) then
+          call_err = ("zeke: %s had been closed, so zeke read it again from disk, and the code this change "
+            .. "was made for is not in the file; nothing was changed (:ZekeReject drops the change)"):format(name)
+        else
+          call_err = ("%s (%s had been closed; zeke read it again from disk)"):format(call_err, name)
+        end
+      end
+      finish(false, call_err)
       return
     end
-    if not api.nvim_buf_is_valid(buf) then
-      finish(false, "zeke: the buffer went away; nothing was changed")
-      return
-    end
-    local where = short(review.proposal.path)
+    local loaded = api.nvim_buf_is_valid(buf) and api.nvim_buf_is_loaded(buf)
     if result.written then
       -- written on disk through the tool server: show it (the buffer had no unsaved edits)
-      reload_buffer(buf)
+      if loaded then
+        reload_buffer(buf)
+      end
     else
-      if api.nvim_buf_get_changedtick(buf) ~= tick then
-        finish(false, "zeke: the buffer changed while applying; run :ZekeApply again")
+      local problem = not loaded and ("%s was closed while zeke applied the change"):format(name)
+        or api.nvim_buf_get_changedtick(buf) ~= tick and ("%s changed while zeke applied the change"):format(name)
+        or refusal(buf)
+      if not problem then
+        -- one nvim_buf_set_lines call = one undo step
+        local ok, err = pcall(api.nvim_buf_set_lines, buf, result.start, result["end"], false, result.lines)
+        problem = not ok and ("%s could not be changed (%s)"):format(name, err) or nil
+      end
+      if problem then
+        forget(review) -- the host let go of it once it answered: it cannot be applied again
+        finish(false, ("zeke: %s; nothing was changed. Run the command again on the code as it is now"):format(problem))
         return
       end
-      -- one nvim_buf_set_lines call = one undo step
-      api.nvim_buf_set_lines(buf, result.start, result["end"], false, result.lines)
     end
-    if review.proposal.kind == "file" and vim.fn.bufwinid(buf) == -1 then
-      -- a test file the user has not opened: show what was added to it
-      local here = api.nvim_get_current_win()
-      vim.cmd("aboveleft sbuffer " .. buf)
-      if not config.get().ui.focus and api.nvim_win_is_valid(here) then
-        api.nvim_set_current_win(here)
-      end
+    if reopened then
+      vim.bo[buf].buflisted = true
+    end
+    if (review.proposal.kind == "file" or reopened) and vim.fn.bufwinid(buf) == -1 then
+      -- a file the user has not open: show what changed in it (no room: the message says where)
+      pcall(api.nvim_open_win, buf, config.get().ui.focus, { split = "above", win = 0 })
+    end
+    local where = name
+    if review.proposal.kind == "selection" then
+      local first, last = result.start + 1, result["end"]
+      where = last > first and ("%s (lines %d–%d)"):format(name, first, last) or ("%s (line %d)"):format(name, first)
     end
     forget(review)
     local msg = ("zeke: applied %d of %d hunk%s to %s"):format(
@@ -466,30 +813,33 @@ function M.apply(id, on_done)
     if result.written then
       msg = msg .. " (written through the tool server)"
     elseif vim.bo[buf].modified then
-      msg = msg .. " (u undoes; not saved yet)"
+      msg = msg .. (reopened and " (it had been closed, so zeke opened it again; u undoes; not saved yet)"
+        or " (u undoes; not saved yet)")
     end
-    finish(true, msg)
+    finish(true, msg .. still_pending())
   end)
 end
 
 --- Drop a pending change; nothing is written.
----@param id string|nil
+---@param id string|nil  default: `M.target()`
 function M.reject(id)
-  id = id or M.current
-  local review = id and M.pending[id]
+  local review, missing = resolve(id)
   if not review then
-    notify("zeke: no change is pending")
+    notify(missing)
     return
   end
+  local what = label(review)
   forget(review)
-  host.call("discard", { proposal = id }, function() end)
-  notify("zeke: change rejected; nothing was written")
+  host.call("discard", { proposal = review.id }, function() end)
+  notify(("zeke: rejected the change to %s; nothing was written%s"):format(what, still_pending()))
 end
 
+--- `:ZekeApply`: the change of the current window (`M.target`).
 function M.apply_all()
   M.apply(nil)
 end
 
+--- `:ZekeReject`: the change of the current window (`M.target`).
 function M.reject_all()
   M.reject(nil)
 end
@@ -550,7 +900,14 @@ function M.ask_consent(data)
     end
   end
   local lines, marks = render(title, data.hunks, nil)
-  local buf = show("zeke://consent", lines, marks)
+  local buf = view_buffer("zeke://consent", "wipe")
+  vim.b[buf].zeke_review = "consent"
+  vim.b[buf].zeke_consent = true
+  fill(buf, lines, marks)
+  local win = place(buf)
+  if win and config.get().ui.focus then
+    api.nvim_set_current_win(win)
+  end
   local items = {}
   for _, c in ipairs(CHOICES) do
     table.insert(items, { key = c.key, label = c.label:format(data.tool) })
@@ -562,7 +919,7 @@ function M.ask_consent(data)
       return item.label
     end,
   }, function(choice)
-    close_buffer(buf)
+    release(buf)
     if not choice then
       reply(data.token, "reject", "the user dismissed the prompt")
     elseif choice.key == "reject" then
