@@ -132,6 +132,68 @@ def test_api_key_never_in_argv_log_cache_or_messages(omen, project, make_nvim):
 
 
 @one_build
+def test_a_router_and_a_tool_server_that_echo_the_key_leave_it_nowhere(omen, project, make_nvim):
+    """Servers that hand the key back wherever they can: routing headers, routing
+    metadata, the model name, the answer (cut in two), tool call arguments, a tool
+    result. It must reach no place a user or another program could read."""
+    omen.api_key = KEY
+    (project / ".env").write_text(f"OMEN_API_KEY={KEY}\n")  # what the tool server prints
+    echo = {
+        "headers": {"X-OMEN-Provider": KEY, "X-OMEN-Trace-Echo": f"Bearer {KEY}"},
+        "routing_metadata": {"provider": KEY, "model_used": KEY, "routing_reason": f"for {KEY}"},
+    }
+    half = len(KEY) // 2
+    calls = [
+        ("write_file", json.dumps({"path": "echo.txt", "content": f"key={KEY}\n"})),
+        ("shell_execute", json.dumps({"command": "cat .env missing.txt"})),
+    ]
+    omen.queue(
+        fo.stream(["Checking ", KEY[:half], KEY[half:], " now. "], tool_calls=calls,
+                  finish_reason="tool_calls", **echo),
+        fo.stream(["Done: ", KEY[:3], KEY[3:], "."], model=KEY, **echo),
+    )  # fmt: skip
+    config = {
+        "glyph": glyph_config(),
+        "consent": "allow",
+        "tools": {"enable": ["shell_execute"]},
+        "log_level": "debug",
+    }
+    nv = start(make_nvim, omen, project, config=config, env={"ZEKE_API_KEY": KEY})
+    nv.cmd("1ZekeRefactor")
+    last = nv.wait_done(timeout=30)
+    assert last["state"] == "done", last
+    assert [(c["name"], c["status"]) for c in last["tool_calls"]] == [
+        ("write_file", "ok"),
+        ("shell_execute", "error"),  # cat: missing.txt: no such file (after printing .env)
+    ]
+    # the echoes were there, and arrived as [redacted]
+    assert "Checking [redacted] now." in nv.scratch_text()
+    assert (project / "echo.txt").read_text() == "key=[redacted]\n"
+    results = [
+        m["content"] for m in omen.chat_requests()[1].body["messages"] if m["role"] == "tool"
+    ]
+    assert "OMEN_API_KEY=[redacted]" in results[1]
+
+    db = db_path(nv)
+    wait_for(lambda: read_rows(db, "SELECT COUNT(*) FROM routing_trace")[0][0] >= 1
+             and read_rows(db, "SELECT COUNT(*) FROM tool_calls")[0][0] >= 2,
+             message="the trace and audit rows")  # fmt: skip
+    log = Path(nv.lua("return require('zeke.host').log_file()"))
+    places = {
+        "what the user sees (messages, answer buffers, last(), status)": everything_the_user_can_see(
+            nv
+        ).encode(),
+        "zeke's log": log.read_bytes(),
+        "the cache (every table, and its WAL)": b"".join(
+            f.read_bytes() for f in (db, Path(f"{db}-wal")) if f.exists()
+        ),
+        "a file the tool server wrote": (project / "echo.txt").read_bytes(),
+    }
+    leaks = [where for where, data in places.items() if KEY.encode() in data]
+    assert leaks == [], f"the key leaked into: {leaks}"
+
+
+@one_build
 def test_tool_server_does_not_inherit_the_router_key(omen, project, make_nvim):
     """The MCP server is third-party code with a shell tool; it has no use for the
     router's key, so it must not find it in its environment."""

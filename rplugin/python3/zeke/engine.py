@@ -109,7 +109,9 @@ class Engine:
         self._tg: anyio.abc.TaskGroup | None = None
         self._writes: MemoryObjectSendStream[Callable[[], Any]] | None = None
         self._scopes: dict[str, anyio.CancelScope] = {}
-        self.catalog = Catalog(settings=lambda: self.settings, http=self._http)
+        self.catalog = Catalog(
+            settings=lambda: self.settings, http=self._http, secrets=self._secrets
+        )
         self.degraded = DegradedMode(
             api_base=lambda: self.settings.api_base,
             http=self._http,
@@ -427,6 +429,7 @@ class Engine:
             read_timeout=s.read_timeout,
             first_byte_timeout=s.first_byte_timeout,
             endpoint_name="OMEN",
+            secrets=self._secrets(),
         )
 
     async def _consume(
@@ -519,6 +522,7 @@ class Engine:
                     read_timeout=s.read_timeout,
                     first_byte_timeout=max(s.first_byte_timeout, 60.0),  # cold model loads
                     endpoint_name="Ollama",
+                    secrets=self._secrets(),
                 ),
                 attempt,
                 on_open=announce,
@@ -826,6 +830,11 @@ class Engine:
         )
 
     # Helpers --------------------------------------------------------------------
+
+    def _secrets(self) -> list[str]:
+        """The router key, read now: what no server's answer may carry into zeke."""
+        key = tags.read_api_key(self.env, self.settings.api_key_env)
+        return [key] if key else []
 
     def _http(self) -> httpx.AsyncClient:
         if self.http is None:

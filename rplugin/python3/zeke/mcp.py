@@ -33,6 +33,7 @@ import anyio
 import anyio.abc
 
 from zeke.errors import ZekeError
+from zeke.scrub import Scrubber
 from zeke.tools import classify
 
 log = logging.getLogger("zeke.mcp")
@@ -48,6 +49,11 @@ _ROUTER_KEY_ENV = frozenset({"ZEKE_API_KEY", "OMEN_API_KEY"})
 
 def _inherited_env(hidden: frozenset[str] = _ROUTER_KEY_ENV) -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if k not in hidden}
+
+
+def _hidden_values(hidden: Iterable[str]) -> list[str]:
+    """The router key as the host has it now (every variable it may be read from)."""
+    return [v for k in hidden if (v := os.environ.get(k))]
 
 
 _INTERPRETERS = {"python", "python3", "node", "npx", "uv", "uvx", "sh", "bash", "env", "deno"}
@@ -136,6 +142,13 @@ class _Transport:
     raises ``_Lost`` when the peer is gone."""
 
     protocol_version: str = PROTOCOL_VERSION
+    # Set by the client: what nothing from the server may carry into zeke (the
+    # router key). Applied to every line, frame, body and stderr line received.
+    scrubber: Callable[[], Scrubber] = Scrubber
+
+    def _parse(self, data: bytes | str) -> Any:
+        scrub = self.scrubber()
+        return _parse_payload(scrub.data(data) if isinstance(data, bytes) else scrub.text(data))
 
     async def send(self, msg: Mapping[str, Any]) -> None:
         raise NotImplementedError
@@ -214,7 +227,7 @@ class _StdioTransport(_Transport):
             if nl >= 0:
                 line = bytes(self._buf[:nl])
                 del self._buf[: nl + 1]
-                msg = _parse_payload(line)
+                msg = self._parse(line)
                 if msg is not None:
                     return msg
                 continue
@@ -226,7 +239,7 @@ class _StdioTransport(_Transport):
             except (anyio.EndOfStream, anyio.ClosedResourceError, anyio.BrokenResourceError):
                 tail = bytes(self._buf)
                 self._buf.clear()
-                return _parse_payload(tail) if tail.strip() else None
+                return self._parse(tail) if tail.strip() else None
             self._buf.extend(chunk)
 
     def aux_tasks(self) -> list[Callable[[], Awaitable[None]]]:
@@ -243,7 +256,7 @@ class _StdioTransport(_Transport):
                 pending += chunk
                 *lines, pending = pending.split(b"\n")
                 for raw in lines:
-                    line = raw.decode("utf-8", "replace").rstrip()
+                    line = self.scrubber().text(raw.decode("utf-8", "replace").rstrip())
                     if line:
                         self._stderr_tail.append(line)
                         log.debug("%s stderr: %s", self._label, line)
@@ -344,7 +357,7 @@ class _WebSocketTransport(_Transport):
                 frame = await self._ws.recv()
             except ConnectionClosed:
                 return None
-            msg = _parse_payload(frame)
+            msg = self._parse(frame)
             if msg is not None:
                 return msg
 
@@ -413,7 +426,7 @@ class _HttpTransport(_Transport):
                 if ctype == "text/event-stream":
                     await self._read_sse(resp, want)
                 else:
-                    payload = _parse_payload(await resp.aread())
+                    payload = self._parse(await resp.aread())
                     if payload is not None:
                         self._push(payload)
         except _Lost:
@@ -424,8 +437,8 @@ class _HttpTransport(_Transport):
             raise _Lost(sent=True, detail=f"connection broke: {exc}") from exc
 
     async def _http_error(self, resp: Any, want: Any) -> None:
-        body = (await resp.aread())[:4000]
-        payload = _parse_payload(body)
+        body = self.scrubber().data((await resp.aread())[:4000])
+        payload = self._parse(body)
         if payload is not None:  # a JSON-RPC error sent with an error status
             self._push(payload)
             return
@@ -444,7 +457,7 @@ class _HttpTransport(_Transport):
         def flush() -> bool:
             if not data:
                 return False
-            payload = _parse_payload("\n".join(data))
+            payload = self._parse("\n".join(data))
             data.clear()
             if payload is None:
                 return False
@@ -514,8 +527,11 @@ def _spawn_detached(fn: Callable[[], Awaitable[None]]) -> Any:
 class _Connection:
     """One live session: the transport, its reader task and the requests in flight."""
 
-    def __init__(self, transport: _Transport, label: str) -> None:
+    def __init__(
+        self, transport: _Transport, label: str, scrubber: Callable[[], Scrubber] = Scrubber
+    ) -> None:
         self.transport = transport
+        self.scrubber = scrubber
         self.label = label
         self.pending: dict[Any, _Pending] = {}
         self.tools: list[ToolInfo] | None = None
@@ -569,6 +585,9 @@ class _Connection:
                 await self._dispatch(msg)
 
     async def _dispatch(self, msg: dict[str, Any]) -> None:
+        # Once more on the decoded message: a JSON escape can spell the key in the raw
+        # line without matching it there. Results, errors, server info, tool lists.
+        msg = self.scrubber().deep(msg)
         method = msg.get("method")
         if isinstance(method, str):
             if msg.get("id") is None:
@@ -761,6 +780,8 @@ class MCPClient:
         # never handed to a stdio server: the router's key (the defaults, and the
         # user's api_key_env names)
         self.hidden_env = _ROUTER_KEY_ENV | frozenset(hidden_env)
+        # and never received from one either (it may know the key some other way)
+        self._scrubber = lambda: Scrubber(_hidden_values(self.hidden_env))
         self._argv = argv
         self._url = url
         self._cwd = cwd
@@ -868,7 +889,8 @@ class MCPClient:
 
     async def _connect(self) -> _Connection:
         transport = await self._open_transport()
-        conn = _Connection(transport, self.name)
+        transport.scrubber = self._scrubber
+        conn = _Connection(transport, self.name, self._scrubber)
         try:
             conn.start()
             result = await conn.request(
