@@ -8,6 +8,8 @@ replaced in the test Neovim to record the consent prompt and pick an answer.
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -400,6 +402,68 @@ def test_paths_out_of_the_project_are_refused_whatever_the_policy(
         ("write_file", "refused", "not_run"),
         ("write_file", "refused", "not_run"),
     ]
+
+
+GIT_SERVER = Path(sys.executable).parent / "mcp-server-git"
+
+
+@pytest.fixture
+def git_server() -> Path:
+    """The real mcp-server-git (PyPI): required in CI, skipped with a reason elsewhere."""
+    if not os.access(GIT_SERVER, os.X_OK):
+        message = f"{GIT_SERVER} is missing; install it with: pip install mcp-server-git"
+        if os.environ.get("CI") == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+    return GIT_SERVER
+
+
+def git(*args: str | Path) -> None:
+    subprocess.run(["git", *map(str, args)], check=True, capture_output=True)
+
+
+def test_a_real_git_server_is_kept_to_the_project(make_nvim, omen, project, git_server, tmp_path):
+    """mcp-server-git takes its repository as ``repo_path``, a name no fixed list knew:
+    with consent = "allow" a call read another repository outside the project."""
+    other = tmp_path / "other-repo"
+    other.mkdir()
+    git("init", "-q", other)
+    (other / "their-private-plans.txt").write_text("x\n")
+    git("init", "-q", project)
+    (project / "mine.txt").write_text("y\n")
+    omen.queue(
+        tool_turn(
+            call("git_status", {"repo_path": str(other)}),
+            call("git_status", {"repo_path": f"{project}/../other-repo"}),
+            call("git_status", {"repo_path": str(project)}),
+        ),
+        fo.stream("Done."),
+    )
+    config = {"glyph": {"cmd": [str(git_server)]}, "consent": "allow",
+              "tools": {"enable": ["git_status"]}}  # fmt: skip
+    nv = start(make_nvim, omen, project, config=config)
+    last = ask(nv, timeout=40)
+    assert last["state"] == "done", last
+    assert "git_status" in offered(omen, 0)
+    assert [(c["decision"], c["status"]) for c in last["tool_calls"]] == [
+        ("refused", "not_run"),
+        ("refused", "not_run"),
+        ("policy", "ok"),
+    ]
+    outside, dotdot, inside = (m["content"] for m in tool_messages(omen))
+    for refused in (outside, dotdot):
+        assert "repo_path" in refused and "outside the project root" in refused
+        assert "their-private-plans" not in refused
+    assert "mine.txt" in inside  # the project's own repository still works
+    assert audit(nv, last["id"], 3) == [
+        ("git_status", "policy", "ok"),
+        ("git_status", "refused", "not_run"),
+        ("git_status", "refused", "not_run"),
+    ]
+    rows = nv.db_rows("SELECT * FROM tool_calls WHERE request_id = ?", last["id"])
+    details = [r["detail"] for r in rows if r["decision"] == "refused"]
+    assert all("repo_path" in d and "outside the project root" in d for d in details), details
+    assert {r["server"] for r in rows} == {"mcp-server-git"}
 
 
 def test_invented_or_unoffered_tools_are_refused_and_the_model_told(make_nvim, omen, project):
