@@ -83,6 +83,7 @@ class RequestState:
     # what the request was about (for the proposed change)
     path: str | None = None
     root: str = ""
+    tool_root: str | None = None  # None: no project root, no tools (tags.tool_root)
     filetype: str = ""
     selection: list[str] = field(default_factory=list)
     start_line: int = 1
@@ -229,8 +230,9 @@ class Engine:
         s = self.settings
         path = payload.get("path") or None
         cwd = str(payload.get("cwd") or os.getcwd())
-        name, root = await anyio.to_thread.run_sync(tags.project_of, path, cwd)
-        state.project = str(payload.get("project") or s.project or name)
+        name, root = await anyio.to_thread.run_sync(tags.project_of, path, cwd, s.project_root)
+        state.tool_root = await anyio.to_thread.run_sync(tags.tool_root, path, cwd, s.project_root)
+        state.project = tags.project_config(payload.get("project"))[0] or s.project or name
         state.path, state.root = path, root
         state.filetype = str(payload.get("filetype") or "")
         state.start_line = int(payload.get("start_line") or 1)
@@ -296,7 +298,7 @@ class Engine:
     ) -> Attempt:
         """Turns of the conversation: answer, tool calls, tool results, … up to the limit."""
         runner, offered = await self.tooling.runner(
-            rid=state.rid, intent=state.intent, root=state.root, project=state.project
+            rid=state.rid, intent=state.intent, root=state.tool_root, project=state.project
         )
         specs = tool_policy.to_openai_tools(offered) if offered else None
         messages = list(first_messages)
@@ -746,10 +748,13 @@ class Engine:
         if method == "discard":
             self._proposals.pop(str(args.get("proposal") or ""), None)
             return True
-        project = str(args.get("project") or "")
+        project = tags.project_config(args.get("project"))[0] or ""
         if not project:
             name, _root = await anyio.to_thread.run_sync(
-                tags.project_of, args.get("path") or None, str(args.get("cwd") or os.getcwd())
+                tags.project_of,
+                args.get("path") or None,
+                str(args.get("cwd") or os.getcwd()),
+                self.settings.project_root,
             )
             project = self.settings.project or name
         cache = self.cache
