@@ -22,7 +22,11 @@ import logging
 import math
 import os
 import shlex
+import shutil
 import signal
+import sys
+import threading
+import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -57,6 +61,97 @@ def _hidden_values(hidden: Iterable[str]) -> list[str]:
 
 
 _INTERPRETERS = {"python", "python3", "node", "npx", "uv", "uvx", "sh", "bash", "env", "deno"}
+
+
+# --------------------------------------------------------------------------- lifetime
+#
+# Every stdio server runs in its own process group. The groups still alive are kept
+# here, so that the host's exit path (``stop_all_servers``) can end them even when a
+# server is stuck inside a call and ignores the end of its stdin. On Linux each
+# server also gets a parent-death signal, so it goes even when the host is killed
+# outright and has no exit path at all.
+
+_LIVE_GROUPS: set[int] = set()
+_GROUPS_LOCK = threading.Lock()
+
+# Sets PR_SET_PDEATHSIG (SIGKILL when the host goes), checks the host did not go
+# before that, then becomes the server (same pid, same process group).
+_PARENT_DEATH_LAUNCHER = """\
+import ctypes, os, signal, sys
+ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL, 0, 0, 0)
+if os.getppid() != int(sys.argv[1]):
+    os._exit(0)
+try:
+    os.execv(sys.argv[2], sys.argv[3:])
+except OSError as e:
+    sys.stderr.write(f"cannot run {sys.argv[2]}: {e.strerror}\\n")
+    os._exit(127)
+"""
+
+
+def _resolve_command(argv0: str, *, cwd: str, env: Mapping[str, str]) -> str | None:
+    """The executable ``argv0`` names, as the child would find it (its PATH and cwd)."""
+    if os.sep in argv0:
+        path = argv0 if os.path.isabs(argv0) else os.path.join(cwd, argv0)
+        return path if os.path.isfile(path) and os.access(path, os.X_OK) else None
+    return shutil.which(argv0, path=env.get("PATH", os.defpath))
+
+
+def _spawn_argv(argv: list[str], executable: str) -> list[str]:
+    """``argv`` run through the parent-death launcher where Linux and our interpreter
+    allow it; as it is elsewhere."""
+    if not sys.platform.startswith("linux") or not sys.executable:
+        return argv
+    return [
+        sys.executable, "-I", "-S", "-c", _PARENT_DEATH_LAUNCHER,
+        str(os.getpid()), executable, *argv,
+    ]  # fmt: skip
+
+
+def _track(pgid: int) -> None:
+    with _GROUPS_LOCK:
+        _LIVE_GROUPS.add(pgid)
+
+
+def _untrack(pgid: int) -> None:
+    with _GROUPS_LOCK:
+        _LIVE_GROUPS.discard(pgid)
+
+
+def _group_alive(pgid: int) -> bool:
+    with contextlib.suppress(ChildProcessError, OSError):
+        os.waitpid(pgid, os.WNOHANG)  # our own child, exited: reap it, or it counts
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True
+    return True
+
+
+def stop_all_servers(grace: float = 0.5) -> None:
+    """End every tool server still running, and whatever it started: SIGTERM to each
+    process group, then SIGKILL to those still there after ``grace`` seconds.
+
+    Synchronous, and safe from any thread or at exit: this is the host's last word,
+    when the event loop may be stuck or gone."""
+    with _GROUPS_LOCK:
+        groups = list(_LIVE_GROUPS)
+        _LIVE_GROUPS.clear()
+    if not groups or not hasattr(os, "killpg"):
+        return
+    for pgid in groups:
+        with contextlib.suppress(OSError):
+            os.killpg(pgid, signal.SIGTERM)
+    deadline = time.monotonic() + grace
+    alive = [g for g in groups if _group_alive(g)]
+    while alive and time.monotonic() < deadline:
+        time.sleep(0.02)
+        alive = [g for g in alive if _group_alive(g)]
+    for pgid in alive:
+        with contextlib.suppress(OSError):
+            os.killpg(pgid, signal.SIGKILL)
 
 
 @dataclass
@@ -189,25 +284,28 @@ class _StdioTransport(_Transport):
     ) -> _StdioTransport:
         if not os.path.isdir(cwd):
             raise MCPError(f"Cannot start {label}: directory {cwd} does not exist.", kind="config")
-        try:
-            proc = await anyio.open_process(
-                argv,
-                cwd=cwd,
-                env={**_inherited_env(hidden_env), **env},
-                # Its own process group, so closing can reach helpers it spawned (npx → node).
-                start_new_session=True,
-            )
-        except FileNotFoundError as exc:
+        child_env = {**_inherited_env(hidden_env), **env}
+        executable = _resolve_command(argv[0], cwd=cwd, env=child_env)
+        if executable is None:
             raise MCPError(
                 f"Cannot start {label}: command {argv[0]!r} not found. Check glyph.cmd "
                 "(and that the program is installed and on PATH).",
                 kind="unreachable",
-            ) from exc
+            )
+        try:
+            proc = await anyio.open_process(
+                _spawn_argv(argv, executable),
+                cwd=cwd,
+                env=child_env,
+                # Its own process group, so closing can reach helpers it spawned (npx → node).
+                start_new_session=True,
+            )
         except OSError as exc:
             raise MCPError(
                 f"Cannot start {label} ({argv[0]}): {exc.strerror or exc}. Check glyph.cmd.",
                 kind="unreachable",
             ) from exc
+        _track(proc.pid)
         log.info("started %s (pid %s): %s", label, proc.pid, shlex.join(argv))
         return cls(proc, label)
 
@@ -302,6 +400,7 @@ class _StdioTransport(_Transport):
                 self._signal_group(signal.SIGTERM)
             with contextlib.suppress(Exception):
                 await self._proc.aclose()  # closes the pipes and reaps the child
+            _untrack(self._proc.pid)
             log.info("%s stopped (exit status %s)", self._label, self._proc.returncode)
 
 
