@@ -280,8 +280,11 @@ def test_cancel_all_stops_the_loop(make_nvim, omen, project):
     assert (project / "notes.txt").read_text() == "old\n"
     assert not (project / "more.txt").exists()
     assert "cancelled" in notes_text(nv)
-    # the user's decision is recorded like any other
-    assert audit(nv, last["id"], 1) == [("write_file", "cancel", "not_run")]
+    # the user's decision is recorded like any other, for every call it stopped
+    assert [(c["name"], c["decision"], c["status"]) for c in last["tool_calls"]] == [
+        ("write_file", "cancel", "not_run")
+    ] * 2
+    assert audit(nv, last["id"], 2) == [("write_file", "cancel", "not_run")] * 2
 
 
 @pytest.mark.parametrize("consent", ["ask", "allow", "function"])
@@ -466,6 +469,31 @@ def test_a_real_git_server_is_kept_to_the_project(make_nvim, omen, project, git_
     assert {r["server"] for r in rows} == {"mcp-server-git"}
 
 
+FS_PACKAGE = (
+    REPO / ".cache" / "npm" / "node_modules" / "@modelcontextprotocol" / "server-filesystem"
+)
+
+
+def test_the_audit_names_a_node_server_by_its_package(make_nvim, omen, project):
+    """Started as ``node …/dist/index.js``, the server is its package, not "index"."""
+    index = FS_PACKAGE / "dist" / "index.js"
+    if not index.exists():
+        message = f"{index} is missing; install it with: make test-deps"
+        if os.environ.get("CI") == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+    omen.queue(tool_turn(call("read_text_file", {"path": "notes.txt"})), fo.stream("Read."))
+    nv = start(
+        make_nvim, omen, project, config={"glyph": {"cmd": ["node", str(index), str(project)]}}
+    )
+    last = ask(nv, timeout=30)
+    assert last["state"] == "done", last
+    assert tool_messages(omen)[0]["content"] == "old\n"
+    assert audit(nv, last["id"], 1) == [("read_text_file", "allow", "ok")]
+    (row,) = nv.db_rows("SELECT server FROM tool_calls WHERE request_id = ?", last["id"])
+    assert row["server"] == "@modelcontextprotocol/server-filesystem"
+
+
 def test_invented_or_unoffered_tools_are_refused_and_the_model_told(make_nvim, omen, project):
     omen.queue(
         tool_turn(call("format_disk", {}), call("delete_file", {"path": "calc.py"})),
@@ -564,8 +592,13 @@ def test_a_model_that_loops_on_tools_stops_at_max_turns(make_nvim, omen, project
     assert [len(tool_messages(omen, n)) for n in range(3)] == [0, 1, 2]
     notes = notes_text(nv)
     assert "stopped after 3 turns" in notes and "were not run" in notes
-    # the third turn's call was never run: its result could not reach the model
-    assert audit(nv, last["id"], 2) == [("read_file", "allow", "ok")] * 2
+    # the third turn's call was never run: its result could not reach the model; it is
+    # on record all the same, saying why
+    assert audit(nv, last["id"], 3) == [("read_file", "allow", "ok")] * 2 + [
+        ("read_file", "refused", "not_run")
+    ]
+    (row,) = nv.db_rows("SELECT detail FROM tool_calls WHERE result_status = 'not_run'")
+    assert "max_turns" in row["detail"]
 
 
 @pytest.mark.parametrize(

@@ -324,18 +324,28 @@ class Engine:
             if not calls or runner is None or attempt.failure or attempt.truncated:
                 return attempt
             if turn == self.settings.max_turns - 1:
-                break  # its results could never reach the model: run nothing more
+                # its results could never reach the model: run nothing more
+                limit = f"Not run: the conversation reached tools.max_turns ({turn + 1})."
+                for call in calls:
+                    self._tool_done(state, runner.skip(call, "refused", limit))
+                break
             messages.append(_assistant_message(state, attempt.text[turn_start:], calls))
-            for call in calls:
+            for n, call in enumerate(calls):
                 try:
                     outcome = await runner.run(call)
-                except toolrun.CancelAll:
+                except toolrun.CancelAll as cancelled:
+                    if cancelled.outcome is not None:
+                        self._tool_done(state, cancelled.outcome)
+                    for rest in calls[n + 1 :]:  # on record too: cancelled with the others
+                        self._tool_done(
+                            state,
+                            runner.skip(rest, "cancel", "Not run: the user cancelled all calls."),
+                        )
                     self.sink.emit(
                         "notes", state.rid, ["zeke: tool calls cancelled; nothing more was run"]
                     )
                     return attempt
-                state.tool_calls.append(outcome.summary())
-                self.sink.emit("tool", state.rid, outcome.summary())
+                self._tool_done(state, outcome)
                 messages.append(_tool_message(state, call, outcome.content))
             self._flush_notices()
             sep = "\n\n" if attempt.text and not attempt.text.endswith("\n\n") else ""
@@ -351,6 +361,11 @@ class Engine:
             ],
         )
         return attempt
+
+    def _tool_done(self, state: RequestState, outcome: toolrun.Outcome) -> None:
+        """A call's outcome, for last().tool_calls and the UI."""
+        state.tool_calls.append(outcome.summary())
+        self.sink.emit("tool", state.rid, outcome.summary())
 
     async def _stream_omen(
         self,

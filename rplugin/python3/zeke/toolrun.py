@@ -30,7 +30,12 @@ MAX_RESULT_CHARS = 20_000
 
 
 class CancelAll(Exception):
-    """The user chose "cancel all" at a consent prompt."""
+    """The user chose "cancel all" at a consent prompt; ``outcome`` is the call's own
+    (already on record)."""
+
+    def __init__(self, outcome: Outcome | None = None) -> None:
+        super().__init__("cancelled by the user")
+        self.outcome = outcome
 
 
 @dataclass
@@ -97,11 +102,17 @@ class ToolRunner:
             outcome = await self._run(call)
         except CancelAll:
             # the user's "cancel all" is a consent decision too: on record like the others
-            self._record(
-                call, Outcome(call, "Cancelled by the user.", "not_run", "cancel"), started
-            )
-            raise
+            outcome = Outcome(call, "Cancelled by the user.", "not_run", "cancel")
+            self._record(call, outcome, started)
+            raise CancelAll(outcome) from None
         self._record(call, outcome, started)
+        return outcome
+
+    def skip(self, call: ToolCall, decision: str, why: str) -> Outcome:
+        """A call that will not run (the user cancelled all, the turn limit): it still
+        gets its audit row, like every call."""
+        outcome = Outcome(call, why, "not_run", decision)
+        self._record(call, outcome, time.perf_counter())
         return outcome
 
     def _record(self, call: ToolCall, outcome: Outcome, started: float) -> None:
