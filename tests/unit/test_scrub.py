@@ -164,6 +164,12 @@ def test_a_key_spelled_in_json_escapes_is_caught_once_decoded(omen: fo.FakeOmen)
     assert [e.text for e in events if isinstance(e, TextDelta)] == [f"k={REDACTED}"]
 
 
+def test_a_finish_reason_is_scrubbed(omen: fo.FakeOmen) -> None:
+    omen.queue(fo.stream("ok", finish_reason=f"stop:{KEY}"))
+    _headers, events = stream_events(omen.url)
+    assert events[-1].finish_reason == f"stop:{REDACTED}"
+
+
 def test_an_error_in_the_stream_and_its_code_are_scrubbed(omen: fo.FakeOmen) -> None:
     err = {"error": {"message": f"upstream rejected {KEY}", "code": KEY}}
     omen.queue(fo.raw([b"data: " + json.dumps(err).encode() + b"\n\n"]))

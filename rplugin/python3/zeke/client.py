@@ -452,6 +452,8 @@ async def _events(
             if isinstance(ev, End):
                 for flushed in _flush(text, reasoning):
                     yield flushed
+                if isinstance(ev.finish_reason, str):  # kept in the stats and last()
+                    ev = dataclasses.replace(ev, finish_reason=scrub.text(ev.finish_reason))
                 yield ev
                 continue
             clean = _scrubbed(ev, scrub, text, reasoning)
