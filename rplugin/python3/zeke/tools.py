@@ -1,8 +1,10 @@
 """Tool policy for MCP tool calls: what is offered, where it may write, what it would change.
 
-Pure: no I/O except resolving paths on disk (``confine_path``). The engine uses
-this to decide which server tools the model sees, to refuse paths outside the
-project root, and to preview a write as a diff before asking the user.
+Pure: no I/O except looking paths up on disk (``confine_path``, and whether a
+string names an existing file in ``looks_like_path``). The engine uses this to
+decide which server tools the model sees, to find every path in a call and refuse
+those outside the project root (or, for writes, inside ``.git``), and to preview
+a write as a diff before asking the user.
 """
 
 from __future__ import annotations
