@@ -21,7 +21,7 @@ local M = {}
 ---@field alias string
 ---@field aliases table<string, zeke.AliasSpec>
 ---@field tags table<string, string>
----@field project? string
+---@field project? string|{ name?: string, root?: string }
 ---@field omen? table
 ---@field glyph? table
 ---@field consent "ask"|"allow"|fun(tool: string, args: table): boolean
@@ -182,10 +182,21 @@ M.schema = {
   project = {
     default = nil,
     check = function(v)
-      return v == nil or (type(v) == "string" and v ~= "")
+      if v == nil or (type(v) == "string" and v ~= "") then
+        return true
+      end
+      if type(v) ~= "table" or vim.islist(v) then
+        return false
+      end
+      for k, item in pairs(v) do
+        if (k ~= "name" and k ~= "root") or type(item) ~= "string" or item == "" then
+          return false
+        end
+      end
+      return true
     end,
-    expects = "a project name",
-    doc = "project name for tags and stats; default: the git root's name (else cwd's)",
+    expects = 'a project name, or { name = "…", root = "/path/to/project" }',
+    doc = "project name for tags and stats, and its root for tool calls; default: the git root",
   },
   omen = {
     default = nil,

@@ -104,6 +104,15 @@ function M.ensure()
     return nil, ("zeke: could not start the Python host (%s): %s"):format(python, tostring(chan))
   end
   M.chan = chan
+  -- Quitting: stop the host first, so that its exit path ends the tool servers it
+  -- started (one stuck in a call would otherwise outlive Neovim).
+  vim.api.nvim_create_autocmd("VimLeavePre", {
+    group = vim.api.nvim_create_augroup("zeke.host", { clear = true }),
+    once = true,
+    callback = function()
+      M.stop()
+    end,
+  })
   vim.rpcnotify(chan, "zeke", "setup", config.for_host())
   return chan
 end

@@ -8,6 +8,8 @@ replaced in the test Neovim to record the consent prompt and pick an answer.
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -278,8 +280,11 @@ def test_cancel_all_stops_the_loop(make_nvim, omen, project):
     assert (project / "notes.txt").read_text() == "old\n"
     assert not (project / "more.txt").exists()
     assert "cancelled" in notes_text(nv)
-    # the user's decision is recorded like any other
-    assert audit(nv, last["id"], 1) == [("write_file", "cancel", "not_run")]
+    # the user's decision is recorded like any other, for every call it stopped
+    assert [(c["name"], c["decision"], c["status"]) for c in last["tool_calls"]] == [
+        ("write_file", "cancel", "not_run")
+    ] * 2
+    assert audit(nv, last["id"], 2) == [("write_file", "cancel", "not_run")] * 2
 
 
 @pytest.mark.parametrize("consent", ["ask", "allow", "function"])
@@ -402,6 +407,93 @@ def test_paths_out_of_the_project_are_refused_whatever_the_policy(
     ]
 
 
+GIT_SERVER = Path(sys.executable).parent / "mcp-server-git"
+
+
+@pytest.fixture
+def git_server() -> Path:
+    """The real mcp-server-git (PyPI): required in CI, skipped with a reason elsewhere."""
+    if not os.access(GIT_SERVER, os.X_OK):
+        message = f"{GIT_SERVER} is missing; install it with: pip install mcp-server-git"
+        if os.environ.get("CI") == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+    return GIT_SERVER
+
+
+def git(*args: str | Path) -> None:
+    subprocess.run(["git", *map(str, args)], check=True, capture_output=True)
+
+
+def test_a_real_git_server_is_kept_to_the_project(make_nvim, omen, project, git_server, tmp_path):
+    """mcp-server-git takes its repository as ``repo_path``, a name no fixed list knew:
+    with consent = "allow" a call read another repository outside the project."""
+    other = tmp_path / "other-repo"
+    other.mkdir()
+    git("init", "-q", other)
+    (other / "their-private-plans.txt").write_text("x\n")
+    git("init", "-q", project)
+    (project / "mine.txt").write_text("y\n")
+    omen.queue(
+        tool_turn(
+            call("git_status", {"repo_path": str(other)}),
+            call("git_status", {"repo_path": f"{project}/../other-repo"}),
+            call("git_status", {"repo_path": str(project)}),
+        ),
+        fo.stream("Done."),
+    )
+    config = {"glyph": {"cmd": [str(git_server)]}, "consent": "allow",
+              "tools": {"enable": ["git_status"]}}  # fmt: skip
+    nv = start(make_nvim, omen, project, config=config)
+    last = ask(nv, timeout=40)
+    assert last["state"] == "done", last
+    assert "git_status" in offered(omen, 0)
+    assert [(c["decision"], c["status"]) for c in last["tool_calls"]] == [
+        ("refused", "not_run"),
+        ("refused", "not_run"),
+        ("policy", "ok"),
+    ]
+    outside, dotdot, inside = (m["content"] for m in tool_messages(omen))
+    for refused in (outside, dotdot):
+        assert "repo_path" in refused and "outside the project root" in refused
+        assert "their-private-plans" not in refused
+    assert "mine.txt" in inside  # the project's own repository still works
+    assert audit(nv, last["id"], 3) == [
+        ("git_status", "policy", "ok"),
+        ("git_status", "refused", "not_run"),
+        ("git_status", "refused", "not_run"),
+    ]
+    rows = nv.db_rows("SELECT * FROM tool_calls WHERE request_id = ?", last["id"])
+    details = [r["detail"] for r in rows if r["decision"] == "refused"]
+    assert all("repo_path" in d and "outside the project root" in d for d in details), details
+    assert {r["server"] for r in rows} == {"mcp-server-git"}
+
+
+FS_PACKAGE = (
+    REPO / ".cache" / "npm" / "node_modules" / "@modelcontextprotocol" / "server-filesystem"
+)
+
+
+def test_the_audit_names_a_node_server_by_its_package(make_nvim, omen, project):
+    """Started as ``node …/dist/index.js``, the server is its package, not "index"."""
+    index = FS_PACKAGE / "dist" / "index.js"
+    if not index.exists():
+        message = f"{index} is missing; install it with: make test-deps"
+        if os.environ.get("CI") == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+    omen.queue(tool_turn(call("read_text_file", {"path": "notes.txt"})), fo.stream("Read."))
+    nv = start(
+        make_nvim, omen, project, config={"glyph": {"cmd": ["node", str(index), str(project)]}}
+    )
+    last = ask(nv, timeout=30)
+    assert last["state"] == "done", last
+    assert tool_messages(omen)[0]["content"] == "old\n"
+    assert audit(nv, last["id"], 1) == [("read_text_file", "allow", "ok")]
+    (row,) = nv.db_rows("SELECT server FROM tool_calls WHERE request_id = ?", last["id"])
+    assert row["server"] == "@modelcontextprotocol/server-filesystem"
+
+
 def test_invented_or_unoffered_tools_are_refused_and_the_model_told(make_nvim, omen, project):
     omen.queue(
         tool_turn(call("format_disk", {}), call("delete_file", {"path": "calc.py"})),
@@ -500,8 +592,13 @@ def test_a_model_that_loops_on_tools_stops_at_max_turns(make_nvim, omen, project
     assert [len(tool_messages(omen, n)) for n in range(3)] == [0, 1, 2]
     notes = notes_text(nv)
     assert "stopped after 3 turns" in notes and "were not run" in notes
-    # the third turn's call was never run: its result could not reach the model
-    assert audit(nv, last["id"], 2) == [("read_file", "allow", "ok")] * 2
+    # the third turn's call was never run: its result could not reach the model; it is
+    # on record all the same, saying why
+    assert audit(nv, last["id"], 3) == [("read_file", "allow", "ok")] * 2 + [
+        ("read_file", "refused", "not_run")
+    ]
+    (row,) = nv.db_rows("SELECT detail FROM tool_calls WHERE result_status = 'not_run'")
+    assert "max_turns" in row["detail"]
 
 
 @pytest.mark.parametrize(

@@ -14,7 +14,18 @@ import secrets
 import signal
 from pathlib import Path
 
-from faultkit import db_path, frame, glyph_config, host_pid, one_build, read_rows, start
+import pytest
+from faultkit import (
+    SOURCE,
+    db_path,
+    frame,
+    glyph_config,
+    host_pid,
+    one_build,
+    read_rows,
+    start,
+    zeke_messages,
+)
 
 from fakes import omen as fo
 from nvimharness import wait_for
@@ -132,6 +143,68 @@ def test_api_key_never_in_argv_log_cache_or_messages(omen, project, make_nvim):
 
 
 @one_build
+def test_a_router_and_a_tool_server_that_echo_the_key_leave_it_nowhere(omen, project, make_nvim):
+    """Servers that hand the key back wherever they can: routing headers, routing
+    metadata, the model name, the answer (cut in two), tool call arguments, a tool
+    result. It must reach no place a user or another program could read."""
+    omen.api_key = KEY
+    (project / ".env").write_text(f"OMEN_API_KEY={KEY}\n")  # what the tool server prints
+    echo = {
+        "headers": {"X-OMEN-Provider": KEY, "X-OMEN-Trace-Echo": f"Bearer {KEY}"},
+        "routing_metadata": {"provider": KEY, "model_used": KEY, "routing_reason": f"for {KEY}"},
+    }
+    half = len(KEY) // 2
+    calls = [
+        ("write_file", json.dumps({"path": "echo.txt", "content": f"key={KEY}\n"})),
+        ("shell_execute", json.dumps({"command": "cat .env missing.txt"})),
+    ]
+    omen.queue(
+        fo.stream(["Checking ", KEY[:half], KEY[half:], " now. "], tool_calls=calls,
+                  finish_reason="tool_calls", **echo),
+        fo.stream(["Done: ", KEY[:3], KEY[3:], "."], model=KEY, **echo),
+    )  # fmt: skip
+    config = {
+        "glyph": glyph_config(),
+        "consent": "allow",
+        "tools": {"enable": ["shell_execute"]},
+        "log_level": "debug",
+    }
+    nv = start(make_nvim, omen, project, config=config, env={"ZEKE_API_KEY": KEY})
+    nv.cmd("1ZekeRefactor")
+    last = nv.wait_done(timeout=30)
+    assert last["state"] == "done", last
+    assert [(c["name"], c["status"]) for c in last["tool_calls"]] == [
+        ("write_file", "ok"),
+        ("shell_execute", "error"),  # cat: missing.txt: no such file (after printing .env)
+    ]
+    # the echoes were there, and arrived as [redacted]
+    assert "Checking [redacted] now." in nv.scratch_text()
+    assert (project / "echo.txt").read_text() == "key=[redacted]\n"
+    results = [
+        m["content"] for m in omen.chat_requests()[1].body["messages"] if m["role"] == "tool"
+    ]
+    assert "OMEN_API_KEY=[redacted]" in results[1]
+
+    db = db_path(nv)
+    wait_for(lambda: read_rows(db, "SELECT COUNT(*) FROM routing_trace")[0][0] >= 1
+             and read_rows(db, "SELECT COUNT(*) FROM tool_calls")[0][0] >= 2,
+             message="the trace and audit rows")  # fmt: skip
+    log = Path(nv.lua("return require('zeke.host').log_file()"))
+    places = {
+        "what the user sees (messages, answer buffers, last(), status)": everything_the_user_can_see(
+            nv
+        ).encode(),
+        "zeke's log": log.read_bytes(),
+        "the cache (every table, and its WAL)": b"".join(
+            f.read_bytes() for f in (db, Path(f"{db}-wal")) if f.exists()
+        ),
+        "a file the tool server wrote": (project / "echo.txt").read_bytes(),
+    }
+    leaks = [where for where, data in places.items() if KEY.encode() in data]
+    assert leaks == [], f"the key leaked into: {leaks}"
+
+
+@one_build
 def test_tool_server_does_not_inherit_the_router_key(omen, project, make_nvim):
     """The MCP server is third-party code with a shell tool; it has no use for the
     router's key, so it must not find it in its environment."""
@@ -209,6 +282,9 @@ def test_tool_calls_cannot_escape_the_project_root(omen, project, make_nvim, tmp
         ("read_file", {"path": "./sub/../link/../link/secret.txt"}),
         ("list_directory", {"path": ".."}),
         ("list_directory", {"path": "link"}),
+        # inside the project, but code git runs: no tool call may write there
+        ("write_file", {"path": ".git/hooks/pre-commit", "content": "#!/bin/sh\nrm -rf ~\n"}),
+        ("write_file", {"path": "sub/../.git/config", "content": "[core]\n"}),
     ]
     calls = [(n, json.dumps(a)) for n, a in escapes]
     calls.append(("write_file", json.dumps({"path": "sub/inside.txt", "content": "fine\n"})))
@@ -229,12 +305,78 @@ def test_tool_calls_cannot_escape_the_project_root(omen, project, make_nvim, tmp
     assert len(results) == len(calls)
     # nothing read or listed from outside (a listing would show "[FILE] secret.txt")
     assert not any("TOP SECRET" in m["content"] or "[FILE]" in m["content"] for m in results)
-    assert all("outside the project" in m["content"] for m in results[:-1])
+    outside, dot_git = results[: len(escapes) - 2], results[len(escapes) - 2 : -1]
+    assert all("outside the project" in m["content"] for m in outside)
+    assert all("inside a .git directory" in m["content"] for m in dot_git)
+    assert sorted(p.name for p in (project / ".git").iterdir()) == []
     db = db_path(nv)
     wait_for(lambda: len(read_rows(db, "SELECT id FROM tool_calls")) >= len(calls),
              message="audit rows")  # fmt: skip
     audit = read_rows(db, "SELECT decision FROM tool_calls ORDER BY id")
     assert [d for (d,) in audit] == ["refused"] * len(escapes) + ["policy"]
+
+
+def no_project(tmp_path: Path) -> Path:
+    """A directory outside any git repository, like $HOME."""
+    home = tmp_path / "home"
+    home.mkdir()
+    if any((p / ".git").exists() for p in home.parents):
+        pytest.skip("the temp dir is inside a git checkout")
+    return home
+
+
+@one_build
+@pytest.mark.parametrize("configured", [False, True], ids=["no-root", "project.root"])
+def test_outside_any_project_a_tool_call_cannot_plant_a_file(omen, make_nvim, tmp_path, configured):
+    """Started outside any repository (from $HOME), the current directory is no
+    project: without project.root, tools are off and the user is told how to fix it."""
+    home = no_project(tmp_path)
+    call = ("write_file", json.dumps({"path": "planted.txt", "content": "x\n"}))
+    omen.queue(fo.stream("Writing. ", tool_calls=[call], finish_reason="tool_calls"),
+               fo.stream("Done."))  # fmt: skip
+    config: dict = {"glyph": glyph_config(), "consent": "allow"}
+    root = home / "work"
+    root.mkdir()
+    if configured:
+        config["project"] = {"name": "work", "root": str(root)}
+    nv = start(make_nvim, omen, home, config=config)
+    nv.cmd("1ZekeRefactor")
+    last = nv.wait_done(timeout=20)
+    assert last["state"] == "done", last
+    if configured:  # an explicit root: tools work, there and only there
+        assert (root / "planted.txt").read_text() == "x\n"
+        assert not (home / "planted.txt").exists()
+        assert [c["status"] for c in last["tool_calls"]] == ["ok"]
+        assert "zeke: config key" not in nv.messages()  # the table is a valid value
+        return
+    assert not (home / "planted.txt").exists()
+    assert last["tool_calls"] == []
+    assert "tools" not in omen.chat_requests()[0].body  # none offered
+    seen = everything_the_user_can_see(nv)
+    assert "not inside a project" in seen and "project = { root =" in seen, seen
+
+
+ANSWER = "Shorter:\n\n```python\ndef total(xs):\n    return sum(xs)\n```\n"
+
+
+@one_build
+def test_outside_any_project_an_accepted_change_is_not_written_by_the_tool_server(
+    omen, make_nvim, tmp_path
+):
+    home = no_project(tmp_path)
+    omen.queue(fo.stream(ANSWER))
+    nv = start(make_nvim, omen, home, config={"glyph": glyph_config()})
+    nv.cmd("setfiletype python")
+    nv.cmd("1,5ZekeRefactor")
+    assert nv.wait_done()["state"] == "done"
+    nv.cmd("ZekeApply")
+    refusal = wait_for(
+        lambda: next((m for m in zeke_messages(nv) if "Nothing was written" in m), None),
+        message="the refusal",
+    )
+    assert "calc.py is not inside a project" in refusal and "project = { root =" in refusal
+    assert (home / "calc.py").read_text() == SOURCE
+    assert read_rows(db_path(nv), "SELECT tool FROM tool_calls") == []  # not even a read
 
 
 # The consent prompt is vim.ui.select: replaced here by a script of answers.

@@ -474,15 +474,49 @@ def test_bad_config_names_the_key(cfg: Any, key: str) -> None:
         ({"cmd": ["python3", "-u", "tests/fakes/glyph.py", "serve"]}, "glyph"),
         (
             {"cmd": ["npx", "-y", "@modelcontextprotocol/server-filesystem", "/x"]},
-            "server-filesystem",
+            "@modelcontextprotocol/server-filesystem",
         ),
+        ({"cmd": ["npx", "-y", "@scope/tool@1.2.3", "--root", "."]}, "@scope/tool"),
+        ({"cmd": ["npx", "-p", "mcp-pkg@2", "mcp-bin"]}, "mcp-pkg"),
+        ({"cmd": ["pnpm", "dlx", "some-mcp@latest"]}, "some-mcp"),
+        ({"cmd": ["npm", "exec", "--yes", "other-mcp"]}, "other-mcp"),
+        ({"cmd": ["uvx", "mcp-server-git==2026.10.19", "--repository", "."]}, "mcp-server-git"),
+        ({"cmd": ["uvx", "--from", "mcp-tools[git]", "git-tool"]}, "mcp-tools"),
+        ({"cmd": ["pipx", "run", "mcp-server-time"]}, "mcp-server-time"),
+        ({"cmd": ["python3.12", "-m", "mcp_server_git", "-r", "."]}, "mcp_server_git"),
+        ({"cmd": ["/usr/bin/env", "FOO=1", "python", "-u", "srv.py"]}, "srv"),
+        ({"cmd": ["sh", "-c", "exec npx -y @x/y"]}, "@x/y"),
+        ({"cmd": ["bash", "-c", "npx -y @x/y"]}, "@x/y"),
+        ({"cmd": ["node", "/opt/tools/server.js"]}, "server"),  # no package.json above it
         ({"cmd": "glyph serve --transport stdio"}, "glyph"),
         ({"url": "ws://127.0.0.1:7331"}, "127.0.0.1:7331"),
         ({"url": "http://tools.invalid/mcp"}, "tools.invalid"),
+        ({"name": "fs", "cmd": ["node", "/opt/x/index.js"]}, "fs"),
+        ({"name": " tools ", "url": "ws://127.0.0.1:1"}, "tools"),
     ],
 )
 def test_client_label(cfg: dict[str, Any], name: str) -> None:
     assert MCPClient.from_config(cfg, cwd="/").name == name
+
+
+def test_a_node_script_is_named_by_its_package(tmp_path: Path) -> None:
+    """``node …/dist/index.js`` is the package it belongs to, not "index"."""
+    pkg = tmp_path / "node_modules" / "@modelcontextprotocol" / "server-filesystem"
+    (pkg / "dist").mkdir(parents=True)
+    (pkg / "dist" / "index.js").write_text("")
+    (pkg / "package.json").write_text('{"name": "@modelcontextprotocol/server-filesystem"}')
+    (tmp_path / "bin").mkdir()
+    (tmp_path / "bin" / "fs-server").symlink_to(pkg / "dist" / "index.js")
+    for script in (pkg / "dist" / "index.js", "node_modules/@modelcontextprotocol/server-filesystem/dist/index.js", tmp_path / "bin" / "fs-server"):  # fmt: skip
+        cfg = {"cmd": ["node", "--no-warnings", str(script), str(tmp_path)]}
+        name = MCPClient.from_config(cfg, cwd=str(tmp_path)).name
+        assert name == "@modelcontextprotocol/server-filesystem", script
+
+
+@pytest.mark.parametrize("bad", ["", "  ", 3])
+def test_a_bad_glyph_name_is_a_config_error(bad: Any) -> None:
+    with pytest.raises(ZekeError, match=r"glyph\.name"):
+        MCPClient.from_config({"name": bad, "cmd": ["glyph"]}, cwd="/")
 
 
 # ------------------------------------------------------------------ streamable HTTP

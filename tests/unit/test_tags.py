@@ -15,9 +15,11 @@ from zeke.tags import (
     build_body,
     build_headers,
     merge_tags,
+    project_config,
     project_of,
     read_api_key,
     resolve_alias,
+    tool_root,
 )
 
 ALIASES = {
@@ -292,6 +294,51 @@ def test_without_git_in_the_file_path_the_cwd_decides(tmp_path: Path) -> None:
     # No git anywhere: cwd and its name.
     assert project_of(str(loose / "a.py"), str(loose)) == ("loose", str(loose))
     assert project_of(None, str(loose)) == ("loose", os.path.abspath(loose))
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("grim", ("grim", None)),
+        ({"name": "grim"}, ("grim", None)),
+        ({"root": "~/src/grim"}, (None, "~/src/grim")),
+        ({"name": "n", "root": "/r"}, ("n", "/r")),
+        (None, (None, None)),
+        ("", (None, None)),
+        ({"root": "  "}, (None, None)),
+        ([], (None, None)),  # an empty Lua table
+    ],
+)
+def test_project_config_is_a_name_or_a_table(value: object, expected: tuple) -> None:
+    assert project_config(value) == expected
+
+
+def test_without_git_or_a_configured_root_tools_have_no_root(tmp_path: Path) -> None:
+    if _inside_git(tmp_path):
+        pytest.skip("the temp dir is inside a git checkout")
+    home = tmp_path / "home"
+    (home / "notes").mkdir(parents=True)
+    repo = tmp_path / "repo"
+    (repo / ".git").mkdir(parents=True)
+    # context still has a place to start from; tools do not
+    assert project_of(str(home / "a.txt"), str(home)) == ("home", str(home))
+    assert tool_root(str(home / "a.txt"), str(home)) is None
+    assert tool_root(None, str(home)) is None
+    assert tool_root(str(repo / "x.py"), str(home)) == str(repo)
+    assert tool_root(None, str(repo)) == str(repo)
+
+
+def test_a_configured_root_is_the_project(tmp_path: Path, monkeypatch) -> None:
+    home = tmp_path / "home"
+    notes = home / "notes"
+    notes.mkdir(parents=True)
+    monkeypatch.setenv("HOME", str(home))
+    assert project_of(str(notes / "a.md"), str(home), "~/notes") == ("notes", str(notes))
+    assert tool_root(str(notes / "a.md"), str(home), "~/notes") == str(notes)
+    assert tool_root(None, str(home), "notes") == str(notes)  # relative to cwd
+    # explicit wins over a git root: the user said where the project is
+    (home / ".git").mkdir()
+    assert tool_root(str(home / "x.py"), str(home), str(notes)) == str(notes)
 
 
 # ---------------------------------------------------------------- api key

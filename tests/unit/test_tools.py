@@ -21,8 +21,12 @@ from zeke.tools import (
     args_digest,
     classify,
     confine_path,
+    looks_like_path,
     offered_tools,
+    path_arguments,
     proposed_write,
+    refuse_git_internals,
+    schema_path_keys,
     to_openai_tools,
     tool_paths,
 )
@@ -243,6 +247,135 @@ def test_tool_paths_refuses_malformed_paths(args: dict) -> None:
     with pytest.raises(ZekeError) as info:
         tool_paths("read_file", args)
     assert info.value.kind == "refused"
+
+
+# ------------------------------------------------------------------ which arguments are paths
+
+# As the real mcp-server-git (PyPI) describes two of its tools.
+GIT_STATUS_SCHEMA = {
+    "type": "object",
+    "properties": {"repo_path": {"title": "Repo Path", "type": "string"}},
+    "required": ["repo_path"],
+}
+GIT_ADD_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "repo_path": {"type": "string"},
+        "files": {"type": "array", "items": {"type": "string"}, "minItems": 1},
+    },
+}
+
+
+def test_path_arguments_by_name_whatever_the_server_calls_them() -> None:
+    assert schema_path_keys(GIT_STATUS_SCHEMA) == {"repo_path"}
+    assert schema_path_keys(GIT_ADD_SCHEMA) == {"repo_path", "files"}
+    names = ["repo_path", "workingDirectory", "dirPath", "filepath", "subdir", "root",
+             "repository", "sourceFiles", "dest"]  # fmt: skip
+    props = {n: {"type": "string"} for n in [*names, "message", "branch_name", "max_count"]}
+    assert schema_path_keys({"type": "object", "properties": props}) == set(names)
+
+
+def test_path_arguments_by_what_the_schema_says() -> None:
+    schema = {
+        "type": "object",
+        "properties": {
+            "location": {"type": "string", "description": "The directory to search in"},
+            "target": {"type": "string", "format": "file-path"},
+            "where": {"type": "array", "items": {"type": "string", "description": "a path"}},
+            "revision": {"type": "string", "description": "A commit, e.g. HEAD~1"},
+            "options": {
+                "type": "object",
+                "properties": {"base": {"type": "string", "description": "Base folder"}},
+            },
+        },
+    }
+    assert schema_path_keys(schema) == {"location", "target", "where", "base"}
+    args = {"location": "src", "target": "x", "where": ["a", "b"], "revision": "HEAD~1",
+            "options": {"base": "lib"}}  # fmt: skip
+    assert path_arguments("search", args, schema) == [
+        ("location", "src"),
+        ("target", "x"),
+        ("where[0]", "a"),
+        ("where[1]", "b"),
+        ("options.base", "lib"),
+    ]
+
+
+def test_git_server_repo_path_is_a_path() -> None:
+    """The call that read another repository with consent = "allow"."""
+    args = {"repo_path": "/home/me/other-repo"}
+    assert tool_paths("git_status", args, GIT_STATUS_SCHEMA) == ["/home/me/other-repo"]
+    assert tool_paths("git_status", args) == ["/home/me/other-repo"]  # by its name alone
+    add = {"repo_path": ".", "files": ["a.py", "../x/b.py"]}
+    assert path_arguments("git_add", add, GIT_ADD_SCHEMA) == [
+        ("repo_path", "."),
+        ("files[0]", "a.py"),
+        ("files[1]", "../x/b.py"),
+    ]
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["/etc/passwd", "~/.ssh/id_rsa", "~", "./x", "../x", "..", ".", "a/b", "origin/main",
+     "file:///etc/passwd", "FILE:/etc/hosts", "C:/Windows"],
+)  # fmt: skip
+def test_strings_that_look_like_paths(value: str) -> None:
+    assert looks_like_path(value)
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["fix the /etc/passwd parser", "HEAD~1", "main", "hello world", "", "x" * 5000,
+     "/* comment */\nint x;", "line one\n/etc/passwd", "a\tb/c", "3.14", "--force"],
+)  # fmt: skip
+def test_ordinary_text_is_not_taken_for_a_path(value: str) -> None:
+    assert not looks_like_path(value)
+
+
+def test_a_word_is_a_path_when_it_names_something_in_the_project(tmp_path: Path) -> None:
+    (tmp_path / "notes.txt").write_text("x")
+    (tmp_path / "My Notes.txt").write_text("x")
+    (tmp_path / "link").symlink_to("/nonexistent-target")  # dangling: a link still counts
+    for word in ("notes.txt", "My Notes.txt", "link"):
+        assert looks_like_path(word, str(tmp_path)), word
+    assert not looks_like_path("other.txt", str(tmp_path))
+    assert not looks_like_path("notes.txt")  # no root: nothing is looked up
+
+
+def test_any_string_argument_that_looks_like_a_path_is_one(tmp_path: Path) -> None:
+    args = {
+        "query": "../../etc",  # a text-ish name: its value is not looked at
+        "ref": "../outside",
+        "opts": {"deep": [{"x": "~/.aws/credentials"}], "n": 3, "flag": True},
+        "url": "file:///etc/shadow",
+        "message": "see /etc/passwd",
+        "content": "/build",
+        "edits": [{"oldText": "../x", "newText": "/y"}],
+        "revision": "HEAD~2",
+    }
+    home = os.path.expanduser("~")
+    assert path_arguments("custom", args, root=str(tmp_path)) == [
+        ("ref", "../outside"),
+        ("opts.deep[0].x", f"{home}/.aws/credentials"),
+        ("url", "/etc/shadow"),
+    ]
+
+
+def test_home_is_spelled_out_in_path_arguments() -> None:
+    home = os.path.expanduser("~")
+    assert tool_paths("read_file", {"path": "~/x"}) == [f"{home}/x"]
+
+
+def test_a_write_inside_dot_git_is_refused(tmp_path: Path) -> None:
+    (tmp_path / ".git" / "hooks").mkdir(parents=True)
+    (tmp_path / "sub" / ".git").mkdir(parents=True)
+    (tmp_path / "hooklink").symlink_to(tmp_path / ".git" / "hooks")
+    for path in (".git/hooks/pre-commit", ".git", "sub/.git/config", "hooklink/post-merge"):
+        real = confine_path(path, str(tmp_path))
+        with pytest.raises(ZekeError, match=r"\.git"):
+            refuse_git_internals(real, str(tmp_path))
+    for path in ("src/a.py", ".gitignore", ".github/workflows/ci.yml", "."):
+        refuse_git_internals(confine_path(path, str(tmp_path)), str(tmp_path))
 
 
 # ------------------------------------------------------------------ proposed writes

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import httpx
 
@@ -24,10 +24,15 @@ PRICE_RETRY_FIRST_S = 1.0  # after a failed fetch (router still starting): retry
 
 class Catalog:
     def __init__(
-        self, *, settings: Callable[[], Settings], http: Callable[[], httpx.AsyncClient]
+        self,
+        *,
+        settings: Callable[[], Settings],
+        http: Callable[[], httpx.AsyncClient],
+        secrets: Callable[[], Sequence[str]] = tuple,
     ) -> None:
         self._settings = settings
         self._http = http
+        self._secrets = secrets  # never in a model name or price zeke keeps
         self.prices: dict[str, tuple[float, float]] = {}
         # model id -> provider, in the order {api_base}/models lists them
         self.models: dict[str, str | None] = {}
@@ -70,6 +75,7 @@ class Catalog:
                 f"{self._settings().ollama_host}/api/tags",
                 timeout=2.0,
                 endpoint_name="Ollama",
+                secrets=self._secrets(),
             )
             models = listing.get("models") if isinstance(listing, dict) else None
             if models and isinstance(models[0], dict):
@@ -92,6 +98,7 @@ class Catalog:
                 f"{self._settings().api_base}/models",
                 timeout=3.0,
                 endpoint_name="OMEN",
+                secrets=self._secrets(),
             )
             self.prices = routing.parse_prices(listing)
             data = listing.get("data") if isinstance(listing, dict) else None

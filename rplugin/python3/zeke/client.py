@@ -23,7 +23,7 @@ import math
 import re
 import socket
 import time
-from collections.abc import AsyncGenerator, AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from http import HTTPStatus
@@ -34,9 +34,19 @@ import anyio
 import httpx
 
 from zeke.errors import ZekeError
-from zeke.events import StreamEvent, StreamFailure
+from zeke.events import (
+    End,
+    Meta,
+    ReasoningDelta,
+    StreamEvent,
+    StreamFailure,
+    TextDelta,
+    ToolCall,
+    ToolCalls,
+)
 from zeke.ollama_stream import NDJSONParser, OllamaStreamDecoder
 from zeke.openai_stream import OpenAIStreamDecoder, load_json
+from zeke.scrub import Scrubber, StreamScrubber
 from zeke.sse import SSEParser
 
 __all__ = [
@@ -80,8 +90,12 @@ async def open_openai_stream(
     read_timeout: float = 60.0,
     first_byte_timeout: float | None = None,
     endpoint_name: str = "OMEN",
+    secrets: Sequence[str] = (),
 ) -> AsyncIterator[OpenedStream]:
-    """POST a streaming chat completion; yield the opened stream of events."""
+    """POST a streaming chat completion; yield the opened stream of events.
+
+    Nothing the server sends back (headers, events, an error) carries a credential
+    we sent or any of ``secrets``."""
     req_headers = dict(headers)
     if not any(k.lower() == "accept" for k in req_headers):
         req_headers["accept"] = "text/event-stream"
@@ -95,6 +109,7 @@ async def open_openai_stream(
         read_timeout=read_timeout,
         first_byte_timeout=first_byte_timeout,
         endpoint_name=endpoint_name,
+        secrets=secrets,
     ) as opened:
         yield opened
 
@@ -109,8 +124,10 @@ async def open_ollama_stream(
     read_timeout: float = 120.0,
     first_byte_timeout: float | None = None,
     endpoint_name: str = "Ollama",
+    secrets: Sequence[str] = (),
 ) -> AsyncIterator[OpenedStream]:
-    """POST to Ollama's ``/api/chat``; yield the opened stream of events."""
+    """POST to Ollama's ``/api/chat``; yield the opened stream of events (scrubbed of
+    ``secrets`` like the OMEN stream)."""
     async with _open(
         http,
         url,
@@ -121,6 +138,7 @@ async def open_ollama_stream(
         read_timeout=read_timeout,
         first_byte_timeout=first_byte_timeout,
         endpoint_name=endpoint_name,
+        secrets=secrets,
     ) as opened:
         yield opened
 
@@ -132,17 +150,22 @@ async def get_json(
     timeout: float = 2.0,
     headers: dict | None = None,
     endpoint_name: str = "server",
+    secrets: Sequence[str] = (),
 ) -> Any:
-    """GET a JSON document; any failure is a ``ZekeError`` written for the user."""
+    """GET a JSON document; any failure is a ``ZekeError`` written for the user.
+    The document and any error never carry a credential we sent or ``secrets``."""
     where = safe_url(url)
+    scrub = Scrubber([*_sent_credentials(headers or {}), *secrets])
     try:
         async with http.stream("GET", url, headers=headers, timeout=httpx.Timeout(timeout)) as resp:
             if not 200 <= resp.status_code < 300:
-                body = await _read_capped(resp, _ERROR_BODY_CAP, _ERROR_BODY_SECONDS)
-                raise describe_http_error(
+                body = scrub.data(await _read_capped(resp, _ERROR_BODY_CAP, _ERROR_BODY_SECONDS))
+                err = describe_http_error(
                     resp.status_code, resp.headers, body, endpoint_name=endpoint_name
                 )
-            data = await _read_capped(resp, _JSON_BODY_CAP, None, strict=True)
+                err.headers = scrub.headers(_lower_headers(resp.headers))
+                raise err
+            data = scrub.data(await _read_capped(resp, _JSON_BODY_CAP, None, strict=True))
             status = resp.status_code
     except httpx.InvalidURL as e:
         raise _bad_url(endpoint_name, where) from e
@@ -155,7 +178,8 @@ async def get_json(
             read_timeout=timeout,
         ) from e
     try:
-        return json.loads(data.decode("utf-8", "replace"))
+        # scrubbed again once decoded: a JSON escape (\u0041) can hide a value in the bytes
+        return scrub.deep(json.loads(data.decode("utf-8", "replace")))
     except (ValueError, RecursionError) as e:
         raise ZekeError(
             f"{endpoint_name} at {where} answered {status} but not with JSON: "
@@ -321,10 +345,13 @@ async def _open(
     read_timeout: float,
     first_byte_timeout: float | None,
     endpoint_name: str,
+    secrets: Sequence[str] = (),
 ) -> AsyncIterator[OpenedStream]:
     where = safe_url(url)
     model = body.get("model") if isinstance(body, dict) else None
-    sent = _sent_credentials(headers)
+    # Everything the server sends back passes this once, here: a server echoing the
+    # key must not reach the trace, the audit, the log or the editor.
+    scrub = Scrubber([*_sent_credentials(headers), *secrets])
     # Until the headers arrive only first_byte_timeout bounds the wait (a slow model
     # may take longer to start than the per-read idle timeout allows).
     head_read = (
@@ -372,7 +399,7 @@ async def _open(
     try:
         if not 200 <= response.status_code < 300:
             data = await _read_capped(response, _ERROR_BODY_CAP, _ERROR_BODY_SECONDS)
-            data = _scrub(data, sent)
+            data = scrub.data(data)
             err = describe_http_error(
                 response.status_code,
                 response.headers,
@@ -380,15 +407,15 @@ async def _open(
                 endpoint_name=endpoint_name,
                 model=model if isinstance(model, str) else None,
             )
-            err.headers = {k.lower(): v for k, v in response.headers.items()}
+            err.headers = scrub.headers(_lower_headers(response.headers))
             raise err
         events = _events(
-            response, pipe(), endpoint_name=endpoint_name, read_timeout=read_timeout, sent=sent
+            response, pipe(), endpoint_name=endpoint_name, read_timeout=read_timeout, scrub=scrub
         )
         try:
             yield OpenedStream(
                 status=response.status_code,
-                headers=_lower_headers(response.headers),
+                headers=scrub.headers(_lower_headers(response.headers)),
                 events=events,
             )
         finally:
@@ -407,18 +434,80 @@ async def _events(
     *,
     endpoint_name: str,
     read_timeout: float,
-    sent: list[str],
+    scrub: Scrubber,
 ) -> AsyncGenerator[StreamEvent, None]:
-    """The decoded body; an error the server puts in the stream never carries our key."""
+    """The decoded body, with every text field scrubbed of the secrets."""
     inner = _decoded(response, pipe, endpoint_name=endpoint_name, read_timeout=read_timeout)
+    if not scrub:
+        try:
+            async for ev in inner:
+                yield ev
+        finally:
+            with anyio.CancelScope(shield=True):
+                await inner.aclose()
+        return
+    text, reasoning = scrub.stream(), scrub.stream()
     try:
         async for ev in inner:
-            if sent and isinstance(ev, StreamFailure):
-                ev = dataclasses.replace(ev, message=_scrub_text(ev.message, sent))
-            yield ev
+            if isinstance(ev, End):
+                for flushed in _flush(text, reasoning):
+                    yield flushed
+                if isinstance(ev.finish_reason, str):  # kept in the stats and last()
+                    ev = dataclasses.replace(ev, finish_reason=scrub.text(ev.finish_reason))
+                yield ev
+                continue
+            clean = _scrubbed(ev, scrub, text, reasoning)
+            if clean is not None:
+                yield clean
+        for flushed in _flush(text, reasoning):
+            yield flushed
     finally:
         with anyio.CancelScope(shield=True):
             await inner.aclose()
+
+
+def _scrubbed(
+    ev: StreamEvent, scrub: Scrubber, text: StreamScrubber, reasoning: StreamScrubber
+) -> StreamEvent | None:
+    """One event without the secrets; None for a text piece held back for now."""
+    if isinstance(ev, TextDelta):
+        piece = text.feed(ev.text)
+        return TextDelta(piece) if piece else None
+    if isinstance(ev, ReasoningDelta):
+        piece = reasoning.feed(ev.text)
+        return ReasoningDelta(piece) if piece else None
+    if isinstance(ev, Meta):
+        return Meta(
+            model=scrub.text(ev.model) if isinstance(ev.model, str) else ev.model,
+            routing=scrub.deep(ev.routing) if ev.routing is not None else None,
+        )
+    if isinstance(ev, ToolCalls):
+        return ToolCalls([_scrubbed_call(c, scrub) for c in ev.calls])
+    if isinstance(ev, StreamFailure):
+        code = scrub.text(ev.code) if isinstance(ev.code, str) else ev.code
+        return StreamFailure(message=scrub.text(ev.message), code=code)
+    return ev  # Usage: numbers only
+
+
+def _scrubbed_call(call: ToolCall, scrub: Scrubber) -> ToolCall:
+    return dataclasses.replace(
+        call,
+        id=scrub.text(call.id),
+        name=scrub.text(call.name),
+        arguments=scrub.deep(call.arguments) if call.arguments is not None else None,
+        raw_arguments=scrub.text(call.raw_arguments),
+        parse_error=scrub.text(call.parse_error) if call.parse_error else call.parse_error,
+    )
+
+
+def _flush(text: StreamScrubber, reasoning: StreamScrubber) -> list[StreamEvent]:
+    """The held-back tails, at the end of the stream."""
+    out: list[StreamEvent] = []
+    if rest := text.flush():
+        out.append(TextDelta(rest))
+    if rest := reasoning.flush():
+        out.append(ReasoningDelta(rest))
+    return out
 
 
 async def _decoded(
@@ -688,18 +777,6 @@ def _sent_credentials(headers: Mapping[str, str]) -> list[str]:
             if len(secret) >= 8:
                 out.append(secret)
     return out
-
-
-def _scrub(data: bytes, secrets: list[str]) -> bytes:
-    for secret in secrets:
-        data = data.replace(secret.encode(), b"[redacted]")
-    return data
-
-
-def _scrub_text(text: str, secrets: list[str]) -> str:
-    for secret in secrets:
-        text = text.replace(secret, "[redacted]")
-    return text
 
 
 def _redact(text: str) -> str:

@@ -83,6 +83,7 @@ class RequestState:
     # what the request was about (for the proposed change)
     path: str | None = None
     root: str = ""
+    tool_root: str | None = None  # None: no project root, no tools (tags.tool_root)
     filetype: str = ""
     selection: list[str] = field(default_factory=list)
     start_line: int = 1
@@ -109,7 +110,9 @@ class Engine:
         self._tg: anyio.abc.TaskGroup | None = None
         self._writes: MemoryObjectSendStream[Callable[[], Any]] | None = None
         self._scopes: dict[str, anyio.CancelScope] = {}
-        self.catalog = Catalog(settings=lambda: self.settings, http=self._http)
+        self.catalog = Catalog(
+            settings=lambda: self.settings, http=self._http, secrets=self._secrets
+        )
         self.degraded = DegradedMode(
             api_base=lambda: self.settings.api_base,
             http=self._http,
@@ -227,8 +230,9 @@ class Engine:
         s = self.settings
         path = payload.get("path") or None
         cwd = str(payload.get("cwd") or os.getcwd())
-        name, root = await anyio.to_thread.run_sync(tags.project_of, path, cwd)
-        state.project = str(payload.get("project") or s.project or name)
+        name, root = await anyio.to_thread.run_sync(tags.project_of, path, cwd, s.project_root)
+        state.tool_root = await anyio.to_thread.run_sync(tags.tool_root, path, cwd, s.project_root)
+        state.project = tags.project_config(payload.get("project"))[0] or s.project or name
         state.path, state.root = path, root
         state.filetype = str(payload.get("filetype") or "")
         state.start_line = int(payload.get("start_line") or 1)
@@ -294,7 +298,7 @@ class Engine:
     ) -> Attempt:
         """Turns of the conversation: answer, tool calls, tool results, … up to the limit."""
         runner, offered = await self.tooling.runner(
-            rid=state.rid, intent=state.intent, root=state.root, project=state.project
+            rid=state.rid, intent=state.intent, root=state.tool_root, project=state.project
         )
         specs = tool_policy.to_openai_tools(offered) if offered else None
         messages = list(first_messages)
@@ -320,18 +324,28 @@ class Engine:
             if not calls or runner is None or attempt.failure or attempt.truncated:
                 return attempt
             if turn == self.settings.max_turns - 1:
-                break  # its results could never reach the model: run nothing more
+                # its results could never reach the model: run nothing more
+                limit = f"Not run: the conversation reached tools.max_turns ({turn + 1})."
+                for call in calls:
+                    self._tool_done(state, runner.skip(call, "refused", limit))
+                break
             messages.append(_assistant_message(state, attempt.text[turn_start:], calls))
-            for call in calls:
+            for n, call in enumerate(calls):
                 try:
                     outcome = await runner.run(call)
-                except toolrun.CancelAll:
+                except toolrun.CancelAll as cancelled:
+                    if cancelled.outcome is not None:
+                        self._tool_done(state, cancelled.outcome)
+                    for rest in calls[n + 1 :]:  # on record too: cancelled with the others
+                        self._tool_done(
+                            state,
+                            runner.skip(rest, "cancel", "Not run: the user cancelled all calls."),
+                        )
                     self.sink.emit(
                         "notes", state.rid, ["zeke: tool calls cancelled; nothing more was run"]
                     )
                     return attempt
-                state.tool_calls.append(outcome.summary())
-                self.sink.emit("tool", state.rid, outcome.summary())
+                self._tool_done(state, outcome)
                 messages.append(_tool_message(state, call, outcome.content))
             self._flush_notices()
             sep = "\n\n" if attempt.text and not attempt.text.endswith("\n\n") else ""
@@ -347,6 +361,11 @@ class Engine:
             ],
         )
         return attempt
+
+    def _tool_done(self, state: RequestState, outcome: toolrun.Outcome) -> None:
+        """A call's outcome, for last().tool_calls and the UI."""
+        state.tool_calls.append(outcome.summary())
+        self.sink.emit("tool", state.rid, outcome.summary())
 
     async def _stream_omen(
         self,
@@ -427,6 +446,7 @@ class Engine:
             read_timeout=s.read_timeout,
             first_byte_timeout=s.first_byte_timeout,
             endpoint_name="OMEN",
+            secrets=self._secrets(),
         )
 
     async def _consume(
@@ -519,6 +539,7 @@ class Engine:
                     read_timeout=s.read_timeout,
                     first_byte_timeout=max(s.first_byte_timeout, 60.0),  # cold model loads
                     endpoint_name="Ollama",
+                    secrets=self._secrets(),
                 ),
                 attempt,
                 on_open=announce,
@@ -742,10 +763,13 @@ class Engine:
         if method == "discard":
             self._proposals.pop(str(args.get("proposal") or ""), None)
             return True
-        project = str(args.get("project") or "")
+        project = tags.project_config(args.get("project"))[0] or ""
         if not project:
             name, _root = await anyio.to_thread.run_sync(
-                tags.project_of, args.get("path") or None, str(args.get("cwd") or os.getcwd())
+                tags.project_of,
+                args.get("path") or None,
+                str(args.get("cwd") or os.getcwd()),
+                self.settings.project_root,
             )
             project = self.settings.project or name
         cache = self.cache
@@ -826,6 +850,11 @@ class Engine:
         )
 
     # Helpers --------------------------------------------------------------------
+
+    def _secrets(self) -> list[str]:
+        """The router key, read now: what no server's answer may carry into zeke."""
+        key = tags.read_api_key(self.env, self.settings.api_key_env)
+        return [key] if key else []
 
     def _http(self) -> httpx.AsyncClient:
         if self.http is None:

@@ -8,6 +8,7 @@ portal), and results come back as ``exec_lua`` notifications queued with
 
 from __future__ import annotations
 
+import atexit
 import logging
 import os
 import threading
@@ -19,6 +20,7 @@ import pynvim
 
 from zeke.engine import Engine
 from zeke.errors import ZekeError
+from zeke.mcp import stop_all_servers
 from zeke.outbox import Event, Outbox
 
 log = logging.getLogger("zeke.host")
@@ -99,8 +101,17 @@ class Host:
         self.nvim.exec_lua(DISPATCH_LUA, batch, async_=True)
 
 
+def _exit_now() -> None:
+    """The last resort when stopping takes too long: no tool server outlives us."""
+    stop_all_servers(grace=0.0)
+    os._exit(0)
+
+
 def run() -> None:
-    """Attach to the Neovim that started us (stdio) and serve until it goes away."""
+    """Attach to the Neovim that started us (stdio) and serve until it goes away
+    (its end of the pipe closes, or SIGTERM: pynvim stops its loop for both)."""
+    # any other way out of the process still ends the tool servers (os._exit skips it)
+    atexit.register(stop_all_servers)
     nvim = pynvim.attach("stdio")
     # Entered but never exited on purpose: leaving the portal's context waits for
     # the event loop's idle worker threads (seconds), and Neovim waits for us.
@@ -114,7 +125,10 @@ def run() -> None:
     finally:
         log.info("Neovim went away; stopping")
         # a stuck task must not keep an orphan process around
-        threading.Timer(2.0, os._exit, args=(0,)).start()
+        threading.Timer(2.0, _exit_now).start()
+        # first, before anything that could hang: a tool server stuck in a call
+        # ignores the end of its stdin and would run on after us
+        stop_all_servers()
         # cancels every task; stats writes already in a worker thread still finish
         portal.call(portal.stop, True)
         logging.shutdown()

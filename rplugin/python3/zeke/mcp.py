@@ -21,8 +21,13 @@ import json
 import logging
 import math
 import os
+import re
 import shlex
+import shutil
 import signal
+import sys
+import threading
+import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -33,6 +38,7 @@ import anyio
 import anyio.abc
 
 from zeke.errors import ZekeError
+from zeke.scrub import Scrubber
 from zeke.tools import classify
 
 log = logging.getLogger("zeke.mcp")
@@ -50,7 +56,100 @@ def _inherited_env(hidden: frozenset[str] = _ROUTER_KEY_ENV) -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if k not in hidden}
 
 
-_INTERPRETERS = {"python", "python3", "node", "npx", "uv", "uvx", "sh", "bash", "env", "deno"}
+def _hidden_values(hidden: Iterable[str]) -> list[str]:
+    """The router key as the host has it now (every variable it may be read from)."""
+    return [v for k in hidden if (v := os.environ.get(k))]
+
+
+# --------------------------------------------------------------------------- lifetime
+#
+# Every stdio server runs in its own process group. The groups still alive are kept
+# here, so that the host's exit path (``stop_all_servers``) can end them even when a
+# server is stuck inside a call and ignores the end of its stdin. On Linux each
+# server also gets a parent-death signal, so it goes even when the host is killed
+# outright and has no exit path at all.
+
+_LIVE_GROUPS: set[int] = set()
+_GROUPS_LOCK = threading.Lock()
+
+# Sets PR_SET_PDEATHSIG (SIGKILL when the host goes), checks the host did not go
+# before that, then becomes the server (same pid, same process group).
+_PARENT_DEATH_LAUNCHER = """\
+import ctypes, os, signal, sys
+ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL, 0, 0, 0)
+if os.getppid() != int(sys.argv[1]):
+    os._exit(0)
+try:
+    os.execv(sys.argv[2], sys.argv[3:])
+except OSError as e:
+    sys.stderr.write(f"cannot run {sys.argv[2]}: {e.strerror}\\n")
+    os._exit(127)
+"""
+
+
+def _resolve_command(argv0: str, *, cwd: str, env: Mapping[str, str]) -> str | None:
+    """The executable ``argv0`` names, as the child would find it (its PATH and cwd)."""
+    if os.sep in argv0:
+        path = argv0 if os.path.isabs(argv0) else os.path.join(cwd, argv0)
+        return path if os.path.isfile(path) and os.access(path, os.X_OK) else None
+    return shutil.which(argv0, path=env.get("PATH", os.defpath))
+
+
+def _spawn_argv(argv: list[str], executable: str) -> list[str]:
+    """``argv`` run through the parent-death launcher where Linux and our interpreter
+    allow it; as it is elsewhere."""
+    if not sys.platform.startswith("linux") or not sys.executable:
+        return argv
+    return [
+        sys.executable, "-I", "-S", "-c", _PARENT_DEATH_LAUNCHER,
+        str(os.getpid()), executable, *argv,
+    ]  # fmt: skip
+
+
+def _track(pgid: int) -> None:
+    with _GROUPS_LOCK:
+        _LIVE_GROUPS.add(pgid)
+
+
+def _untrack(pgid: int) -> None:
+    with _GROUPS_LOCK:
+        _LIVE_GROUPS.discard(pgid)
+
+
+def _group_alive(pgid: int) -> bool:
+    with contextlib.suppress(ChildProcessError, OSError):
+        os.waitpid(pgid, os.WNOHANG)  # our own child, exited: reap it, or it counts
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True
+    return True
+
+
+def stop_all_servers(grace: float = 0.5) -> None:
+    """End every tool server still running, and whatever it started: SIGTERM to each
+    process group, then SIGKILL to those still there after ``grace`` seconds.
+
+    Synchronous, and safe from any thread or at exit: this is the host's last word,
+    when the event loop may be stuck or gone."""
+    with _GROUPS_LOCK:
+        groups = list(_LIVE_GROUPS)
+        _LIVE_GROUPS.clear()
+    if not groups or not hasattr(os, "killpg"):
+        return
+    for pgid in groups:
+        with contextlib.suppress(OSError):
+            os.killpg(pgid, signal.SIGTERM)
+    deadline = time.monotonic() + grace
+    alive = [g for g in groups if _group_alive(g)]
+    while alive and time.monotonic() < deadline:
+        time.sleep(0.02)
+        alive = [g for g in alive if _group_alive(g)]
+    for pgid in alive:
+        with contextlib.suppress(OSError):
+            os.killpg(pgid, signal.SIGKILL)
 
 
 @dataclass
@@ -136,6 +235,13 @@ class _Transport:
     raises ``_Lost`` when the peer is gone."""
 
     protocol_version: str = PROTOCOL_VERSION
+    # Set by the client: what nothing from the server may carry into zeke (the
+    # router key). Applied to every line, frame, body and stderr line received.
+    scrubber: Callable[[], Scrubber] = Scrubber
+
+    def _parse(self, data: bytes | str) -> Any:
+        scrub = self.scrubber()
+        return _parse_payload(scrub.data(data) if isinstance(data, bytes) else scrub.text(data))
 
     async def send(self, msg: Mapping[str, Any]) -> None:
         raise NotImplementedError
@@ -176,25 +282,28 @@ class _StdioTransport(_Transport):
     ) -> _StdioTransport:
         if not os.path.isdir(cwd):
             raise MCPError(f"Cannot start {label}: directory {cwd} does not exist.", kind="config")
-        try:
-            proc = await anyio.open_process(
-                argv,
-                cwd=cwd,
-                env={**_inherited_env(hidden_env), **env},
-                # Its own process group, so closing can reach helpers it spawned (npx → node).
-                start_new_session=True,
-            )
-        except FileNotFoundError as exc:
+        child_env = {**_inherited_env(hidden_env), **env}
+        executable = _resolve_command(argv[0], cwd=cwd, env=child_env)
+        if executable is None:
             raise MCPError(
                 f"Cannot start {label}: command {argv[0]!r} not found. Check glyph.cmd "
                 "(and that the program is installed and on PATH).",
                 kind="unreachable",
-            ) from exc
+            )
+        try:
+            proc = await anyio.open_process(
+                _spawn_argv(argv, executable),
+                cwd=cwd,
+                env=child_env,
+                # Its own process group, so closing can reach helpers it spawned (npx → node).
+                start_new_session=True,
+            )
         except OSError as exc:
             raise MCPError(
                 f"Cannot start {label} ({argv[0]}): {exc.strerror or exc}. Check glyph.cmd.",
                 kind="unreachable",
             ) from exc
+        _track(proc.pid)
         log.info("started %s (pid %s): %s", label, proc.pid, shlex.join(argv))
         return cls(proc, label)
 
@@ -214,7 +323,7 @@ class _StdioTransport(_Transport):
             if nl >= 0:
                 line = bytes(self._buf[:nl])
                 del self._buf[: nl + 1]
-                msg = _parse_payload(line)
+                msg = self._parse(line)
                 if msg is not None:
                     return msg
                 continue
@@ -226,7 +335,7 @@ class _StdioTransport(_Transport):
             except (anyio.EndOfStream, anyio.ClosedResourceError, anyio.BrokenResourceError):
                 tail = bytes(self._buf)
                 self._buf.clear()
-                return _parse_payload(tail) if tail.strip() else None
+                return self._parse(tail) if tail.strip() else None
             self._buf.extend(chunk)
 
     def aux_tasks(self) -> list[Callable[[], Awaitable[None]]]:
@@ -243,7 +352,7 @@ class _StdioTransport(_Transport):
                 pending += chunk
                 *lines, pending = pending.split(b"\n")
                 for raw in lines:
-                    line = raw.decode("utf-8", "replace").rstrip()
+                    line = self.scrubber().text(raw.decode("utf-8", "replace").rstrip())
                     if line:
                         self._stderr_tail.append(line)
                         log.debug("%s stderr: %s", self._label, line)
@@ -289,6 +398,7 @@ class _StdioTransport(_Transport):
                 self._signal_group(signal.SIGTERM)
             with contextlib.suppress(Exception):
                 await self._proc.aclose()  # closes the pipes and reaps the child
+            _untrack(self._proc.pid)
             log.info("%s stopped (exit status %s)", self._label, self._proc.returncode)
 
 
@@ -344,7 +454,7 @@ class _WebSocketTransport(_Transport):
                 frame = await self._ws.recv()
             except ConnectionClosed:
                 return None
-            msg = _parse_payload(frame)
+            msg = self._parse(frame)
             if msg is not None:
                 return msg
 
@@ -413,7 +523,7 @@ class _HttpTransport(_Transport):
                 if ctype == "text/event-stream":
                     await self._read_sse(resp, want)
                 else:
-                    payload = _parse_payload(await resp.aread())
+                    payload = self._parse(await resp.aread())
                     if payload is not None:
                         self._push(payload)
         except _Lost:
@@ -424,8 +534,8 @@ class _HttpTransport(_Transport):
             raise _Lost(sent=True, detail=f"connection broke: {exc}") from exc
 
     async def _http_error(self, resp: Any, want: Any) -> None:
-        body = (await resp.aread())[:4000]
-        payload = _parse_payload(body)
+        body = self.scrubber().data((await resp.aread())[:4000])
+        payload = self._parse(body)
         if payload is not None:  # a JSON-RPC error sent with an error status
             self._push(payload)
             return
@@ -444,7 +554,7 @@ class _HttpTransport(_Transport):
         def flush() -> bool:
             if not data:
                 return False
-            payload = _parse_payload("\n".join(data))
+            payload = self._parse("\n".join(data))
             data.clear()
             if payload is None:
                 return False
@@ -514,8 +624,11 @@ def _spawn_detached(fn: Callable[[], Awaitable[None]]) -> Any:
 class _Connection:
     """One live session: the transport, its reader task and the requests in flight."""
 
-    def __init__(self, transport: _Transport, label: str) -> None:
+    def __init__(
+        self, transport: _Transport, label: str, scrubber: Callable[[], Scrubber] = Scrubber
+    ) -> None:
         self.transport = transport
+        self.scrubber = scrubber
         self.label = label
         self.pending: dict[Any, _Pending] = {}
         self.tools: list[ToolInfo] | None = None
@@ -569,6 +682,9 @@ class _Connection:
                 await self._dispatch(msg)
 
     async def _dispatch(self, msg: dict[str, Any]) -> None:
+        # Once more on the decoded message: a JSON escape can spell the key in the raw
+        # line without matching it there. Results, errors, server info, tool lists.
+        msg = self.scrubber().deep(msg)
         method = msg.get("method")
         if isinstance(method, str):
             if msg.get("id") is None:
@@ -730,16 +846,129 @@ def _config_error(message: str) -> ZekeError:
     return ZekeError(message, kind="config")
 
 
-def _label_for_cmd(argv: list[str]) -> str:
-    """ "glyph" for {"glyph", "serve"}; the script's name for {"python", "x/glyph.py"}."""
-    base = os.path.basename(argv[0])
-    stem = base.split(".")[0].rstrip("0123456789.")
-    if stem in _INTERPRETERS or base in _INTERPRETERS:
-        for arg in argv[1:]:
-            if not arg.startswith("-"):
-                name = os.path.basename(arg.rstrip("/"))
-                return os.path.splitext(name)[0] or base
-    return base
+def _label_for_cmd(argv: list[str], cwd: str | None = None) -> str:
+    """The tool server's name for the audit and for messages: the package it comes
+    from, not the file that happens to start it (``node …/dist/index.js`` is
+    ``@modelcontextprotocol/server-filesystem``, not "index").
+
+    ``npx``/``bunx``/``pnpm dlx``/``npm exec``: the package named in argv;
+    ``uvx``/``pipx run``/``uv tool run``: the Python package; ``python -m mod``: the
+    module; ``node``/``deno``/``bun`` a script: the ``name`` in the nearest
+    ``package.json`` above it, else the script's name; ``python script.py``: the
+    script's name; anything else: the executable's name. A config ``glyph.name``
+    overrides all of this."""
+    args = [a for a in argv if isinstance(a, str)]
+    while args and _stem(args[0]) == "env":  # env [-i] [VAR=value …] cmd …
+        args = args[1:]
+        while args and (args[0].startswith("-") or "=" in args[0]):
+            args = args[1:]
+    if not args:
+        return "tool server"
+    stem, rest = _stem(args[0]), args[1:]
+    sub = rest[0] if rest else ""
+    if stem in ("npx", "bunx", "pnpx") or (
+        (stem, sub) in {("pnpm", "dlx"), ("npm", "exec"), ("npm", "x"), ("yarn", "dlx")}
+    ):
+        rest = rest[1:] if stem in ("pnpm", "npm", "yarn") else rest
+        package = _option(rest, ("-p", "--package")) or _first_operand(rest)
+        return _npm_name(package) if package else stem
+    if stem in ("uvx", "pipx") or (stem, sub) == ("uv", "tool"):
+        rest = [a for a in rest if a not in ("run", "tool")]
+        package = _option(rest, ("--from",)) or _first_operand(rest, ("--with", "--python"))
+        return _python_name(package) if package else stem
+    if stem in ("python", "uv"):
+        if "-m" in rest[:-1]:
+            return rest[rest.index("-m") + 1]
+        script = _first_operand([a for a in rest if a != "run"])
+        return _script_stem(script) if script else stem
+    if stem in ("node", "nodejs", "deno", "bun", "tsx", "ts-node"):
+        script = _first_operand([a for a in rest if a != "run"])
+        if not script:
+            return stem
+        return _package_json_name(script, cwd) or _script_stem(script)
+    if stem in ("sh", "bash", "zsh", "dash"):
+        if "-c" in rest[:-1]:  # sh -c "npx …": name what the command line runs
+            with contextlib.suppress(ValueError):
+                inner = shlex.split(rest[rest.index("-c") + 1])
+                inner = inner[1:] if inner[:1] == ["exec"] else inner
+                if inner:
+                    return _label_for_cmd(inner, cwd)
+        script = _first_operand(rest)
+        return _script_stem(script) if script else stem
+    return os.path.basename(args[0].rstrip("/")) or args[0]
+
+
+def _stem(arg: str) -> str:
+    """``/usr/bin/python3.12`` → ``python``; ``node.exe`` → ``node``."""
+    base = os.path.basename(arg)
+    if base.lower().endswith(".exe"):
+        base = base[:-4]
+    return "python" if base.startswith("python") else base
+
+
+def _option(args: list[str], names: tuple[str, ...]) -> str | None:
+    for i, arg in enumerate(args):
+        for name in names:
+            if arg == name and i + 1 < len(args):
+                return args[i + 1]
+            if arg.startswith(name + "="):
+                return arg.split("=", 1)[1]
+    return None
+
+
+def _first_operand(args: list[str], valued: tuple[str, ...] = ()) -> str | None:
+    """The first argument that is not an option (nor the value of one in ``valued``)."""
+    skip = False
+    for arg in args:
+        if skip:
+            skip = False
+            continue
+        if arg in valued:
+            skip = True
+            continue
+        if arg == "--":
+            continue
+        if not arg.startswith("-"):
+            return arg
+    return None
+
+
+def _npm_name(spec: str) -> str:
+    """``@scope/name@1.2.3`` → ``@scope/name``; ``name@latest`` → ``name``."""
+    at = spec.find("@", 1)
+    return spec[:at] if at > 0 else spec
+
+
+def _python_name(spec: str) -> str:
+    """``mcp-server-git==1.0`` / ``pkg[extra]>=2`` / ``pkg@1.0`` → the distribution name."""
+    name = re.split(r"[\[<>=!~@; ]", spec, maxsplit=1)[0]
+    return name or spec
+
+
+def _script_stem(script: str) -> str:
+    name = os.path.basename(script.rstrip("/"))
+    return os.path.splitext(name)[0] or name
+
+
+def _package_json_name(script: str, cwd: str | None) -> str | None:
+    """The ``name`` of the nearest package.json above ``script`` (a few levels at most)."""
+    path = script if os.path.isabs(script) or cwd is None else os.path.join(cwd, script)
+    try:
+        d = os.path.dirname(os.path.realpath(path))
+    except (OSError, ValueError):
+        return None
+    for _ in range(8):
+        with contextlib.suppress(OSError, ValueError):
+            with open(os.path.join(d, "package.json"), encoding="utf-8") as f:
+                meta = json.load(f)
+            name = meta.get("name") if isinstance(meta, dict) else None
+            if isinstance(name, str) and name.strip():
+                return name.strip()
+        parent = os.path.dirname(d)
+        if parent == d:
+            break
+        d = parent
+    return None
 
 
 class MCPClient:
@@ -761,6 +990,8 @@ class MCPClient:
         # never handed to a stdio server: the router's key (the defaults, and the
         # user's api_key_env names)
         self.hidden_env = _ROUTER_KEY_ENV | frozenset(hidden_env)
+        # and never received from one either (it may know the key some other way)
+        self._scrubber = lambda: Scrubber(_hidden_values(self.hidden_env))
         self._argv = argv
         self._url = url
         self._cwd = cwd
@@ -779,7 +1010,8 @@ class MCPClient:
         hidden_env: Iterable[str] = (),
     ) -> MCPClient:
         """Build a client from the user's ``glyph`` table: ``{cmd = {...}}`` (stdio
-        subprocess started in ``cwd``) or ``{url = "ws://…" | "http://…/mcp"}``."""
+        subprocess started in ``cwd``) or ``{url = "ws://…" | "http://…/mcp"}``, and
+        optionally ``name``: what the audit and messages call it."""
         example = 'e.g. glyph = { cmd = { "glyph", "serve", "--transport", "stdio" } }'
         if not isinstance(cfg, Mapping):
             raise _config_error(f"glyph must be a table with cmd or url ({example}).")
@@ -788,6 +1020,9 @@ class MCPClient:
             raise _config_error("Set either glyph.cmd or glyph.url, not both.")
         if cmd is None and url is None:
             raise _config_error(f"glyph needs glyph.cmd or glyph.url ({example}).")
+        label = cfg.get("name")
+        if label is not None and (not isinstance(label, str) or not label.strip()):
+            raise _config_error('glyph.name must be a non-empty string (e.g. name = "fs").')
         env = cfg.get("env") or {}
         if not isinstance(env, Mapping) or not all(
             isinstance(k, str) and isinstance(v, str) for k, v in env.items()
@@ -816,7 +1051,7 @@ class MCPClient:
                 cwd=cwd,
                 env=env,
                 request_timeout=float(request_timeout),
-                name=_label_for_cmd(argv),
+                name=label.strip() if label else _label_for_cmd(argv, cwd),
                 hidden_env=hidden_env,
             )
         if not isinstance(url, str):
@@ -826,7 +1061,9 @@ class MCPClient:
             raise _config_error(
                 f"glyph.url must start with ws://, wss://, http:// or https:// (got {url!r})."
             )
-        name = parsed.hostname + (f":{parsed.port}" if parsed.port else "")
+        name = (
+            label.strip() if label else parsed.hostname + (f":{parsed.port}" if parsed.port else "")
+        )
         return cls(
             url=url.strip(),
             cwd=cwd,
@@ -868,7 +1105,8 @@ class MCPClient:
 
     async def _connect(self) -> _Connection:
         transport = await self._open_transport()
-        conn = _Connection(transport, self.name)
+        transport.scrubber = self._scrubber
+        conn = _Connection(transport, self.name, self._scrubber)
         try:
             conn.start()
             result = await conn.request(

@@ -6,6 +6,8 @@ import os
 from dataclasses import dataclass, field
 from typing import Any
 
+from zeke.tags import project_config
+
 DEFAULT_ALIASES: dict[str, dict[str, Any]] = {
     "code-fast": {"provider": "ollama", "model": "deepseek-coder:14b", "tags": {"latency": "low"}},
     "code-plus": {"provider": "ollama", "model": "deepseek-coder:33b"},
@@ -37,6 +39,7 @@ class Settings:
     aliases: dict[str, dict[str, Any]] = field(default_factory=lambda: dict(DEFAULT_ALIASES))
     tags: dict[str, Any] = field(default_factory=lambda: {"latency": "normal", "budget": "normal"})
     project: str | None = None
+    project_root: str | None = None  # project = { root = … }: where tools may work
     omen: dict[str, Any] | None = None
     glyph: dict[str, Any] | None = None
     consent: str = "ask"
@@ -64,7 +67,7 @@ class Settings:
         s.aliases = {str(k): _map(v) for k, v in aliases.items()} if aliases else s.aliases
         if "tags" in d:
             s.tags = _map(d.get("tags"))
-        s.project = d.get("project") or None
+        s.project, s.project_root = project_config(d.get("project"))
         s.omen = _map(d["omen"]) if isinstance(d.get("omen"), dict) else None
         s.glyph = _map(d["glyph"]) if isinstance(d.get("glyph"), dict) else None
         s.consent = str(d.get("consent") or "ask")

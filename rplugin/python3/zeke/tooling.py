@@ -138,7 +138,9 @@ class Tooling:
         if not cfg:
             raise ZekeError("zeke: no tool server configured (config key 'glyph')", kind="config")
         timeout = settings.tool_timeout
-        key = repr((sorted(cfg.items()), timeout))
+        # the root too: the server resolves relative paths from its working directory,
+        # which must be the root the calls were confined to
+        key = repr((sorted(cfg.items()), timeout, os.path.realpath(root)))
         if self._mcp is None or self._mcp_key != key:
             if self._mcp is not None:
                 await self._mcp.aclose()
@@ -150,11 +152,23 @@ class Tooling:
         return self._mcp
 
     async def runner(
-        self, *, rid: str, intent: str, root: str, project: str
+        self, *, rid: str, intent: str, root: str | None, project: str
     ) -> tuple[toolrun.ToolRunner | None, list[ToolInfo]]:
-        """The tools a request may use, and who runs them; (None, []) without a server."""
+        """The tools a request may use, and who runs them; (None, []) without a server,
+        and without a project root (``tags.tool_root``: nowhere tools may work)."""
         settings = self._settings()
         if not settings.glyph or intent not in ("code", "tests"):
+            return None, []
+        if root is None:
+            self._emit(
+                "notes",
+                rid,
+                [
+                    "zeke: tools are off: this is not inside a project (no .git above the "
+                    "file or the current directory, and no project.root configured); "
+                    + tags.NO_ROOT_HINT
+                ],
+            )
             return None, []
         try:
             with anyio.fail_after(10):
@@ -197,9 +211,24 @@ class Tooling:
         event.set()
 
     def _project_root_for(self, path: str | None) -> str | None:
+        """Where an accepted change to ``path`` may be written through the tool server:
+        the project root (``tags.tool_root``), refusing what no tool may write: a file
+        outside any project, or one inside ``.git``."""
         if not path:
             return None
-        return tags.project_of(path, os.path.dirname(path))[1]
+        root = tags.tool_root(path, os.path.dirname(path), self._settings().project_root)
+        if root is None:
+            raise ZekeError(
+                f"zeke: {path} is not inside a project (no .git above it, and no "
+                f"project.root configured), so zeke will not write it through the tool "
+                f"server; {tags.NO_ROOT_HINT}. Nothing was written.",
+                kind="refused",
+            )
+        try:
+            tool_policy.refuse_git_internals(tool_policy.confine_path(path, root), root)
+        except ZekeError as e:
+            raise ZekeError(f"zeke: {e.message} Nothing was written.", kind="refused") from None
+        return root
 
     def _project_name_for(self, path: str | None) -> str:
         name = self._settings().project
@@ -207,4 +236,4 @@ class Tooling:
             return name
         if not path:
             return ""
-        return tags.project_of(path, os.path.dirname(path))[0]
+        return tags.project_of(path, os.path.dirname(path), self._settings().project_root)[0]

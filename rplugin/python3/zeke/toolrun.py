@@ -30,7 +30,12 @@ MAX_RESULT_CHARS = 20_000
 
 
 class CancelAll(Exception):
-    """The user chose "cancel all" at a consent prompt."""
+    """The user chose "cancel all" at a consent prompt; ``outcome`` is the call's own
+    (already on record)."""
+
+    def __init__(self, outcome: Outcome | None = None) -> None:
+        super().__init__("cancelled by the user")
+        self.outcome = outcome
 
 
 @dataclass
@@ -97,11 +102,17 @@ class ToolRunner:
             outcome = await self._run(call)
         except CancelAll:
             # the user's "cancel all" is a consent decision too: on record like the others
-            self._record(
-                call, Outcome(call, "Cancelled by the user.", "not_run", "cancel"), started
-            )
-            raise
+            outcome = Outcome(call, "Cancelled by the user.", "not_run", "cancel")
+            self._record(call, outcome, started)
+            raise CancelAll(outcome) from None
         self._record(call, outcome, started)
+        return outcome
+
+    def skip(self, call: ToolCall, decision: str, why: str) -> Outcome:
+        """A call that will not run (the user cancelled all, the turn limit): it still
+        gets its audit row, like every call."""
+        outcome = Outcome(call, why, "not_run", decision)
+        self._record(call, outcome, time.perf_counter())
         return outcome
 
     def _record(self, call: ToolCall, outcome: Outcome, started: float) -> None:
@@ -135,14 +146,14 @@ class ToolRunner:
                 "refused",
             )
         args = dict(call.arguments)
+        kind = tools.classify(call.name)
         try:
-            paths = [tools.confine_path(p, self.root) for p in tools.tool_paths(call.name, args)]
+            paths = self._confined(call.name, args, kind)
         except ZekeError as e:
             return Outcome(call, f"Error: {e.message}", "not_run", "refused")
-        path = paths[0] if paths else None
-        if path and "path" in args:
+        path = paths[0][1] if paths else None
+        if paths and paths[0][0] == "path":
             args["path"] = path  # absolute and resolved: what we previewed is what is written
-        kind = tools.classify(call.name)
         decision = "allow"
         if kind != "read":
             request = self._consent_request(call.name, args, path)
@@ -167,6 +178,23 @@ class ToolRunner:
         if len(text) > MAX_RESULT_CHARS:
             text = text[:MAX_RESULT_CHARS] + f"\n… (cut: {len(result.text)} characters in all)"
         return Outcome(call, text, "error" if result.is_error else "ok", decision, path)
+
+    def _confined(self, name: str, args: Mapping[str, Any], kind: str) -> list[tuple[str, str]]:
+        """(argument, real path) of every path in the call, all inside the project, and
+        none inside .git for a call that may write; else a refusal naming the argument.
+        Paths are found by name, by the tool's schema and by what the values look like
+        (tools.path_arguments), whatever the consent mode."""
+        schema = self.offered[name].input_schema if name in self.offered else None
+        out = []
+        for where, value in tools.path_arguments(name, args, schema, self.root):
+            try:
+                real = tools.confine_path(value, self.root)
+                if kind != "read":
+                    tools.refuse_git_internals(real, self.root)
+            except ZekeError as e:
+                raise ZekeError(f"argument {where}: {e.message}", kind="refused") from None
+            out.append((where, real))
+        return out
 
     def _consent_request(
         self, name: str, args: Mapping[str, Any], path: str | None

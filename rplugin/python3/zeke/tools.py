@@ -1,8 +1,10 @@
 """Tool policy for MCP tool calls: what is offered, where it may write, what it would change.
 
-Pure: no I/O except resolving paths on disk (``confine_path``). The engine uses
-this to decide which server tools the model sees, to refuse paths outside the
-project root, and to preview a write as a diff before asking the user.
+Pure: no I/O except looking paths up on disk (``confine_path``, and whether a
+string names an existing file in ``looks_like_path``). The engine uses this to
+decide which server tools the model sees, to find every path in a call and refuse
+those outside the project root (or, for writes, inside ``.git``), and to preview
+a write as a diff before asking the user.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote, urlsplit
 
 from zeke.errors import ZekeError
 
@@ -137,24 +140,198 @@ def confine_path(path: str, root: str) -> str:
     return real
 
 
-def tool_paths(name: str, args: Mapping[str, Any]) -> list[str]:
+def refuse_git_internals(real: str, root: str) -> None:
+    """Refuse a write inside a ``.git`` directory (hooks, config: code that git runs),
+    wherever it is under the project; ``real`` is a path from ``confine_path``."""
+    rel = os.path.relpath(real, os.path.realpath(root))
+    if ".git" in rel.split(os.sep):
+        raise _refuse(f"{real} is inside a .git directory; tools may not change it; refused.")
+
+
+def tool_paths(
+    name: str,
+    args: Mapping[str, Any],
+    schema: Mapping[str, Any] | None = None,
+    root: str | None = None,
+) -> list[str]:
     """Every path argument a tool call touches, so callers can confine all of them."""
+    return [value for _where, value in path_arguments(name, args, schema, root)]
+
+
+# Which arguments hold paths. Tool servers name them freely (``repo_path``, ``cwd``,
+# ``files``, ``workingDirectory``…), so a fixed list of names is not enough:
+#
+# 1. by name: an argument whose name (split into words: snake_case, camelCase) has a
+#    word from _PATH_WORDS, or a word ending in path/file/dir ("filepath", "subdir");
+# 2. by the tool's input schema: a property whose description speaks of a path,
+#    directory or folder, or whose ``format`` does; arrays of them too;
+# 3. by the value, for every other string, however deeply nested: it looks like a path
+#    when it is a ``file:`` URL, starts with ``/``, ``~``, ``./`` or ``../`` (or is
+#    ``.``, ``..``, ``~``), or has a ``/`` and no white space; a string with white
+#    space counts only when such a file exists. Strings with a line break or a control
+#    character, longer than a path can be, or in an argument whose name says it is
+#    text (content, message, patch, …) are never taken for paths by their value, so
+#    a file's content or a commit message is not refused for mentioning "/etc".
+#    A plain word ("notes.txt") counts when it names an existing file or link, so a
+#    symlink in the project pointing elsewhere is followed and refused.
+#
+# A string taken for a path is only refused when it resolves outside the project;
+# an ordinary value that merely looks like a relative path ("origin/main") resolves
+# inside it and passes.
+_PATH_WORDS = frozenset(
+    {
+        "path", "paths", "file", "files", "filename", "filenames", "filepath", "filepaths",
+        "dir", "dirs", "directory", "directories", "folder", "folders", "root", "roots",
+        "repo", "repos", "repository", "repositories", "cwd", "workdir", "worktree",
+        "source", "sources", "destination", "destinations", "src", "dst", "dest",
+    }
+)  # fmt: skip
+_PATH_SUFFIXES = ("path", "paths", "file", "files", "dir", "dirs", "folder")
+_TEXT_WORDS = frozenset(
+    {
+        "content", "contents", "text", "body", "message", "msg", "description", "comment",
+        "title", "patch", "diff", "data", "old", "new", "replacement", "prompt", "query",
+    }
+)  # fmt: skip
+_DESCRIBES_A_PATH = re.compile(r"(?i)\b(path|paths|directory|directories|folder|folders)\b")
+_MAX_PATH = 4096
+
+
+def _is_path_name(key: str) -> bool:
+    words = _tokens(key)
+    return any(w in _PATH_WORDS or w.endswith(_PATH_SUFFIXES) for w in words)
+
+
+def _is_text_name(key: str) -> bool:
+    return any(w in _TEXT_WORDS for w in _tokens(key))
+
+
+def schema_path_keys(schema: Mapping[str, Any] | None) -> set[str]:
+    """Property names anywhere in an input schema that hold paths: by name, or by
+    what their ``description`` or ``format`` says (``"The path to the repository"``)."""
+    found: set[str] = set()
+
+    def visit(node: Any, depth: int) -> None:
+        if depth > 20 or not isinstance(node, Mapping):
+            return
+        props = node.get("properties")
+        if isinstance(props, Mapping):
+            for key, spec in props.items():
+                if not isinstance(key, str):
+                    continue
+                if _is_path_name(key) or _describes_a_path(spec):
+                    found.add(key)
+                visit(spec, depth + 1)
+        for sub in ("items", "additionalProperties"):
+            visit(node.get(sub), depth + 1)
+        for sub in ("anyOf", "oneOf", "allOf"):
+            alts = node.get(sub)
+            for alt in alts if isinstance(alts, list) else ():
+                visit(alt, depth + 1)
+
+    visit(schema, 0)
+    return found
+
+
+def _describes_a_path(spec: Any) -> bool:
+    if not isinstance(spec, Mapping):
+        return False
+    fmt = spec.get("format")
+    if isinstance(fmt, str) and any(w in fmt.lower() for w in ("path", "dir", "file")):
+        return True
+    for key in ("description", "title"):
+        text = spec.get(key)
+        if isinstance(text, str) and _DESCRIBES_A_PATH.search(text):
+            return True
+    items = spec.get("items")
+    return isinstance(items, Mapping) and _describes_a_path(items)
+
+
+def looks_like_path(value: str, root: str | None = None) -> bool:
+    """Whether a string argument not named as a path would still be read as one (3.
+    above). ``root`` is where relative paths are looked up for existence."""
+    if not value or len(value) > _MAX_PATH or not value.isprintable():
+        return False
+    if value.lower().startswith("file:"):
+        return True
+    if not any(c.isspace() for c in value):
+        if value in (".", "..", "~") or value.startswith(("/", "~", "./", "../")):
+            return True
+        if "/" in value:
+            return True
+    return _exists(os.path.expanduser(value), root)
+
+
+def _exists(value: str, root: str | None) -> bool:
+    if not os.path.isabs(value) and root is None:
+        return False  # relative to nothing known: not looked up
+    where = value if os.path.isabs(value) else os.path.join(root or "", value)
+    try:
+        return os.path.lexists(where)
+    except (OSError, ValueError):
+        return False
+
+
+def _as_path(value: str) -> str:
+    """What the tool server would open: ``file:`` URLs and ``~`` spelled out."""
+    if value.lower().startswith("file:"):
+        parts = urlsplit(value)
+        value = unquote(parts.path) or "/"
+    return os.path.expanduser(value) if value.startswith("~") else value
+
+
+def path_arguments(
+    name: str,
+    args: Mapping[str, Any],
+    schema: Mapping[str, Any] | None = None,
+    root: str | None = None,
+) -> list[tuple[str, str]]:
+    """(where, path) for every argument of a call that is or looks like a path: the
+    argument's dotted name (``options.cwd``, ``files[1]``) and the path as the server
+    would read it. Refuses a known path argument that is not a string."""
     if not isinstance(args, Mapping):
         raise _refuse(f"Tool {name}: arguments must be an object.")
-    found: list[str] = []
+    found: list[tuple[str, str]] = []
     for key in _PATH_KEYS:
-        if key not in args or args[key] is None:
-            continue
-        value = args[key]
-        if not isinstance(value, str):
+        if key in args and args[key] is not None and not isinstance(args[key], str):
             raise _refuse(f"Tool {name}: argument {key!r} must be a string path.")
-        found.append(value)
     if args.get("paths") is not None:
         paths = args["paths"]
         if not isinstance(paths, list) or not all(isinstance(p, str) for p in paths):
             raise _refuse(f"Tool {name}: argument 'paths' must be a list of string paths.")
-        found.extend(paths)
+    named = schema_path_keys(schema)
+    # the usual path argument first: callers show (and rewrite) it
+    ordered = sorted(args.items(), key=lambda kv: kv[0] != "path")
+    walk = _Walk(named, root, found)
+    for key, value in ordered:
+        walk.argument(str(key), str(key), value, 0)
     return found
+
+
+@dataclass
+class _Walk:
+    """One pass over a call's arguments, collecting (where, path)."""
+
+    named: set[str]  # path properties by the schema
+    root: str | None
+    found: list[tuple[str, str]]
+
+    def argument(self, where: str, key: str, value: Any, depth: int) -> None:
+        is_path = key in _PATH_KEYS or key in self.named or _is_path_name(key)
+        self.value(where, value, is_path=is_path, text=_is_text_name(key), depth=depth)
+
+    def value(self, where: str, value: Any, *, is_path: bool, text: bool, depth: int) -> None:
+        if depth > 20:
+            raise _refuse("Tool arguments are nested too deeply; refused.")
+        if isinstance(value, str):
+            if is_path or (not text and looks_like_path(value, self.root)):
+                self.found.append((where, _as_path(value)))
+        elif isinstance(value, list):
+            for i, item in enumerate(value):
+                self.value(f"{where}[{i}]", item, is_path=is_path, text=text, depth=depth + 1)
+        elif isinstance(value, Mapping):
+            for key, item in value.items():
+                self.argument(f"{where}.{key}", str(key), item, depth + 1)
 
 
 @dataclass
