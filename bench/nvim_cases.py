@@ -98,9 +98,9 @@ def _ttft(stamp: dict[str, Any], srv: dict[str, Any]) -> float:
 
 
 def _bytecode_cached() -> bool:
-    import zeke.engine
+    import zeke.engine.core
 
-    origin = zeke.engine.__file__
+    origin = zeke.engine.core.__file__
     return os.path.exists(importlib.util.cache_from_source(origin))
 
 

@@ -9,8 +9,8 @@ from pathlib import Path
 
 from common import Row, median, timed
 
-from zeke import cache as cache_mod
-from zeke import context
+from zeke.engine import context
+from zeke.store import cache as cache_mod
 
 # A realistic block of Python: ~30 lines, a secret now and then (redaction runs).
 BLOCK = '''\

@@ -16,8 +16,14 @@ import pytest
 from anyio.from_thread import start_blocking_portal
 
 from zeke.errors import ZekeError
-from zeke.mcp import MCPClient
-from zeke.tools import confine_path, offered_tools, proposed_write, to_openai_tools, tool_paths
+from zeke.tools.mcp import MCPClient
+from zeke.tools.policy import (
+    confine_path,
+    offered_tools,
+    proposed_write,
+    to_openai_tools,
+    tool_paths,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 FAKE = REPO / "tests" / "fakes" / "glyph.py"

@@ -20,9 +20,11 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from nvimharness import NvimSession, nvim_binaries
-from zeke import changes, client, diffing
+from zeke.backends import http as client
+from zeke.backends.events import End
+from zeke.changes import diffing
+from zeke.changes import proposal as changes
 from zeke.errors import ZekeError
-from zeke.events import End
 from zeke.settings import Settings
 
 # -- config validation, in one headless Neovim ----------------------------------------

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from zeke.answer import ExtractedCode, canonical_language, extract_code
+from zeke.changes.answer import ExtractedCode, canonical_language, extract_code
 
 FIX = "def area(r):\n    return 3.14159 * r * r"
 

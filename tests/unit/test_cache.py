@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-import zeke.cache
-from zeke.cache import (
+import zeke.store.cache
+from zeke.store.cache import (
     AliasSummary,
     Cache,
     Prefs,
@@ -36,7 +36,7 @@ SEED_SHA256 = {
 
 # every numbered migration shipped in the package, counted independently of cache.py
 LATEST = len(
-    list((Path(zeke.cache.__file__).parent / "migrations").glob("[0-9][0-9][0-9][0-9]_*.sql"))
+    list((Path(zeke.store.cache.__file__).parent / "migrations").glob("[0-9][0-9][0-9][0-9]_*.sql"))
 )
 
 
@@ -90,7 +90,7 @@ def _seed_sections() -> dict[str, str]:
 
 
 def test_seed_migrations_ship_verbatim() -> None:
-    folder = resources.files("zeke") / "migrations"
+    folder = resources.files("zeke.store") / "migrations"
     shipped = {name: (folder / name).read_bytes() for name in SEED_SHA256}
     for name, data in shipped.items():
         assert hashlib.sha256(data).hexdigest() == SEED_SHA256[name], name
@@ -129,7 +129,7 @@ def test_migrations_applied_once_each(db: Path) -> None:
 def test_seed_only_database_is_upgraded_keeping_rows(db: Path) -> None:
     # A cache made by another client from just the seed's two migrations.
     db.parent.mkdir(parents=True)
-    folder = resources.files("zeke") / "migrations"
+    folder = resources.files("zeke.store") / "migrations"
     con = sqlite3.connect(db)
     con.executescript((folder / "0001_routing.sql").read_text())
     con.executescript((folder / "0002_indexes.sql").read_text())

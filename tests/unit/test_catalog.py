@@ -12,8 +12,8 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from fakes import omen as fo
-from zeke import catalog as catalog_mod
-from zeke.catalog import Catalog
+from zeke.engine import catalog as catalog_mod
+from zeke.engine.catalog import Catalog
 from zeke.settings import Settings
 
 

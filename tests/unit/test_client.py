@@ -16,9 +16,9 @@ import pytest
 from fakes import ollama as fl
 from fakes import omen as fo
 from fakes.serving import cut
-from zeke import client
+from zeke.backends import http as client
+from zeke.backends.events import End, Meta, StreamFailure, TextDelta, ToolCalls, Usage
 from zeke.errors import ZekeError
-from zeke.events import End, Meta, StreamFailure, TextDelta, ToolCalls, Usage
 
 SECRET = "sk-test-never-shown-4242"
 TLS = ssl.create_default_context()  # built once: each client would build its own (slow)

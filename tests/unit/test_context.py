@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from zeke.context import Packed, PackRequest, estimate_tokens, pack, size_hint
+from zeke.engine.context import Packed, PackRequest, estimate_tokens, pack, size_hint
 from zeke.errors import ZekeError
 
 ROOT = "/home/dev/proj"

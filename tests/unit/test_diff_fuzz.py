@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from zeke.diffing import Hunk, apply_hunks, compute_hunks, locate
+from zeke.changes.diffing import Hunk, apply_hunks, compute_hunks, locate
 from zeke.errors import ZekeError
 
 # A small alphabet so that repeats, near-repeats (trailing blanks) and moves are common.

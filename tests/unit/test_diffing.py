@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from zeke.diffing import Hunk, apply_hunks, compute_hunks, locate, reindent, unified_diff
+from zeke.changes.diffing import Hunk, apply_hunks, compute_hunks, locate, reindent, unified_diff
 from zeke.errors import ZekeError
 
 ORIGINAL = ["import os", "", "def f(x):", "    y = x + 1", "    return y", "", "print(f(1))"]

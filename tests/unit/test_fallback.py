@@ -6,8 +6,8 @@ import itertools
 
 import pytest
 
+from zeke.engine.fallback import Action, decide, is_router_down
 from zeke.errors import ZekeError
-from zeke.fallback import Action, decide, is_router_down
 
 DEGRADE, SHOW, RETRY = Action.DEGRADE, Action.SHOW, Action.RETRY_CONCRETE
 

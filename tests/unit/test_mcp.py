@@ -26,7 +26,7 @@ import anyio
 import pytest
 
 from zeke.errors import ZekeError
-from zeke.mcp import MCPClient, MCPError, ToolInfo
+from zeke.tools.mcp import MCPClient, MCPError, ToolInfo
 
 REPO = Path(__file__).resolve().parents[2]
 FAKE = REPO / "tests" / "fakes" / "glyph.py"
@@ -362,7 +362,7 @@ async def test_crash_on_read_tool_retried_once_then_reported(
 async def test_hang_times_out_and_is_cancelled(
     make_client: Callable[..., MCPClient], caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level("DEBUG", logger="zeke.mcp")
+    caplog.set_level("DEBUG", logger="zeke.tools.mcp")
     c = make_client({"GLYPH_HANG_ON": "echo"}, timeout=20)
     try:
         await c.ensure_started()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from zeke.events import (
+from zeke.backends.events import (
     End,
     Meta,
     ReasoningDelta,
@@ -15,7 +15,7 @@ from zeke.events import (
     ToolCalls,
     Usage,
 )
-from zeke.ollama_stream import NDJSONParser, OllamaStreamDecoder
+from zeke.backends.ollama_stream import NDJSONParser, OllamaStreamDecoder
 
 
 def lines(*chunks: bytes) -> tuple[list[dict], int]:

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from zeke.events import (
+from zeke.backends.events import (
     End,
     Meta,
     ReasoningDelta,
@@ -17,8 +17,8 @@ from zeke.events import (
     ToolCalls,
     Usage,
 )
-from zeke.openai_stream import OpenAIStreamDecoder
-from zeke.sse import SSEEvent, SSEParser
+from zeke.backends.openai_stream import OpenAIStreamDecoder
+from zeke.backends.sse import SSEEvent, SSEParser
 
 
 def frame(obj: Any, event: str | None = None) -> bytes:

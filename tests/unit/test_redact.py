@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from zeke.redact import redact, starts_inside_private_key
+from zeke.engine.redact import redact, starts_inside_private_key
 
 # Fake secrets are assembled at run time so that secret scanners do not flag
 # this file; they have the real shapes.

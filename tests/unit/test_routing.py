@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from zeke.routing import (
+from zeke.engine.routing import (
     RoutingFacts,
     estimate_cost,
     omen_trace,

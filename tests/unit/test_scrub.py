@@ -16,11 +16,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from fakes import omen as fo
-from zeke import client
+from zeke.backends import http as client
+from zeke.backends.events import Meta, ReasoningDelta, StreamFailure, TextDelta, ToolCalls
 from zeke.errors import ZekeError
-from zeke.events import Meta, ReasoningDelta, StreamFailure, TextDelta, ToolCalls
-from zeke.mcp import MCPClient
 from zeke.scrub import REDACTED, Scrubber
+from zeke.tools.mcp import MCPClient
 
 # Not shaped like a known token (no sk-, no Bearer): only knowing the value can hide it.
 KEY = "omenlive_5f2c9e01ab77d3c4e8a1"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from zeke.sse import SSEEvent, SSEParser
+from zeke.backends.sse import SSEEvent, SSEParser
 
 
 def parse(*chunks: bytes) -> list[SSEEvent]:

@@ -8,10 +8,10 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from zeke.events import End, TextDelta
-from zeke.ollama_stream import NDJSONParser, OllamaStreamDecoder
-from zeke.openai_stream import OpenAIStreamDecoder
-from zeke.sse import SSEParser
+from zeke.backends.events import End, TextDelta
+from zeke.backends.ollama_stream import NDJSONParser, OllamaStreamDecoder
+from zeke.backends.openai_stream import OpenAIStreamDecoder
+from zeke.backends.sse import SSEParser
 
 FAST = settings(max_examples=150, deadline=None)
 

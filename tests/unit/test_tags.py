@@ -8,19 +8,17 @@ from pathlib import Path
 
 import pytest
 
-from zeke.errors import ZekeError
-from zeke.tags import (
+from zeke.engine.tags import (
     Alias,
     apply_prefs,
     build_body,
     build_headers,
     merge_tags,
-    project_config,
-    project_of,
-    read_api_key,
     resolve_alias,
-    tool_root,
 )
+from zeke.errors import ZekeError
+from zeke.project import project_config, project_of, tool_root
+from zeke.settings import read_api_key
 
 ALIASES = {
     "code-fast": {"provider": "ollama", "model": "deepseek-coder:14b", "tags": {"latency": "low"}},

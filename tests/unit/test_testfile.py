@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from zeke.changes.testfile import TestTarget, merge_tests, test_target
 from zeke.errors import ZekeError
-from zeke.testfile import TestTarget, merge_tests, test_target
 
 
 def _touch(path: Path, text: str = "") -> None:

@@ -12,14 +12,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from zeke.errors import ZekeError
-from zeke.mcp import ToolInfo
-from zeke.tools import (
-    DESTRUCTIVE_TOOLS,
-    READ_TOOLS,
-    WRITE_TOOLS,
+from zeke.tools.mcp import ToolInfo
+from zeke.tools.names import DESTRUCTIVE_TOOLS, READ_TOOLS, WRITE_TOOLS, classify
+from zeke.tools.policy import (
     ProposedWrite,
     args_digest,
-    classify,
     confine_path,
     looks_like_path,
     offered_tools,

@@ -32,7 +32,7 @@ def main(argv: list[str] | None = None) -> int:
     command = args[0] if args else "host"
     if command == "host":
         _setup_logging()
-        from zeke import host
+        from zeke.host import adapter as host
 
         host.run()
         return 0

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from zeke.tags import project_config
+from zeke.project import project_config
 
 DEFAULT_ALIASES: dict[str, dict[str, Any]] = {
     "code-fast": {"provider": "ollama", "model": "deepseek-coder:14b", "tags": {"latency": "low"}},
@@ -89,3 +90,14 @@ class Settings:
 def default_db_path() -> str:
     base = os.environ.get("XDG_DATA_HOME") or os.path.expanduser("~/.local/share")
     return os.path.join(base, "nvim", "zeke", "zeke.db")
+
+
+def read_api_key(env: Mapping[str, str], names: Sequence[str]) -> str | None:
+    """The first non-empty variable among ``names`` (read per request, never logged)."""
+    if isinstance(names, str):  # ``api_key_env = "MY_KEY"`` is an easy mistake
+        names = [names]
+    for name in names or ():
+        value = env.get(name)
+        if isinstance(value, str) and value.strip():
+            return value.strip()
+    return None

@@ -143,7 +143,7 @@ def check_api_key(settings: Settings, env: Mapping[str, str]) -> Check:
 
 def check_database(settings: Settings) -> Check:
     """Open (creating at db_path if needed) and migrate the cache; is it writable?"""
-    from zeke import cache as cache_mod  # sqlite3 only: cheap, and only needed here
+    from zeke.store import cache as cache_mod  # sqlite3 only: cheap, and only needed here
 
     path = Path(settings.db_path).expanduser()
     existed = path.exists()

@@ -15,8 +15,7 @@ from typing import Any
 from zeke.errors import ZekeError
 from zeke.health.probes import OllamaProbe, OmenProbe, Probes, omen_root
 from zeke.health.report import Check
-from zeke.settings import Settings
-from zeke.tags import read_api_key
+from zeke.settings import Settings, read_api_key
 
 __all__ = [
     "compose",

@@ -20,8 +20,7 @@ from typing import Any
 from zeke.errors import ZekeError
 from zeke.health.checks import DB_TIMEOUT, check_database
 from zeke.health.report import Check
-from zeke.settings import Settings
-from zeke.tags import read_api_key
+from zeke.settings import Settings, read_api_key
 
 __all__ = [
     "GLYPH_TIMEOUT",
@@ -95,7 +94,7 @@ async def _get_json(
     """client.get_json with a hard deadline (a server trickling bytes must not stall us)."""
     import anyio
 
-    from zeke import client
+    from zeke.backends import http as client
 
     try:
         with anyio.fail_after(timeout):
@@ -189,7 +188,7 @@ async def probe_glyph(settings: Settings, cwd: str, timeout: float) -> Check:
     """initialize + tools/list through zeke's own MCP client."""
     import anyio
 
-    from zeke import mcp
+    from zeke.tools import mcp
 
     if settings.glyph is None:
         return Check(

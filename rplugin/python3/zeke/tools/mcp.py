@@ -39,9 +39,9 @@ import anyio.abc
 
 from zeke.errors import ZekeError
 from zeke.scrub import Scrubber
-from zeke.tools import classify
+from zeke.tools.names import classify
 
-log = logging.getLogger("zeke.mcp")
+log = logging.getLogger("zeke.tools.mcp")
 
 PROTOCOL_VERSION = "2025-06-18"
 CLIENT_INFO = {"name": "zeke.nvim", "version": "0.1.0"}

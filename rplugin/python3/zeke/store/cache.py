@@ -185,7 +185,7 @@ def _load_migrations() -> tuple[_Migration, ...]:
     """The packaged migrations, in order (read once per process)."""
     global _migrations_cache
     if _migrations_cache is None:
-        folder = resources.files("zeke") / "migrations"
+        folder = resources.files("zeke.store") / "migrations"
         found: list[_Migration] = []
         for entry in folder.iterdir():
             m = _MIGRATION_NAME.match(entry.name)

@@ -33,8 +33,7 @@ from urllib.parse import urlsplit, urlunsplit
 import anyio
 import httpx
 
-from zeke.errors import ZekeError
-from zeke.events import (
+from zeke.backends.events import (
     End,
     Meta,
     ReasoningDelta,
@@ -44,10 +43,11 @@ from zeke.events import (
     ToolCall,
     ToolCalls,
 )
-from zeke.ollama_stream import NDJSONParser, OllamaStreamDecoder
-from zeke.openai_stream import OpenAIStreamDecoder, load_json
+from zeke.backends.ollama_stream import NDJSONParser, OllamaStreamDecoder
+from zeke.backends.openai_stream import OpenAIStreamDecoder, load_json
+from zeke.backends.sse import SSEParser
+from zeke.errors import ZekeError
 from zeke.scrub import Scrubber, StreamScrubber
-from zeke.sse import SSEParser
 
 __all__ = [
     "OpenedStream",

@@ -13,7 +13,7 @@ import math
 import re
 from typing import Any
 
-from zeke.events import (
+from zeke.backends.events import (
     End,
     Meta,
     ReasoningDelta,
@@ -24,7 +24,7 @@ from zeke.events import (
     ToolCalls,
     Usage,
 )
-from zeke.sse import SSEEvent
+from zeke.backends.sse import SSEEvent
 
 __all__ = ["OpenAIStreamDecoder", "ToolCallAccumulator"]
 

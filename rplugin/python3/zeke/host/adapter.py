@@ -18,12 +18,12 @@ import anyio
 import anyio.from_thread
 import pynvim
 
-from zeke.engine import Engine
+from zeke.engine.core import Engine
 from zeke.errors import ZekeError
-from zeke.mcp import stop_all_servers
-from zeke.outbox import Event, Outbox
+from zeke.host.outbox import Event, Outbox
+from zeke.tools.mcp import stop_all_servers
 
-log = logging.getLogger("zeke.host")
+log = logging.getLogger("zeke.host.adapter")
 
 DISPATCH_LUA = "require('zeke.bridge').dispatch(...)"
 

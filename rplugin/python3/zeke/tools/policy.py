@@ -15,64 +15,15 @@ import os
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from zeke.errors import ZekeError
-
-if TYPE_CHECKING:  # mcp.py imports this module; avoid the import cycle at run time
-    from zeke.mcp import ToolInfo
-
-READ_TOOLS: frozenset[str] = frozenset(
-    {
-        "read_file",
-        "read_text_file",
-        "read_multiple_files",
-        "list_directory",
-        "list_directory_with_sizes",
-        "directory_tree",
-        "search_files",
-        "get_file_info",
-        "list_allowed_directories",
-        "echo",
-    }
-)
-WRITE_TOOLS: frozenset[str] = frozenset(
-    {"write_file", "edit_file", "apply_patch", "create_directory", "move_file"}
-)
-DESTRUCTIVE_TOOLS: frozenset[str] = frozenset({"delete_file", "shell_execute", "http_request"})
-
-# Names that suggest running code, reaching the network or deleting things. Matched
-# anywhere in the lower-cased name, so "run_shell", "fetchUrl" or "remove_dir" from
-# an unknown server are never offered by default.
-_DESTRUCTIVE_SUBSTRINGS = ("exec", "shell", "run_command", "http", "fetch", "delete", "remove")
-# Short words that would match too much as substrings ("rm" in "format"): whole tokens only.
-_DESTRUCTIVE_TOKENS = frozenset({"rm", "rmdir", "unlink", "kill", "eval", "spawn", "curl", "wget"})
+from zeke.tools.mcp import ToolInfo
+from zeke.tools.names import classify, words
 
 # Argument names that carry a filesystem path for the tools we know.
 _PATH_KEYS = ("path", "source", "destination", "cwd", "file_path", "filepath", "directory")
-
-
-def _tokens(name: str) -> list[str]:
-    """Split snake_case, kebab-case, dotted and camelCase names into lower-case words."""
-    spaced = re.sub(r"([a-z0-9])([A-Z])", r"\1 \2", name)
-    return [t for t in re.split(r"[^A-Za-z0-9]+", spaced.lower()) if t]
-
-
-def classify(name: str) -> str:
-    """Return ``"read"``, ``"write"``, ``"destructive"`` or ``"unknown"`` for a tool name."""
-    if name in READ_TOOLS:
-        return "read"
-    if name in WRITE_TOOLS:
-        return "write"
-    if name in DESTRUCTIVE_TOOLS:
-        return "destructive"
-    lowered = name.lower()
-    if any(s in lowered for s in _DESTRUCTIVE_SUBSTRINGS):
-        return "destructive"
-    if any(t in _DESTRUCTIVE_TOKENS for t in _tokens(name)):
-        return "destructive"
-    return "unknown"
 
 
 def offered_tools(
@@ -198,12 +149,12 @@ _MAX_PATH = 4096
 
 
 def _is_path_name(key: str) -> bool:
-    words = _tokens(key)
-    return any(w in _PATH_WORDS or w.endswith(_PATH_SUFFIXES) for w in words)
+    parts = words(key)
+    return any(w in _PATH_WORDS or w.endswith(_PATH_SUFFIXES) for w in parts)
 
 
 def _is_text_name(key: str) -> bool:
-    return any(w in _TEXT_WORDS for w in _tokens(key))
+    return any(w in _TEXT_WORDS for w in words(key))
 
 
 def schema_path_keys(schema: Mapping[str, Any] | None) -> set[str]:

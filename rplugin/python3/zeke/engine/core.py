@@ -22,13 +22,8 @@ import anyio
 import httpx
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
-from zeke import cache as cache_mod
-from zeke import changes, client, context, fallback, routing, tags, toolrun
-from zeke import tools as tool_policy
-from zeke.catalog import Catalog
-from zeke.degraded import DegradedMode
-from zeke.errors import ZekeError
-from zeke.events import (
+from zeke.backends import http as client
+from zeke.backends.events import (
     End,
     Meta,
     ReasoningDelta,
@@ -38,10 +33,19 @@ from zeke.events import (
     ToolCalls,
     Usage,
 )
-from zeke.settings import Settings
-from zeke.tooling import Tooling
+from zeke.changes import proposal as changes
+from zeke.engine import context, fallback, routing, tags
+from zeke.engine.catalog import Catalog
+from zeke.engine.degraded import DegradedMode
+from zeke.errors import ZekeError
+from zeke.project import project_config, project_of, tool_root
+from zeke.settings import Settings, read_api_key
+from zeke.store import cache as cache_mod
+from zeke.tools import policy as tool_policy
+from zeke.tools import runner as toolrun
+from zeke.tools.service import Tooling
 
-log = logging.getLogger("zeke.engine")
+log = logging.getLogger("zeke.engine.core")
 
 WRITE_QUEUE = 1000  # pending cache writes before new ones are dropped (a stuck disk)
 
@@ -83,7 +87,7 @@ class RequestState:
     # what the request was about (for the proposed change)
     path: str | None = None
     root: str = ""
-    tool_root: str | None = None  # None: no project root, no tools (tags.tool_root)
+    tool_root: str | None = None  # None: no project root, no tools (tool_root)
     filetype: str = ""
     selection: list[str] = field(default_factory=list)
     start_line: int = 1
@@ -230,9 +234,9 @@ class Engine:
         s = self.settings
         path = payload.get("path") or None
         cwd = str(payload.get("cwd") or os.getcwd())
-        name, root = await anyio.to_thread.run_sync(tags.project_of, path, cwd, s.project_root)
-        state.tool_root = await anyio.to_thread.run_sync(tags.tool_root, path, cwd, s.project_root)
-        state.project = tags.project_config(payload.get("project"))[0] or s.project or name
+        name, root = await anyio.to_thread.run_sync(project_of, path, cwd, s.project_root)
+        state.tool_root = await anyio.to_thread.run_sync(tool_root, path, cwd, s.project_root)
+        state.project = project_config(payload.get("project"))[0] or s.project or name
         state.path, state.root = path, root
         state.filetype = str(payload.get("filetype") or "")
         state.start_line = int(payload.get("start_line") or 1)
@@ -432,7 +436,7 @@ class Engine:
             model=model, messages=messages, tags=merged_tags, omen=omen, tools=specs
         )
         headers = tags.build_headers(
-            api_key=tags.read_api_key(self.env, s.api_key_env),
+            api_key=read_api_key(self.env, s.api_key_env),
             request_id=state.rid,
             session_id=self.session_id,
             tags=merged_tags,
@@ -763,10 +767,10 @@ class Engine:
         if method == "discard":
             self._proposals.pop(str(args.get("proposal") or ""), None)
             return True
-        project = tags.project_config(args.get("project"))[0] or ""
+        project = project_config(args.get("project"))[0] or ""
         if not project:
             name, _root = await anyio.to_thread.run_sync(
-                tags.project_of,
+                project_of,
                 args.get("path") or None,
                 str(args.get("cwd") or os.getcwd()),
                 self.settings.project_root,
@@ -853,7 +857,7 @@ class Engine:
 
     def _secrets(self) -> list[str]:
         """The router key, read now: what no server's answer may carry into zeke."""
-        key = tags.read_api_key(self.env, self.settings.api_key_env)
+        key = read_api_key(self.env, self.settings.api_key_env)
         return [key] if key else []
 
     def _http(self) -> httpx.AsyncClient:

@@ -11,8 +11,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from zeke.events import End, Meta, ReasoningDelta, StreamEvent, TextDelta, ToolCalls, Usage
-from zeke.openai_stream import ToolCallAccumulator, clean_text, count, error_of, money
+from zeke.backends.events import End, Meta, ReasoningDelta, StreamEvent, TextDelta, ToolCalls, Usage
+from zeke.backends.openai_stream import ToolCallAccumulator, clean_text, count, error_of, money
 
 __all__ = ["NDJSONParser", "OllamaStreamDecoder"]
 

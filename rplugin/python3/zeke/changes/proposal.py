@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from zeke import answer, diffing, testfile
+from zeke.changes import answer, diffing, testfile
 from zeke.errors import ZekeError
 
 

@@ -14,12 +14,14 @@ from typing import Any
 
 import anyio
 
-from zeke import changes, tags, toolrun
-from zeke import tools as tool_policy
-from zeke.cache import ToolAuditRecord
+from zeke.changes import proposal as changes
 from zeke.errors import ZekeError
-from zeke.mcp import MCPClient, ToolInfo, ToolResult
+from zeke.project import NO_ROOT_HINT, project_of, tool_root
 from zeke.settings import Settings
+from zeke.store.cache import ToolAuditRecord
+from zeke.tools import policy as tool_policy
+from zeke.tools import runner as toolrun
+from zeke.tools.mcp import MCPClient, ToolInfo, ToolResult
 
 Emit = Callable[[str, str | None, Any], None]
 
@@ -155,7 +157,7 @@ class Tooling:
         self, *, rid: str, intent: str, root: str | None, project: str
     ) -> tuple[toolrun.ToolRunner | None, list[ToolInfo]]:
         """The tools a request may use, and who runs them; (None, []) without a server,
-        and without a project root (``tags.tool_root``: nowhere tools may work)."""
+        and without a project root (``project.tool_root``: nowhere tools may work)."""
         settings = self._settings()
         if not settings.glyph or intent not in ("code", "tests"):
             return None, []
@@ -166,7 +168,7 @@ class Tooling:
                 [
                     "zeke: tools are off: this is not inside a project (no .git above the "
                     "file or the current directory, and no project.root configured); "
-                    + tags.NO_ROOT_HINT
+                    + NO_ROOT_HINT
                 ],
             )
             return None, []
@@ -212,16 +214,16 @@ class Tooling:
 
     def _project_root_for(self, path: str | None) -> str | None:
         """Where an accepted change to ``path`` may be written through the tool server:
-        the project root (``tags.tool_root``), refusing what no tool may write: a file
+        the project root (``project.tool_root``), refusing what no tool may write: a file
         outside any project, or one inside ``.git``."""
         if not path:
             return None
-        root = tags.tool_root(path, os.path.dirname(path), self._settings().project_root)
+        root = tool_root(path, os.path.dirname(path), self._settings().project_root)
         if root is None:
             raise ZekeError(
                 f"zeke: {path} is not inside a project (no .git above it, and no "
                 f"project.root configured), so zeke will not write it through the tool "
-                f"server; {tags.NO_ROOT_HINT}. Nothing was written.",
+                f"server; {NO_ROOT_HINT}. Nothing was written.",
                 kind="refused",
             )
         try:
@@ -236,4 +238,4 @@ class Tooling:
             return name
         if not path:
             return ""
-        return tags.project_of(path, os.path.dirname(path), self._settings().project_root)[0]
+        return project_of(path, os.path.dirname(path), self._settings().project_root)[0]

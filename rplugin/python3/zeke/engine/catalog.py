@@ -12,11 +12,12 @@ from collections.abc import Callable, Sequence
 
 import httpx
 
-from zeke import client, routing, tags
+from zeke.backends import http as client
+from zeke.engine import routing, tags
 from zeke.errors import ZekeError
 from zeke.settings import Settings
 
-log = logging.getLogger("zeke.catalog")
+log = logging.getLogger("zeke.engine.catalog")
 
 PRICE_TTL_S = 600.0
 PRICE_RETRY_FIRST_S = 1.0  # after a failed fetch (router still starting): retry soon, doubling

@@ -18,13 +18,16 @@ from typing import Any
 
 import anyio
 
-from zeke import changes, diffing, tools
-from zeke.cache import ToolAuditRecord
+from zeke.backends.events import ToolCall
+from zeke.changes import diffing
+from zeke.changes import proposal as changes
 from zeke.errors import ZekeError
-from zeke.events import ToolCall
-from zeke.mcp import MCPClient, ToolInfo
+from zeke.store.cache import ToolAuditRecord
+from zeke.tools import policy as tools
+from zeke.tools.mcp import MCPClient, ToolInfo
+from zeke.tools.names import classify
 
-log = logging.getLogger("zeke.toolrun")
+log = logging.getLogger("zeke.tools.runner")
 
 MAX_RESULT_CHARS = 20_000
 
@@ -146,7 +149,7 @@ class ToolRunner:
                 "refused",
             )
         args = dict(call.arguments)
-        kind = tools.classify(call.name)
+        kind = classify(call.name)
         try:
             paths = self._confined(call.name, args, kind)
         except ZekeError as e:

@@ -1,0 +1,1 @@
+"""Talking to model servers: HTTP streaming, SSE/NDJSON decoding, the event vocabulary."""

@@ -1,0 +1,1 @@
+"""Proposed changes: code from answers, diffs, test-file conventions (pure)."""

@@ -1,0 +1,1 @@
+"""One request end to end: context, hints, routing, degraded mode."""

@@ -1,0 +1,1 @@
+"""The pynvim adapter: the only floor that talks to Neovim."""

@@ -1,0 +1,1 @@
+"""MCP tool servers: the client, the tool policy, the runner with consent and audit."""
