@@ -1,6 +1,7 @@
 --- The only entry point the Python host calls: one notification carries a batch
---- of events, applied in order, atomically (one Lua call per batch). See the
---- lost-update trap in upstream-notes §5 for why there is no other path.
+--- of events, applied in order, atomically (one Lua call per batch). There is no
+--- other path: a host that read Lua state and wrote it back later would lose the
+--- updates made in between.
 
 local requests = require("zeke.requests")
 local scratch = require("zeke.scratch")

@@ -28,7 +28,7 @@ local M = {}
 ---@field source table  where the selection came from (buf, rows, text)
 ---@field chunks string[] text pieces not yet joined into `text`
 
---- Fields of `last()` / ZekeRequestDone's data (contract §4).
+--- Fields of `last()` / ZekeRequestDone's data (`:help zeke.last()`).
 local PUBLIC_FIELDS = {
   "id", "command", "intent", "alias", "model", "provider", "state", "text", "error", "buf",
   "ttfb_ms", "latency_ms", "tokens_in", "tokens_out", "cost_usd", "degraded", "tool_calls",

@@ -2,6 +2,7 @@
 --- filled as the answer streams in. `q` closes it, `<C-c>` cancels the request.
 
 local config = require("zeke.config")
+local util = require("zeke.util")
 
 local M = {}
 
@@ -98,7 +99,7 @@ function M.banner(req, text)
     return
   end
   api.nvim_buf_set_extmark(buf, ns, 0, 0, {
-    virt_lines = { { { text, "WarningMsg" } } },
+    virt_lines = { { { util.one_line(text), "WarningMsg" } } },
     virt_lines_above = true,
   })
   -- extmark virt_lines above line 1 need the view scrolled to show them
@@ -145,9 +146,9 @@ function M.update_winbar(req)
   if not req.buf or not api.nvim_buf_is_valid(req.buf) then
     return
   end
-  local text = require("zeke.status").describe(req)
+  local text = util.statusline_escape(require("zeke.status").describe(req))
   for _, win in ipairs(vim.fn.win_findbuf(req.buf)) do
-    vim.wo[win].winbar = text:gsub("%%", "%%%%")
+    vim.wo[win].winbar = text
   end
 end
 

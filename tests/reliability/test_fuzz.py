@@ -1,6 +1,7 @@
 """Fuzzing what the unit fuzzers do not reach: config validation in a real Neovim,
-the whole HTTP client on arbitrary responses, and applying a change to arbitrary
-buffers. Each must end in its own clear error, never anything else.
+the whole HTTP client on arbitrary responses, applying a change to arbitrary
+buffers, and the router's words in every place the editor draws them. Each must
+end in its own clear error, never anything else.
 
 (The SSE, NDJSON and decoder fuzzers live in tests/unit/test_stream_fuzz.py, the
 hunk fuzzers in tests/unit/test_diff_fuzz.py.)
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
@@ -281,3 +283,144 @@ def test_apply_on_any_buffer_raises_nothing_but_zeke_error(
         assert got == [s.rstrip() for s in original]
     text = changes.whole_text(buffer, applied)
     assert isinstance(text, str)
+
+
+# -- text from the router through every place zeke draws it ------------------------------
+
+PWN = "let g:pwned = 1"
+HOSTILE_ATOMS = [
+    "%{execute('" + PWN + "')}", "%!execute('" + PWN + "')", "%{%execute('" + PWN + "')%}",
+    "%{%v:lua.vim.cmd('" + PWN + "')%}", "%#ErrorMsg#", "%=", "%<", "%1*", "%", "%%", "}",
+    "\n", "\r\n", "\t", "\x00", "\x1b[2J", "\x1b]0;t\x07", "\x7f", "\x9b31m", "'", '"', "\\",
+    "|", "<CR>", "gpt-5-codex", "@", "→", "✓", "x" * 60,
+]  # fmt: skip
+hostile = st.one_of(
+    st.lists(st.sampled_from(HOSTILE_ATOMS), min_size=1, max_size=5).map("".join),
+    st.text(max_size=20),
+)
+optional_hostile = st.one_of(st.none(), hostile)
+
+# A request as commands.ask makes it; the router's words arrive through the bridge
+# (the host's only way in), then every sink draws them. Each sink under pcall: the
+# test reports which one raised.
+RENDER_LUA = r"""
+local model, provider, alias, err = ...
+local function opt(v) if v == vim.NIL then return nil end return v end
+vim.g.pwned = nil
+vim.cmd("silent! only | messages clear")
+local requests, bridge, picker = require("zeke.requests"), require("zeke.bridge"), require("zeke.picker")
+local host = require("zeke.host")
+local out = { errors = {}, shown = {} }
+local function try(name, fn)
+  local ok, e = pcall(fn)
+  if not ok then table.insert(out.errors, name .. ": " .. tostring(e)) end
+end
+local id = "fuzz-" .. tostring(vim.uv.hrtime())
+try("request", function()
+  local req = { id = id, command = "ZekeExplain", intent = "reason", started = vim.uv.hrtime(),
+    source = { buf = vim.api.nvim_get_current_buf(), start_line = 1, end_line = 1, text = { "" } } }
+  requests.add(req)
+  require("zeke.scratch").open(req)
+end)
+local forms = {
+  format_item = "%{%v:lua.require'zeke'.statusline()%}",
+  whole_line = "%!v:lua.require'zeke'.statusline()",
+  lualine = "%{%luaeval(\"require'lualine.components.zeke'()\")%}",
+  expression = "%{v:lua.require'zeke'.statusline()}",
+}
+local function draw(phase)
+  for name, fmt in pairs(forms) do
+    try(phase .. " statusline " .. name, function()
+      vim.o.statusline = fmt
+      vim.cmd("redrawstatus!")
+      vim.cmd("redraw!")
+      out.shown[phase .. " " .. name] = vim.api.nvim_eval_statusline(fmt, { maxwidth = 10000 }).str
+    end)
+  end
+  try(phase .. " winbar", function()
+    local r = requests.get(id)
+    local win = vim.fn.bufwinid(r.buf)
+    out.shown[phase .. " winbar"] = vim.api.nvim_eval_statusline(vim.wo[win].winbar,
+      { winid = win, maxwidth = 10000, use_winbar = true }).str
+  end)
+end
+try("meta", function()
+  bridge.dispatch({ { "meta", id, { alias = opt(alias), model = opt(model), provider = opt(provider) } },
+                    { "text", id, "partial" } })
+end)
+draw("streaming")
+try("done", function()
+  bridge.dispatch({ { "done", id, { state = "error", error = opt(err) or "zeke: failed" } } })
+end)
+draw("done")
+
+-- :ZekeModel, :ZekeStats and :ZekeAudit with the host's answers carrying the same words
+local real_call, real_select = host.call, vim.ui.select
+local summary = { last_model = opt(model), requests = 3, median_ttfb_ms = 12, success_rate = 0.5, avg_cost_usd = 0.01 }
+local answers = {
+  aliases = { project = opt(provider) or "p", current = opt(alias) or "auto", aliases = {
+    { name = opt(alias) or "auto", model = opt(model), provider = opt(provider), summary = summary },
+    { name = "code-fast", model = opt(model), summary = vim.NIL } } },
+  stats = { project = opt(alias) or "p", rows = { { alias = opt(alias), model = opt(model),
+    provider = opt(provider), requests = 2, success_rate = 1, median_ttfb_ms = 5, p95_ttfb_ms = 9,
+    tokens_in = 10, tokens_out = 20, cost_usd = 0.5, cost_unknown = 1, degraded = true } } },
+  audit = { project = "p", rows = { { created_at = 0, tool = opt(model), decision = opt(provider),
+    result_status = opt(alias), duration_ms = 3, detail = opt(err), args_digest = opt(alias) } } },
+}
+host.call = function(method, _, cb) cb(answers[method] or {}, nil) end
+vim.ui.select = function(items, opts, on_choice)
+  out.picker = { prompt = opts.prompt, items = {} }
+  for i, item in ipairs(items) do out.picker.items[i] = opts.format_item(item) end
+  on_choice(nil)
+end
+try("ZekeModel", function() picker.run(nil) end)
+for _, what in ipairs({ "stats", "audit" }) do
+  try("Zeke" .. what, function()
+    picker[what](false)
+    out[what] = vim.api.nvim_buf_get_lines(vim.fn.bufnr("zeke://" .. what), 0, -1, false)
+  end)
+end
+host.call, vim.ui.select = real_call, real_select
+vim.cmd("redraw!")
+out.pwned = vim.g.pwned or vim.NIL
+out.messages = vim.api.nvim_exec2("messages", { output = true }).output
+return out
+"""
+
+
+def _one_line(s: str) -> str:
+    """What zeke.util.one_line makes of a string (control characters → spaces)."""
+    return re.sub(r"[\x00-\x1f\x7f\x80-\x9f]", " ", s)
+
+
+@pytest.fixture(scope="module")
+def nvim_ui(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NvimSession]:
+    s = NvimSession(_one_build(), tmp_path_factory.mktemp("uifuzz"))
+    s.cmd("set laststatus=2 columns=200")
+    s.open_file(s.home / "calc.py", "x = 1\n")
+    yield s
+    s.close()
+
+
+@settings(
+    max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(model=optional_hostile, provider=optional_hostile, alias=optional_hostile, err=hostile)
+@example(model="%{execute('let g:pwned = 1')}", provider="%!execute('let g:pwned = 1')",
+         alias="a\nb", err="\x00")  # fmt: skip
+def test_router_text_in_every_sink_is_shown_never_run(nvim_ui, model, provider, alias, err):
+    out = nvim_ui.lua(RENDER_LUA, model, provider, alias, err)
+    assert out["errors"] == [], out["errors"]
+    assert out["pwned"] is None, f"evaluated: {model!r} {provider!r} {alias!r}"
+    assert "internal error" not in out["messages"] and "E5108" not in out["messages"]
+    printable = all(c.isascii() and (c.isprintable() or c in "\n\r\t\x00\x1b\x7f") for c in
+                    (model or "") + (provider or ""))  # fmt: skip
+    if model and printable and model.strip():  # Neovim draws other characters as <xx>
+        for where, text in out["shown"].items():
+            if "expression" not in where:  # `%{…}` shows the escaped text as it is
+                assert _one_line(model.strip()) in text, (where, text)
+        assert any(_one_line(model.strip()) in line for line in out["stats"])
+    drawn = [*out["stats"], *out["audit"], out["picker"]["prompt"], *out["picker"]["items"]]
+    assert len(out["picker"]["items"]) == 2
+    for line in drawn:
+        assert "\n" not in line and "\r" not in line and "\x00" not in line, line
