@@ -133,7 +133,15 @@ function M.ask(command, args)
     },
   }
   requests.add(req)
-  scratch.open(req)
+  -- from here on the request must reach a final state, whatever fails
+  local opened, open_err = pcall(scratch.open, req)
+  if not opened then
+    local err = "zeke: could not open the answer window: " .. tostring(open_err)
+    req.error = err
+    vim.notify(err, vim.log.levels.ERROR, { title = "zeke" })
+    requests.finish(req, "error")
+    return
+  end
   local ok, err = host.notify("request", payload)
   if not ok then
     req.error = err

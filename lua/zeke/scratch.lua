@@ -52,11 +52,10 @@ function M.show(req)
       vim.cmd("botright vsplit")
     end
     win = api.nvim_get_current_win()
-    local width = cfg.width or 0.4
     if cfg.layout == "vsplit" then
-      api.nvim_win_set_width(win, width <= 1 and math.floor(vim.o.columns * width) or width)
+      api.nvim_win_set_width(win, M.size(cfg.width, vim.o.columns))
     elseif cfg.layout == "split" then
-      api.nvim_win_set_height(win, width <= 1 and math.floor(vim.o.lines * width) or width)
+      api.nvim_win_set_height(win, M.size(cfg.width, vim.o.lines))
     end
   end
   api.nvim_win_set_buf(win, req.buf)
@@ -162,6 +161,19 @@ function M.close(buf)
 end
 
 -- Private ----------------------------------------------------------------------
+
+--- The window size for `ui.width`: a fraction (<= 1) of the screen, else a number
+--- of columns (lines); always a whole number the screen can hold.
+---@param width number|nil
+---@param screen integer
+---@return integer
+function M.size(width, screen)
+  if type(width) ~= "number" or width ~= width or width <= 0 then
+    width = 0.4
+  end
+  local n = width <= 1 and screen * width or width
+  return math.max(1, math.min(math.floor(n), screen))
+end
 
 --- The window in this tab that shows a zeke answer buffer.
 ---@return integer|nil

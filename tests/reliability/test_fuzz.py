@@ -63,13 +63,66 @@ values = st.recursive(
     ),
     max_leaves=12,
 )  # fmt: skip
+
+
+def url_strategy(hosts: list[str], ports: list[int]) -> st.SearchStrategy[str]:
+    """URLs good and bad: odd schemes, no host, ports out of range or not numbers."""
+    port = st.one_of(st.just(""), st.sampled_from(ports).map(lambda p: f":{p}"),
+                     st.sampled_from([":", ":x", ":-1", ": 80"]))  # fmt: skip
+    return st.builds(
+        lambda scheme, host, port, path: f"{scheme}{host}{port}{path}",
+        st.sampled_from(["http://", "https://", "HTTP://", "ws://", "ftp://", "", "http:/"]),
+        st.sampled_from(hosts),
+        port,
+        st.sampled_from(["", "/v1", "/v1/", "/mcp", "?q=1", "#f"]),
+    )
+
+
+numbers = st.one_of(
+    st.sampled_from([math.nan, math.inf, -math.inf, 53.333, 0, 0.0, -1, 1, 1.5, 0.3, 2**53, 1e300,
+                     1e-300, 80, 2**31]),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.integers(min_value=-10, max_value=10**6),
+)  # fmt: skip
+not_tables = st.one_of(st.text(max_size=6), numbers, st.booleans())
+
+
+def targeted_options(urls: st.SearchStrategy[str]) -> st.SearchStrategy[dict[str, Any]]:
+    """Options aimed at the keys whose bad values once passed validation: NaN, inf,
+    fractions, huge ports, strings where tables go."""
+    return st.fixed_dictionaries(
+        {},
+        optional={
+            "ui": st.one_of(not_tables, st.fixed_dictionaries({}, optional={
+                "width": st.one_of(numbers, not_tables),
+                "layout": st.sampled_from(["vsplit", "split", "tab", "float", 1]),
+                "focus": st.one_of(st.booleans(), numbers)})),
+            "omen": st.one_of(not_tables, st.fixed_dictionaries({}, optional={
+                "budget_usd": numbers, "k": numbers, "max_latency_ms": numbers,
+                "strategy": st.sampled_from(["single", "race", "bogus"]),
+                "stickiness": st.one_of(st.just("session"), numbers),
+                "extra": st.one_of(numbers, st.lists(numbers, max_size=2))})),
+            "api_base": st.one_of(urls, not_tables),
+            "ollama_host": st.one_of(urls, not_tables),
+            "glyph": st.one_of(not_tables, st.fixed_dictionaries({"url": st.one_of(urls, numbers)})),
+            "timeouts": st.one_of(not_tables, st.dictionaries(
+                st.sampled_from(["connect", "first_byte", "read", "tool"]), numbers, max_size=4)),
+            "context_lines": numbers,
+            "max_context_tokens": numbers,
+            "tools": st.one_of(not_tables, st.fixed_dictionaries({}, optional={"max_turns": numbers})),
+        },
+    )  # fmt: skip
+
+
 option_tables = st.one_of(
     st.dictionaries(
         st.one_of(st.sampled_from(SCHEMA_KEYS), st.text(max_size=10)), values, max_size=6
     ),
     st.lists(values, max_size=3),  # a list: Lua sees numeric keys
     scalars,  # not a table at all
-)
+    targeted_options(url_strategy(["127.0.0.1", "[::1]", "x.invalid", "", "a b", "h_1"],
+                                  [0, 1, 80, 8080, 65535, 65536, 99999])),
+)  # fmt: skip
 
 BUILD_LUA = r"""
 local config = require('zeke.config')
@@ -121,6 +174,10 @@ def _named_keys(opts: Any) -> list[str]:
 @example(opts={"aliases": None, "alias": "mine"})  # config.build raised
 @example(opts={"context_lines": math.inf})  # accepted by Lua, the host cannot take it
 @example(opts={"tools": {"max_turns": math.inf}})
+@example(opts={"ui": {"width": 160 / 3}})  # passed, then every command failed
+@example(opts={"omen": {"budget_usd": math.nan, "k": math.inf}})  # every request failed
+@example(opts={"api_base": "http://127.0.0.1:99999/v1"})  # "internal error (ExceptionGroup…)"
+@example(opts={"glyph": {"url": "ws://127.0.0.1:70000"}})
 def test_config_build_never_raises_and_every_error_names_its_key(nvim_cfg, opts) -> None:
     out = nvim_cfg.lua(BUILD_LUA, opts)
     assert "raised" not in out, f"config.build raised on {opts!r}: {out.get('raised')}"
@@ -128,17 +185,28 @@ def test_config_build_never_raises_and_every_error_names_its_key(nvim_cfg, opts)
     keys = _named_keys(opts)
     for e in errors:
         assert e.startswith("zeke:") and "traceback" not in e.lower()
-        if isinstance(opts, (dict, list)):
-            assert any(f"'{k}'" in e for k in keys), f"{e!r} names none of {keys!r}"
+        if isinstance(opts, (dict, list)):  # the key, or one of its fields in full
+            assert any(f"'{k}'" in e or f"'{k}." in e for k in keys), (
+                f"{e!r} names none of {keys!r}"
+            )
         else:
             assert "expects a table" in e
     # a bad value falls back to the default: the config in effect is always valid
     assert out["invalid"] == [], f"invalid after build: {out['invalid']} from {opts!r}"
     # …and whatever Lua lets through, the host can take
     try:
-        Settings.from_lua(out["host"])
+        taken = Settings.from_lua(out["host"])
     except Exception as e:  # a host crash on configure loses the session
         pytest.fail(f"Settings.from_lua raised {type(e).__name__}: {e} for opts {opts!r}")
+    # the router gets JSON, which has no NaN or inf; every URL is one the client can open
+    json.dumps(out["host"], allow_nan=False)
+    assert taken.api_base == out["host"]["api_base"].rstrip("/"), opts
+    assert taken.ollama_host == out["host"]["ollama_host"].rstrip("/"), opts
+    glyph = out["host"].get("glyph")
+    if isinstance(glyph, dict) and "url" in glyph:
+        assert taken.glyph is not None and taken.glyph.get("url") == glyph["url"], opts
+    width = out["host"]["ui"]["width"]
+    assert 0 < width <= 1 or width == int(width), opts
 
 
 # -- the HTTP client on arbitrary responses ---------------------------------------------
@@ -424,3 +492,86 @@ def test_router_text_in_every_sink_is_shown_never_run(nvim_ui, model, provider, 
     assert len(out["picker"]["items"]) == 2
     for line in drawn:
         assert "\n" not in line and "\r" not in line and "\x00" not in line, line
+
+
+# -- any setup(), then a command: it ends, with no traceback -----------------------------
+
+COMMAND_LUA = r"""
+local opts, command = ...
+vim.cmd("silent! tabonly | silent! only | messages clear")
+local before = require("zeke").last()
+local ok, err = pcall(require("zeke").setup, opts)
+if not ok then return { raised = tostring(err) } end
+vim.cmd("1" .. command)
+local last = require("zeke").last()
+local cfg = require("zeke.config").get()
+local quick = false
+for _, t in pairs(cfg.timeouts) do quick = quick or t < 1 end
+return { started = last ~= nil and (before == nil or last.id ~= before.id),
+         api_base = cfg.api_base, quick = quick, glyph = cfg.glyph ~= nil }
+"""
+
+
+@pytest.fixture(scope="module")
+def omen_fuzz() -> Iterator[Any]:
+    from fakes import omen as fo
+
+    server = fo.FakeOmen("designed").start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def nvim_cmd(omen_fuzz, tmp_path_factory: pytest.TempPathFactory) -> Iterator[NvimSession]:
+    home = tmp_path_factory.mktemp("cmdfuzz")
+    # a rejected api_base / ollama_host falls back to these: the fake, and a closed port
+    env = {"ZEKE_API_BASE": omen_fuzz.url, "OLLAMA_HOST": "127.0.0.1:1"}
+    s = NvimSession(_one_build(), home, {"fallback": False}, env=env)
+    s.cmd(f"cd {home}")
+    s.open_file(home / "calc.py", "def total(xs):\n    return sum(xs)\n")
+    yield s
+    s.close()
+
+
+# only loopback hosts that can be contacted: port 1 is closed (a rejected URL falls
+# back to the fake, through $ZEKE_API_BASE)
+LOOPBACK_URLS = url_strategy(["127.0.0.1", "[::1]", "", "a b"], [0, 1, 65536, 99999])
+
+
+def _strict_json(raw: bytes) -> Any:
+    """Parse as a strict JSON parser (the router's) does: NaN and Infinity are errors."""
+
+    def refuse(name: str) -> None:
+        raise ValueError(f"{name} is not JSON")
+
+    return json.loads(raw, parse_constant=refuse)
+
+
+@settings(
+    max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    opts=st.one_of(targeted_options(LOOPBACK_URLS), not_tables),
+    command=st.sampled_from(["ZekeExplain", "ZekeRefactor"]),
+)
+# Each once passed validation and then broke every command:
+@example(opts={"ui": {"width": 160 / 3}}, command="ZekeExplain")  # traceback, stuck "streaming"
+@example(opts="a string", command="ZekeExplain")  # a raw Lua error, then on every command
+@example(opts={"omen": {"budget_usd": math.nan}}, command="ZekeExplain")  # JSON the router refuses
+@example(opts={"api_base": "http://127.0.0.1:99999/v1"}, command="ZekeExplain")  # internal error
+def test_any_setup_then_a_command_ends_without_a_traceback(nvim_cmd, omen_fuzz, opts, command):
+    seen = len(omen_fuzz.requests)
+    out = nvim_cmd.lua(COMMAND_LUA, opts, command)
+    assert "raised" not in out, f"setup() raised on {opts!r}: {out.get('raised')}"
+    assert out["started"], "the command did not start a request"
+    last = nvim_cmd.wait_done(timeout=30)  # always a final state, never "streaming"
+    assert last["state"] in ("done", "error", "cancelled"), last
+    if out["api_base"] == omen_fuzz.url and not out["quick"] and not out["glyph"]:
+        # an accepted config and a router that answers: the answer arrives
+        assert last["state"] == "done", f"setup({opts!r}): {last.get('error')}"
+    said = nvim_cmd.messages()
+    for bad in ("Traceback", "stack traceback", "internal error", "E5108"):
+        assert bad not in said, f"{bad!r} after setup({opts!r}):\n{said}"
+    for rec in omen_fuzz.requests[seen:]:
+        if rec.method == "POST":
+            _strict_json(rec.raw)  # what reached the router, a real one can read
