@@ -124,6 +124,7 @@ end
 --- Apply a batch of `{kind, id, data}` events from the host, in order.
 ---@param batch table[]
 function M.dispatch(batch)
+  require("zeke.host").alive()
   for _, ev in ipairs(batch) do
     local kind, id, data = ev[1], ev[2], ev[3]
     local ok, err = pcall(function()
@@ -133,7 +134,8 @@ function M.dispatch(batch)
       end
       local req = requests.get(id)
       local handler = handlers[kind]
-      if req and handler and (req.state == "streaming" or kind == "done") then
+      -- a request cancelled here (the host was not answering) stays as it ended
+      if req and handler and (req.state == "streaming" or (kind == "done" and not req.cancelled_here)) then
         handler(req, data)
       end
     end)

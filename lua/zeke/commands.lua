@@ -98,10 +98,7 @@ end
 ---@param command "ZekeRefactor"|"ZekeTest"|"ZekeExplain"
 ---@param args table
 function M.ask(command, args)
-  local reason = host.take_exit_reason()
-  if reason then
-    vim.notify("zeke: " .. reason .. "; starting a new one", vim.log.levels.WARN, { title = "zeke" })
-  end
+  host.recover() -- before this request exists: what ends with an old host is not it
   local sel = M.selection(args)
   if vim.bo[sel.buf].buftype ~= "" and not vim.b[sel.buf].zeke_allow_special then
     vim.notify("zeke: run this from a file buffer (this one is " .. vim.bo[sel.buf].buftype .. ")", vim.log.levels.WARN, { title = "zeke" })
@@ -151,6 +148,22 @@ function M.ask(command, args)
   end
 end
 
+--- How long the host has to confirm a cancel (it does at once) before the request
+--- is ended here: a cancel always ends the request within a second.
+M.CANCEL_GRACE_MS = 750
+
+--- End a cancelled request on this side, the host never having confirmed it.
+---@param req zeke.Request
+---@param why string
+local function cancel_here(req, why)
+  req.error = ("zeke: cancelled; %s. The text so far is kept."):format(why)
+  req.cancelled_here = true -- a late confirmation from the host changes nothing
+  scratch.show_error(req, req.error)
+  requests.finish(req, "cancelled")
+  scratch.update_winbar(req)
+  vim.notify(req.error, vim.log.levels.WARN, { title = "zeke" })
+end
+
 --- :ZekeCancel — stop the running request (or the one given); the text stays.
 ---@param id string|nil
 function M.cancel(id)
@@ -164,7 +177,17 @@ function M.cancel(id)
     requests.finish(req, "cancelled")
     return
   end
-  host.notify("cancel", { id = req.id })
+  local chan = host.chan
+  if not host.notify("cancel", { id = req.id }) then
+    cancel_here(req, "the host could not be reached")
+    return
+  end
+  vim.defer_fn(function()
+    if req.state == "streaming" then
+      host.not_answering(chan)
+      cancel_here(req, "the host is not answering (the next command starts a new one)")
+    end
+  end, M.CANCEL_GRACE_MS)
 end
 
 --- Alias names for completion: configured ones plus auto.

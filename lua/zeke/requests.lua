@@ -27,6 +27,7 @@ local M = {}
 ---@field truncated boolean
 ---@field source table  where the selection came from (buf, rows, text)
 ---@field chunks string[] text pieces not yet joined into `text`
+---@field cancelled_here boolean|nil  ended by :ZekeCancel here, the host never confirming it
 
 --- Fields of `last()` / ZekeRequestDone's data (`:help zeke.last()`).
 local PUBLIC_FIELDS = {
