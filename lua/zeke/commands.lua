@@ -89,7 +89,14 @@ end
 local function new_id()
   local hex = vim.fn.sha256(("%d-%d-%s"):format(vim.uv.hrtime(), vim.fn.getpid(), tostring(math.random())))
   local variant = ("89ab"):sub(math.random(1, 4), nil):sub(1, 1)
-  return ("%s-%s-4%s-%s%s-%s"):format(hex:sub(1, 8), hex:sub(9, 12), hex:sub(14, 16), variant, hex:sub(18, 20), hex:sub(21, 32))
+  return ("%s-%s-4%s-%s%s-%s"):format(
+    hex:sub(1, 8),
+    hex:sub(9, 12),
+    hex:sub(14, 16),
+    variant,
+    hex:sub(18, 20),
+    hex:sub(21, 32)
+  )
 end
 
 -- Public -----------------------------------------------------------------------
@@ -101,7 +108,8 @@ function M.ask(command, args)
   host.recover() -- before this request exists: what ends with an old host is not it
   local sel = M.selection(args)
   if vim.bo[sel.buf].buftype ~= "" and not vim.b[sel.buf].zeke_allow_special then
-    vim.notify("zeke: run this from a file buffer (this one is " .. vim.bo[sel.buf].buftype .. ")", vim.log.levels.WARN, { title = "zeke" })
+    local msg = "zeke: run this from a file buffer (this one is " .. vim.bo[sel.buf].buftype .. ")"
+    vim.notify(msg, vim.log.levels.WARN, { title = "zeke" })
     return
   end
   local payload = context_payload(sel)
