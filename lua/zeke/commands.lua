@@ -186,6 +186,10 @@ function M.cancel(id)
     return
   end
   local chan = host.chan
+  if host.suspect == chan then -- it already left a cancel unanswered: do not wait again
+    cancel_here(req, "the host is not answering (the next command starts a new one)")
+    return
+  end
   if not host.notify("cancel", { id = req.id }) then
     cancel_here(req, "the host could not be reached")
     return

@@ -99,3 +99,26 @@ def test_a_host_that_answers_the_cancel_is_kept(omen, project, make_nvim):
     assert again["state"] == "done" and again["text"] == "Same host."
     assert host_pid(nv) == pid
     assert not [m for m in zeke_messages(nv) if "starting a new one" in m or "not answering" in m]
+
+
+@one_build
+def test_two_requests_on_a_stopped_host_both_cancel_without_a_new_host(
+    omen, project, make_nvim, stopped
+):
+    omen.queue(fo.stall_after([frame("partial ")]), fo.stall_after([frame("partial ")]))
+    nv = start(make_nvim, omen, project)
+    stream_then_stall(nv)
+    first = nv.last()["id"]
+    stream_then_stall(nv)
+    pid = host_pid(nv)
+    os.kill(pid, signal.SIGSTOP)
+    stopped.append(pid)
+    nv.lua(TIMING_LUA)  # the newer one: waits for the host, then ends here
+    assert nv.wait_done(timeout=5)["state"] == "cancelled"
+    nv.lua(TIMING_LUA.replace('vim.cmd("ZekeCancel")', "require('zeke').cancel(...)"), first)
+    # the host already left a cancel unanswered: this one ends at once
+    took = wait_for(lambda: nv.lua("return _G.cancel_ms"), message="ZekeRequestDone")
+    assert took < 200, f"the second cancel waited {took:.0f} ms"
+    assert nv.lua("return require('zeke.requests').get(...).state", first) == "cancelled"
+    assert host_pid(nv) == pid  # no host was started just to carry a cancel
+    assert not [m for m in zeke_messages(nv) if "starting a new one" in m]
