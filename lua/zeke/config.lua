@@ -107,6 +107,9 @@ local function alias_table(v)
   if type(v) ~= "table" then
     return false
   end
+  if not util.all_finite(v) then
+    return false, "NaN and infinite numbers are not allowed"
+  end
   for name, spec in pairs(v) do
     if type(name) ~= "string" or type(spec) ~= "table" then
       return false
@@ -125,7 +128,8 @@ local function alias_table(v)
 end
 
 --- The check of a table key made of named fields: a table whose fields (those
---- present) each pass their own check, then `whole` (cross-field rules).
+--- present) each pass their own check, then `whole` (cross-field rules). Only
+--- the named fields are allowed, and any other when `fields["*"]` says how.
 ---@param fields table<string, {check: fun(v: any): boolean, string|nil, expects: string}>
 ---@param optional boolean  nil is a valid value (the key is unset)
 ---@param whole? fun(v: table): boolean, string|nil
@@ -138,15 +142,16 @@ local function table_of(fields, optional, whole)
       return false
     end
     for k, item in pairs(v) do
-      local field = type(k) == "string" and (fields[k] or fields["*"]) or nil
       if type(k) ~= "string" then
         return false, "every entry needs a name"
       end
-      if field then
-        local ok, why = field.check(item)
-        if not ok then
-          return false, ("%s: %s"):format(k, why or ("must be " .. field.expects))
-        end
+      local field = fields[k] or fields["*"]
+      if not field then
+        return false, ("%s is not one of its fields"):format(k)
+      end
+      local ok, why = field.check(item)
+      if not ok then
+        return false, ("%s: %s"):format(k, why or ("must be " .. field.expects))
       end
     end
     if whole then
@@ -483,12 +488,15 @@ local function good_fields(key, spec, value, errors)
         errors,
         ("zeke: config key '%s' has an entry without a name ([%s] = %s); ignored"):format(key, shown(k), shown(v))
       )
+    elseif not (spec.fields[k] or spec.fields["*"]) then
+      any_bad = true
+      table.insert(
+        errors,
+        ("zeke: unknown config key '%s.%s' (ignored); see :help zeke-config-%s"):format(key, k, key)
+      )
     elseif v ~= vim.NIL then -- a field set to nil: its default applies
       local field = spec.fields[k] or spec.fields["*"]
-      local ok, why = true, nil
-      if field then
-        ok, why = field.check(v)
-      end
+      local ok, why = field.check(v)
       if ok then
         clean[k] = v
       else

@@ -498,7 +498,8 @@ def test_router_text_in_every_sink_is_shown_never_run(nvim_ui, model, provider, 
 
 COMMAND_LUA = r"""
 local opts, command = ...
-vim.cmd("silent! tabonly | silent! only | messages clear")
+-- back to the code (ui.focus may have left the cursor in an answer window)
+vim.cmd("silent! tabonly | silent! only | silent! buffer calc.py | messages clear")
 local before = require("zeke").last()
 local ok, err = pcall(require("zeke").setup, opts)
 if not ok then return { raised = tostring(err) } end
