@@ -1,6 +1,7 @@
 --- The only entry point the Python host calls: one notification carries a batch
---- of events, applied in order, atomically (one Lua call per batch). See the
---- lost-update trap in upstream-notes §5 for why there is no other path.
+--- of events, applied in order, atomically (one Lua call per batch). There is no
+--- other path: a host that read Lua state and wrote it back later would lose the
+--- updates made in between.
 
 local requests = require("zeke.requests")
 local scratch = require("zeke.scratch")
@@ -123,6 +124,7 @@ end
 --- Apply a batch of `{kind, id, data}` events from the host, in order.
 ---@param batch table[]
 function M.dispatch(batch)
+  require("zeke.host").alive()
   for _, ev in ipairs(batch) do
     local kind, id, data = ev[1], ev[2], ev[3]
     local ok, err = pcall(function()
@@ -132,7 +134,8 @@ function M.dispatch(batch)
       end
       local req = requests.get(id)
       local handler = handlers[kind]
-      if req and handler and (req.state == "streaming" or kind == "done") then
+      -- a request cancelled here (the host was not answering) stays as it ended
+      if req and handler and (req.state == "streaming" or (kind == "done" and not req.cancelled_here)) then
         handler(req, data)
       end
     end)

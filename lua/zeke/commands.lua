@@ -89,7 +89,14 @@ end
 local function new_id()
   local hex = vim.fn.sha256(("%d-%d-%s"):format(vim.uv.hrtime(), vim.fn.getpid(), tostring(math.random())))
   local variant = ("89ab"):sub(math.random(1, 4), nil):sub(1, 1)
-  return ("%s-%s-4%s-%s%s-%s"):format(hex:sub(1, 8), hex:sub(9, 12), hex:sub(14, 16), variant, hex:sub(18, 20), hex:sub(21, 32))
+  return ("%s-%s-4%s-%s%s-%s"):format(
+    hex:sub(1, 8),
+    hex:sub(9, 12),
+    hex:sub(14, 16),
+    variant,
+    hex:sub(18, 20),
+    hex:sub(21, 32)
+  )
 end
 
 -- Public -----------------------------------------------------------------------
@@ -98,13 +105,11 @@ end
 ---@param command "ZekeRefactor"|"ZekeTest"|"ZekeExplain"
 ---@param args table
 function M.ask(command, args)
-  local reason = host.take_exit_reason()
-  if reason then
-    vim.notify("zeke: " .. reason .. "; starting a new one", vim.log.levels.WARN, { title = "zeke" })
-  end
+  host.recover() -- before this request exists: what ends with an old host is not it
   local sel = M.selection(args)
   if vim.bo[sel.buf].buftype ~= "" and not vim.b[sel.buf].zeke_allow_special then
-    vim.notify("zeke: run this from a file buffer (this one is " .. vim.bo[sel.buf].buftype .. ")", vim.log.levels.WARN, { title = "zeke" })
+    local msg = "zeke: run this from a file buffer (this one is " .. vim.bo[sel.buf].buftype .. ")"
+    vim.notify(msg, vim.log.levels.WARN, { title = "zeke" })
     return
   end
   local payload = context_payload(sel)
@@ -133,7 +138,15 @@ function M.ask(command, args)
     },
   }
   requests.add(req)
-  scratch.open(req)
+  -- from here on the request must reach a final state, whatever fails
+  local opened, open_err = pcall(scratch.open, req)
+  if not opened then
+    local err = "zeke: could not open the answer window: " .. tostring(open_err)
+    req.error = err
+    vim.notify(err, vim.log.levels.ERROR, { title = "zeke" })
+    requests.finish(req, "error")
+    return
+  end
   local ok, err = host.notify("request", payload)
   if not ok then
     req.error = err
@@ -141,6 +154,22 @@ function M.ask(command, args)
     vim.notify(err, vim.log.levels.ERROR, { title = "zeke" })
     requests.finish(req, "error")
   end
+end
+
+--- How long the host has to confirm a cancel (it does at once) before the request
+--- is ended here: a cancel always ends the request within a second.
+M.CANCEL_GRACE_MS = 750
+
+--- End a cancelled request on this side, the host never having confirmed it.
+---@param req zeke.Request
+---@param why string
+local function cancel_here(req, why)
+  req.error = ("zeke: cancelled; %s. The text so far is kept."):format(why)
+  req.cancelled_here = true -- a late confirmation from the host changes nothing
+  scratch.show_error(req, req.error)
+  requests.finish(req, "cancelled")
+  scratch.update_winbar(req)
+  vim.notify(req.error, vim.log.levels.WARN, { title = "zeke" })
 end
 
 --- :ZekeCancel — stop the running request (or the one given); the text stays.
@@ -156,7 +185,21 @@ function M.cancel(id)
     requests.finish(req, "cancelled")
     return
   end
-  host.notify("cancel", { id = req.id })
+  local chan = host.chan
+  if host.suspect == chan then -- it already left a cancel unanswered: do not wait again
+    cancel_here(req, "the host is not answering (the next command starts a new one)")
+    return
+  end
+  if not host.notify("cancel", { id = req.id }) then
+    cancel_here(req, "the host could not be reached")
+    return
+  end
+  vim.defer_fn(function()
+    if req.state == "streaming" then
+      host.not_answering(chan)
+      cancel_here(req, "the host is not answering (the next command starts a new one)")
+    end
+  end, M.CANCEL_GRACE_MS)
 end
 
 --- Alias names for completion: configured ones plus auto.

@@ -3,7 +3,11 @@
 ---
 --- Sources, low to high: the defaults below, `vim.g.zeke` (a table), then the
 --- opts given to `require("zeke").setup()`. Validation happens once, when the
---- config is (re)built, and every message names the offending key.
+--- config is (re)built, and every message names the offending key in full
+--- (`omen.budget_usd`, `ui.width`). A bad value never reaches the commands: its
+--- default is used instead.
+
+local util = require("zeke.util")
 
 local M = {}
 
@@ -35,6 +39,7 @@ local M = {}
 ---@field log_level "debug"|"info"|"warn"|"error"
 
 -- Private helpers --------------------------------------------------------------
+-- A check returns ok, and may return why (a few words for the message) when not.
 
 local function is_list_of_strings(v)
   if type(v) ~= "table" then
@@ -57,6 +62,9 @@ local function is_string_map(v)
     if type(k) ~= "string" or (t ~= "string" and t ~= "number" and t ~= "boolean") then
       return false
     end
+    if t == "number" and not util.is_finite(item) then
+      return false, "a number in it is NaN or infinite"
+    end
   end
   return true
 end
@@ -73,18 +81,34 @@ local function one_of(...)
   )
 end
 
-local function url(v)
-  return type(v) == "string" and v:match("^https?://[^%s]+$") ~= nil
+local function http_url(v)
+  return util.check_url(v, { "http", "https" })
 end
 
 local function positive_integer(v)
   -- math.huge passes floor(v) == v, but the host cannot make an integer of it
-  return type(v) == "number" and v >= 0 and v < 2 ^ 53 and math.floor(v) == v
+  return util.is_whole(v, 0)
+end
+
+--- A finite number >= lo (> lo when strict).
+local function number_from(lo, strict)
+  return function(v)
+    if type(v) ~= "number" then
+      return false
+    end
+    if not util.is_finite(v) then
+      return false, "NaN and infinite numbers are not allowed"
+    end
+    return (strict and v > lo) or (not strict and v >= lo)
+  end
 end
 
 local function alias_table(v)
   if type(v) ~= "table" then
     return false
+  end
+  if not util.all_finite(v) then
+    return false, "NaN and infinite numbers are not allowed"
   end
   for name, spec in pairs(v) do
     if type(name) ~= "string" or type(spec) ~= "table" then
@@ -103,22 +127,171 @@ local function alias_table(v)
   return true
 end
 
+--- The check of a table key made of named fields: a table whose fields (those
+--- present) each pass their own check, then `whole` (cross-field rules). Only
+--- the named fields are allowed, and any other when `fields["*"]` says how.
+---@param fields table<string, {check: fun(v: any): boolean, string|nil, expects: string}>
+---@param optional boolean  nil is a valid value (the key is unset)
+---@param whole? fun(v: table): boolean, string|nil
+local function table_of(fields, optional, whole)
+  return function(v)
+    if v == nil then
+      return optional
+    end
+    if type(v) ~= "table" then
+      return false
+    end
+    for k, item in pairs(v) do
+      if type(k) ~= "string" then
+        return false, "every entry needs a name"
+      end
+      local field = fields[k] or fields["*"]
+      if not field then
+        return false, ("%s is not one of its fields"):format(k)
+      end
+      local ok, why = field.check(item)
+      if not ok then
+        return false, ("%s: %s"):format(k, why or ("must be " .. field.expects))
+      end
+    end
+    if whole then
+      return whole(v)
+    end
+    return true
+  end
+end
+
 -- Schema -----------------------------------------------------------------------
 
 local fallback_ok, fallback_desc = one_of("ollama", false)
 local consent_check = function(v)
   return v == "ask" or v == "allow" or type(v) == "function"
 end
+local strategy_ok, strategy_desc = one_of("single", "race", "speculate_k", "parallel_merge")
+local layout_ok, layout_desc = one_of("vsplit", "split", "tab")
+
+local SECONDS = {
+  check = number_from(0, true),
+  expects = "a number of seconds > 0",
+}
+
+local OMEN_FIELDS = {
+  strategy = { check = strategy_ok, expects = strategy_desc },
+  k = {
+    check = function(v)
+      return util.is_whole(v, 1)
+    end,
+    expects = "a whole number >= 1",
+  },
+  providers = { check = is_list_of_strings, expects = "a list of provider names" },
+  budget_usd = { check = number_from(0), expects = "a number of US dollars >= 0" },
+  max_latency_ms = { check = number_from(0, true), expects = "a number of milliseconds > 0" },
+  stickiness = {
+    check = function(v)
+      return type(v) == "string"
+    end,
+    expects = "a string",
+  },
+  -- anything else is passed on to the router as JSON, which has no NaN or inf
+  ["*"] = {
+    check = function(v)
+      return util.all_finite(v), "NaN and infinite numbers are not allowed"
+    end,
+    expects = "a value without NaN or infinite numbers",
+  },
+}
+
+local GLYPH_FIELDS = {
+  cmd = {
+    check = function(v)
+      return is_list_of_strings(v) and #v > 0
+    end,
+    expects = 'a command list such as {"glyph","serve","--transport","stdio"}',
+  },
+  url = {
+    check = function(v)
+      return util.check_url(v, { "ws", "wss", "http", "https" })
+    end,
+    expects = 'a ws(s):// or http(s):// URL such as "ws://127.0.0.1:7331"',
+  },
+  name = {
+    check = function(v)
+      return type(v) == "string" and v ~= ""
+    end,
+    expects = "a name for the audit and messages",
+  },
+  env = {
+    check = function(v)
+      if type(v) ~= "table" then
+        return false
+      end
+      for k, item in pairs(v) do
+        if type(k) ~= "string" or type(item) ~= "string" then
+          return false
+        end
+      end
+      return true
+    end,
+    expects = "a table of environment variable = string",
+  },
+}
+
+local UI_FIELDS = {
+  layout = { check = layout_ok, expects = layout_desc },
+  width = {
+    check = function(v)
+      if type(v) ~= "number" then
+        return false
+      end
+      if not util.is_finite(v) then
+        return false, "NaN and infinite numbers are not allowed"
+      end
+      if v > 0 and v <= 1 then
+        return true -- a fraction of the screen
+      end
+      if v > 1 and not util.is_whole(v, 1) then
+        return false, "above 1 it is a number of columns, a whole number"
+      end
+      return v >= 1
+    end,
+    expects = "a fraction of the screen (0 < width <= 1) or a whole number of columns (lines for split)",
+  },
+  focus = {
+    check = function(v)
+      return type(v) == "boolean"
+    end,
+    expects = "true or false",
+  },
+}
+
+local TIMEOUT_FIELDS = { connect = SECONDS, first_byte = SECONDS, read = SECONDS, tool = SECONDS }
+
+local TOOLS_FIELDS = {
+  enable = { check = is_list_of_strings, expects = "a list of tool names" },
+  max_turns = {
+    check = function(v)
+      return util.is_whole(v, 1)
+    end,
+    expects = "a whole number >= 1",
+  },
+}
 
 --- Every key: its default (a function when computed at load time), a check, what
---- the check expects (for messages), and a one-line description (for docs).
----@type table<string, {default: any, check: fun(v: any): boolean, expects: string, doc: string}>
+--- the check expects (for messages), and a one-line description (for docs). A
+--- table key made of named fields lists them in `fields`: each is checked on its
+--- own, and a bad one is reported as `key.field` and replaced by its default.
+--- A default read from the environment (`env`) is checked too; `fallback`
+--- replaces it when it is not usable.
+---@type table<string, {default: any, check: fun(v: any): boolean, string|nil, expects: string, doc: string,
+---  fields?: table, env?: string, fallback?: any}>
 M.schema = {
   api_base = {
     default = function()
       return os.getenv("ZEKE_API_BASE") or "http://127.0.0.1:8080/v1"
     end,
-    check = url,
+    env = "ZEKE_API_BASE",
+    fallback = "http://127.0.0.1:8080/v1",
+    check = http_url,
     expects = "an http(s) URL such as http://127.0.0.1:8080/v1",
     doc = "OMEN's OpenAI-compatible base URL (env ZEKE_API_BASE)",
   },
@@ -136,7 +309,9 @@ M.schema = {
       end
       return host or "http://127.0.0.1:11434"
     end,
-    check = url,
+    env = "OLLAMA_HOST",
+    fallback = "http://127.0.0.1:11434",
+    check = http_url,
     expects = "an http(s) URL such as http://127.0.0.1:11434",
     doc = "local Ollama, used directly only in degraded mode (env OLLAMA_HOST)",
   },
@@ -200,41 +375,21 @@ M.schema = {
   },
   omen = {
     default = nil,
-    check = function(v)
-      if v == nil then
-        return true
-      end
-      if type(v) ~= "table" then
-        return false
-      end
-      local strategies = { single = true, race = true, speculate_k = true, parallel_merge = true }
-      if v.strategy ~= nil and not strategies[v.strategy] then
-        return false
-      end
-      for _, k in ipairs({ "k", "budget_usd", "max_latency_ms" }) do
-        if v[k] ~= nil and type(v[k]) ~= "number" then
-          return false
-        end
-      end
-      return v.providers == nil or is_list_of_strings(v.providers)
-    end,
-    expects = "{ strategy = single|race|speculate_k|parallel_merge, k = n, providers = {..}, budget_usd = n, max_latency_ms = n, stickiness = s }",
+    fields = OMEN_FIELDS,
+    check = table_of(OMEN_FIELDS, true),
+    expects = "{ strategy = single|race|speculate_k|parallel_merge, k = n, providers = {..}, "
+      .. "budget_usd = n, max_latency_ms = n, stickiness = s }",
     doc = "optional OMEN strategy object sent with each request",
   },
   glyph = {
     default = nil,
-    check = function(v)
-      if v == nil then
-        return true
+    fields = GLYPH_FIELDS,
+    check = table_of(GLYPH_FIELDS, true, function(v)
+      if v.cmd ~= nil and v.url ~= nil then
+        return false, "set cmd or url, not both"
       end
-      if type(v) ~= "table" then
-        return false
-      end
-      if v.cmd ~= nil then
-        return is_list_of_strings(v.cmd) and #v.cmd > 0
-      end
-      return type(v.url) == "string" and (v.url:match("^wss?://") or v.url:match("^https?://")) ~= nil
-    end,
+      return v.cmd ~= nil or v.url ~= nil, "it needs cmd or url"
+    end),
     expects = '{ cmd = {"glyph","serve","--transport","stdio"} } or { url = "ws://…" | "http://…/mcp" }',
     doc = "MCP tool server for tool calls and writes",
   },
@@ -268,28 +423,16 @@ M.schema = {
   },
   timeouts = {
     default = { connect = 3, first_byte = 30, read = 60, tool = 30 },
-    check = function(v)
-      if type(v) ~= "table" then
-        return false
-      end
-      for _, k in ipairs({ "connect", "first_byte", "read", "tool" }) do
-        if v[k] ~= nil and (type(v[k]) ~= "number" or v[k] <= 0) then
-          return false
-        end
-      end
-      return true
-    end,
+    fields = TIMEOUT_FIELDS,
+    check = table_of(TIMEOUT_FIELDS, false),
     expects = "{ connect = seconds, first_byte = seconds, read = seconds, tool = seconds } (positive numbers)",
-    doc = "connect timeout, time allowed before the answer starts, per-read idle timeout, and time allowed per tool call",
+    doc = "connect timeout, time allowed before the answer starts, per-read idle timeout, "
+      .. "and time allowed per tool call",
   },
   ui = {
     default = { layout = "vsplit", width = 0.4, focus = false },
-    check = function(v)
-      return type(v) == "table"
-        and (v.layout == nil or v.layout == "vsplit" or v.layout == "split" or v.layout == "tab")
-        and (v.width == nil or (type(v.width) == "number" and v.width > 0))
-        and (v.focus == nil or type(v.focus) == "boolean")
-    end,
+    fields = UI_FIELDS,
+    check = table_of(UI_FIELDS, false),
     expects = '{ layout = "vsplit"|"split"|"tab", width = fraction or columns, focus = boolean }',
     doc = "where the answer buffer opens, and whether the cursor moves into it",
   },
@@ -301,11 +444,8 @@ M.schema = {
   },
   tools = {
     default = { enable = {}, max_turns = 8 },
-    check = function(v)
-      return type(v) == "table"
-        and (v.enable == nil or is_list_of_strings(v.enable))
-        and (v.max_turns == nil or (positive_integer(v.max_turns) and v.max_turns >= 1))
-    end,
+    fields = TOOLS_FIELDS,
+    check = table_of(TOOLS_FIELDS, false),
     expects = "{ enable = { tool names }, max_turns = n >= 1 }",
     doc = "destructive tools to offer (delete_file, shell_execute, …) and the tool-call turn limit",
   },
@@ -335,14 +475,87 @@ function M.defaults()
   return out
 end
 
+--- A value for a message: short, on one line.
+local function shown(v)
+  local text = util.one_line(vim.inspect(v))
+  if #text > 80 then
+    text = text:sub(1, 77) .. "..."
+  end
+  return text
+end
+
+local function problem(key, expects, value, why)
+  return ("zeke: config key '%s' must be %s (got %s%s); using the default"):format(
+    key,
+    expects,
+    shown(value),
+    why and (": " .. why) or ""
+  )
+end
+
+--- The fields of a table key that pass their checks; each bad one is reported
+--- with its full name and left out (so its default applies).
+---@return table clean, boolean any_bad
+local function good_fields(key, spec, value, errors)
+  local clean, any_bad = {}, false
+  for k, v in pairs(value) do
+    if type(k) ~= "string" then
+      any_bad = true
+      table.insert(
+        errors,
+        ("zeke: config key '%s' has an entry without a name ([%s] = %s); ignored"):format(key, shown(k), shown(v))
+      )
+    elseif not (spec.fields[k] or spec.fields["*"]) then
+      any_bad = true
+      table.insert(
+        errors,
+        ("zeke: unknown config key '%s.%s' (ignored); see :help zeke-config-%s"):format(key, k, key)
+      )
+    elseif v ~= vim.NIL then -- a field set to nil: its default applies
+      local field = spec.fields[k] or spec.fields["*"]
+      local ok, why = field.check(v)
+      if ok then
+        clean[k] = v
+      else
+        any_bad = true
+        table.insert(errors, problem(key .. "." .. k, field.expects, v, why))
+      end
+    end
+  end
+  return clean, any_bad
+end
+
+--- Defaults read from the environment are checked like the user's values.
+local function check_env_defaults(cfg, errors)
+  for key, spec in pairs(M.schema) do
+    if spec.env and not spec.check(cfg[key]) then
+      local _, why = spec.check(cfg[key])
+      table.insert(
+        errors,
+        ("zeke: config key '%s' from $%s must be %s (got %s%s); using %s"):format(
+          key,
+          spec.env,
+          spec.expects,
+          shown(cfg[key]),
+          why and (": " .. why) or "",
+          spec.fallback
+        )
+      )
+      cfg[key] = spec.fallback
+    end
+  end
+end
+
 --- Merge user opts over the defaults and validate.
 ---@param user table|nil
 ---@return zeke.Config config, string[] errors
 function M.build(user)
   local errors = {}
   local cfg = M.defaults()
+  check_env_defaults(cfg, errors)
   if user ~= nil and type(user) ~= "table" then
-    return cfg, { "zeke: setup() expects a table of options (got " .. type(user) .. ")" }
+    table.insert(errors, "zeke: setup() expects a table of options (got " .. type(user) .. "); using the defaults")
+    return cfg, errors
   end
   for key, value in pairs(user or {}) do
     local spec = M.schema[key]
@@ -354,18 +567,27 @@ function M.build(user)
       else
         table.insert(errors, ("zeke: config key '%s' cannot be unset (nil); using the default"):format(key))
       end
-    elseif not spec.check(value) then
-      table.insert(
-        errors,
-        ("zeke: config key '%s' must be %s (got %s); using the default"):format(key, spec.expects, vim.inspect(value))
-      )
-    elseif key == "aliases" then
-      -- users add or override aliases; the built-in ones stay unless replaced
-      cfg.aliases = vim.tbl_deep_extend("force", cfg.aliases, value)
-    elseif type(value) == "table" and type(cfg[key]) == "table" and not vim.islist(value) then
-      cfg[key] = vim.tbl_deep_extend("force", cfg[key], value)
+    elseif spec.fields and type(value) == "table" then
+      local clean, any_bad = good_fields(key, spec, value, errors)
+      local merged = type(cfg[key]) == "table" and vim.tbl_deep_extend("force", cfg[key], clean) or clean
+      local ok, why = spec.check(merged)
+      if ok then
+        cfg[key] = merged
+      elseif not any_bad then -- else the field's message already says what is wrong
+        table.insert(errors, problem(key, spec.expects, value, why))
+      end
     else
-      cfg[key] = value
+      local ok, why = spec.check(value)
+      if not ok then
+        table.insert(errors, problem(key, spec.expects, value, why))
+      elseif key == "aliases" then
+        -- users add or override aliases; the built-in ones stay unless replaced
+        cfg.aliases = vim.tbl_deep_extend("force", cfg.aliases, value)
+      elseif type(value) == "table" and type(cfg[key]) == "table" and not vim.islist(value) then
+        cfg[key] = vim.tbl_deep_extend("force", cfg[key], value)
+      else
+        cfg[key] = value
+      end
     end
   end
   if cfg.alias ~= "auto" and not cfg.aliases[cfg.alias] then
@@ -378,10 +600,20 @@ end
 ---@type zeke.Config|nil
 local current = nil
 local user_opts = nil
+local set_error = nil ---@type string|nil
 
 --- Set the user's opts (from setup()); the config is rebuilt on next get().
+--- Anything but a table (or nil) is reported once and ignored.
 ---@param opts table|nil
 function M.set(opts)
+  set_error = nil
+  if opts ~= nil and type(opts) ~= "table" then
+    set_error = ("zeke: setup() expects a table of options (got %s: %s); ignored, using the defaults"):format(
+      type(opts),
+      shown(opts)
+    )
+    opts = nil
+  end
   user_opts = opts
   current = nil
 end
@@ -392,14 +624,25 @@ function M.get()
   if current then
     return current
   end
+  local errors = {}
+  if set_error then
+    table.insert(errors, set_error)
+  end
   local merged = {}
   if type(vim.g.zeke) == "table" then
     merged = vim.deepcopy(vim.g.zeke)
+  elseif vim.g.zeke ~= nil then
+    table.insert(errors, ("zeke: vim.g.zeke must be a table of options (got %s); ignored"):format(type(vim.g.zeke)))
   end
   if user_opts then
     merged = vim.tbl_deep_extend("force", merged, user_opts)
   end
-  local cfg, errors = M.build(merged)
+  local ok, cfg, build_errors = pcall(M.build, merged)
+  if not ok then -- never: but a config must not break every command
+    table.insert(errors, "zeke: could not read the config (" .. tostring(cfg) .. "); using the defaults")
+    cfg, build_errors = M.build(nil)
+  end
+  vim.list_extend(errors, build_errors)
   current = cfg
   if #errors > 0 then
     vim.schedule(function()

@@ -11,11 +11,23 @@ M.chan = nil
 --- Why the previous host went away, reported once by the next command.
 ---@type string|nil
 M.exit_reason = nil
+--- The host channel that did not confirm a cancel in time. Any batch from the
+--- host clears it (it was only slow); else the next command replaces the host.
+---@type integer|nil
+M.suspect = nil
 
-local stderr_tail = {}
 local callbacks = {} ---@type table<integer, fun(result: any, err: string|nil)>
 local next_call_id = 0
 local session_id = nil
+
+--- Every call still waiting for the host gets an answer: the reason it never will.
+---@param reason string
+local function fail_pending(reason)
+  for id, cb in pairs(callbacks) do
+    callbacks[id] = nil
+    cb(nil, "zeke: " .. reason)
+  end
+end
 
 -- Public -----------------------------------------------------------------------
 
@@ -56,11 +68,16 @@ function M.log_file()
   return vim.fn.stdpath("log") .. "/zeke.log"
 end
 
---- Start the host if it is not running.
+--- Start the host if it is not running (or replace one that stopped answering).
 ---@return integer|nil chan, string|nil err
 function M.ensure()
+  M.recover()
   if M.chan then
     return M.chan
+  end
+  local reason = M.take_exit_reason()
+  if reason then
+    vim.notify("zeke: " .. reason .. "; starting a new one", vim.log.levels.WARN, { title = "zeke" })
   end
   local python = M.python()
   if vim.fn.executable(python) ~= 1 then
@@ -74,7 +91,7 @@ function M.ensure()
   if vim.env.PYTHONPATH and vim.env.PYTHONPATH ~= "" then
     pypath = pypath .. ":" .. vim.env.PYTHONPATH
   end
-  stderr_tail = {}
+  local stderr_tail = {} -- this host's own: an old one may still be writing to its pipe
   local ok, chan = pcall(vim.fn.jobstart, { python, "-m", "zeke", "host" }, {
     rpc = true,
     -- the API key stays in the environment the host inherits: never in argv
@@ -96,7 +113,7 @@ function M.ensure()
     end,
     on_exit = function(job, code)
       vim.schedule(function()
-        M._on_exit(job, code)
+        M._on_exit(job, code, stderr_tail)
       end)
     end,
   })
@@ -156,11 +173,47 @@ function M.push_config()
 end
 
 function M.stop()
+  M.suspect = nil
   if M.chan then
     local chan = M.chan
     M.chan = nil
     pcall(vim.fn.jobstop, chan)
   end
+end
+
+--- The host did not confirm something it always confirms at once (a cancel).
+---@param chan integer|nil  the host that was asked
+function M.not_answering(chan)
+  if chan and chan == M.chan then
+    M.suspect = chan
+  end
+end
+
+--- A host that stopped answering is given up now, before anything new waits on it
+--- (the next start says so once).
+function M.recover()
+  if M.chan and M.suspect == M.chan then
+    M.abandon("the Python host stopped answering")
+  end
+end
+
+--- A batch arrived from the host: it is answering.
+function M.alive()
+  M.suspect = nil
+end
+
+--- Give up on the running host: stop it (Neovim kills it if it does not stop),
+--- end what waited on it, and say why at the next start.
+---@param reason string
+function M.abandon(reason)
+  local chan = M.chan
+  M.chan, M.suspect = nil, nil
+  if chan then
+    pcall(vim.fn.jobstop, chan)
+  end
+  M.exit_reason = reason
+  fail_pending(reason)
+  require("zeke.requests").host_died(reason)
 end
 
 -- Called by the host (through zeke.bridge) -------------------------------------
@@ -178,21 +231,21 @@ end
 
 -- Private ----------------------------------------------------------------------
 
-function M._on_exit(job, code)
+---@param job integer
+---@param code integer
+---@param stderr_tail string[]
+function M._on_exit(job, code, stderr_tail)
   if M.chan ~= job then
     return -- an old host we already replaced or stopped
   end
-  M.chan = nil
-  local tail = table.concat(stderr_tail, "\n")
+  M.chan, M.suspect = nil, nil
+  local tail = table.concat(stderr_tail or {}, "\n")
   local reason = ("the Python host exited (code %d)"):format(code)
   if tail ~= "" then
     reason = reason .. ": " .. tail:sub(-400)
   end
   M.exit_reason = reason
-  for id, cb in pairs(callbacks) do
-    callbacks[id] = nil
-    cb(nil, "zeke: " .. reason)
-  end
+  fail_pending(reason)
   require("zeke.requests").host_died(reason)
 end
 

@@ -1,7 +1,7 @@
 --- zeke.nvim — hand a selection to the OMEN router, watch the answer stream in,
 --- see who answered and what it cost, apply the change after review.
 ---
---- Public API (contract §4): setup(), statusline(), last(), cancel().
+--- Public API: setup(), statusline(), escape(), last(), cancel().
 --- Status for statuslines: vim.g.zeke_status + `User ZekeStatus`.
 
 local M = {}
@@ -20,13 +20,22 @@ end
 -- Public -------------------------------------------------------------------------
 
 --- The statusline badge: alias→model, provider, cost, latency and markers for
---- streaming, error, over-budget and degraded mode. No RPC.
+--- streaming, error, over-budget and degraded mode. No RPC. Escaped for a
+--- statusline format (`%` doubled, one line): use it in `%{%…%}`, `%!` or lualine.
 ---@return string
 function M.statusline()
   return require("zeke.status").statusline()
 end
 
---- The most recent request (contract §4 fields), or nil.
+--- Make text safe for a 'statusline' / 'winbar' / 'tabline' format: one line,
+--- `%` doubled. For statuslines built from the raw `vim.g.zeke_status` fields.
+---@param s any
+---@return string
+function M.escape(s)
+  return require("zeke.util").statusline_escape(s)
+end
+
+--- The most recent request (the fields `:help zeke.last()` lists), or nil.
 ---@return table|nil
 function M.last()
   local requests = package.loaded["zeke.requests"]

@@ -27,8 +27,9 @@ local M = {}
 ---@field truncated boolean
 ---@field source table  where the selection came from (buf, rows, text)
 ---@field chunks string[] text pieces not yet joined into `text`
+---@field cancelled_here boolean|nil  ended by :ZekeCancel here, the host never confirming it
 
---- Fields of `last()` / ZekeRequestDone's data (contract §4).
+--- Fields of `last()` / ZekeRequestDone's data (`:help zeke.last()`).
 local PUBLIC_FIELDS = {
   "id", "command", "intent", "alias", "model", "provider", "state", "text", "error", "buf",
   "ttfb_ms", "latency_ms", "tokens_in", "tokens_out", "cost_usd", "degraded", "tool_calls",

@@ -2,6 +2,7 @@
 --- filled as the answer streams in. `q` closes it, `<C-c>` cancels the request.
 
 local config = require("zeke.config")
+local util = require("zeke.util")
 
 local M = {}
 
@@ -51,11 +52,10 @@ function M.show(req)
       vim.cmd("botright vsplit")
     end
     win = api.nvim_get_current_win()
-    local width = cfg.width or 0.4
     if cfg.layout == "vsplit" then
-      api.nvim_win_set_width(win, width <= 1 and math.floor(vim.o.columns * width) or width)
+      api.nvim_win_set_width(win, M.size(cfg.width, vim.o.columns))
     elseif cfg.layout == "split" then
-      api.nvim_win_set_height(win, width <= 1 and math.floor(vim.o.lines * width) or width)
+      api.nvim_win_set_height(win, M.size(cfg.width, vim.o.lines))
     end
   end
   api.nvim_win_set_buf(win, req.buf)
@@ -98,7 +98,7 @@ function M.banner(req, text)
     return
   end
   api.nvim_buf_set_extmark(buf, ns, 0, 0, {
-    virt_lines = { { { text, "WarningMsg" } } },
+    virt_lines = { { { util.one_line(text), "WarningMsg" } } },
     virt_lines_above = true,
   })
   -- extmark virt_lines above line 1 need the view scrolled to show them
@@ -145,9 +145,9 @@ function M.update_winbar(req)
   if not req.buf or not api.nvim_buf_is_valid(req.buf) then
     return
   end
-  local text = require("zeke.status").describe(req)
+  local text = util.statusline_escape(require("zeke.status").describe(req))
   for _, win in ipairs(vim.fn.win_findbuf(req.buf)) do
-    vim.wo[win].winbar = text:gsub("%%", "%%%%")
+    vim.wo[win].winbar = text
   end
 end
 
@@ -161,6 +161,19 @@ function M.close(buf)
 end
 
 -- Private ----------------------------------------------------------------------
+
+--- The window size for `ui.width`: a fraction (<= 1) of the screen, else a number
+--- of columns (lines); always a whole number the screen can hold.
+---@param width number|nil
+---@param screen integer
+---@return integer
+function M.size(width, screen)
+  if type(width) ~= "number" or width ~= width or width <= 0 then
+    width = 0.4
+  end
+  local n = width <= 1 and screen * width or width
+  return math.max(1, math.min(math.floor(n), screen))
+end
 
 --- The window in this tab that shows a zeke answer buffer.
 ---@return integer|nil

@@ -1,6 +1,8 @@
 --- The status badge: computed from `vim.g.zeke_status`, never by asking the host,
 --- so statuslines can call it on every redraw.
 
+local util = require("zeke.util")
+
 local M = {}
 
 local cached = nil ---@type string|nil
@@ -46,7 +48,8 @@ function M.format_ms(ms)
 end
 
 --- One line describing a request or status table: marker, alias→model, provider,
---- cost, latency, and the degraded / over-budget flags.
+--- cost, latency, and the degraded / over-budget flags. Raw text (for messages):
+--- the model and provider are the router's words, escape them for a statusline.
 ---@param s table  a request or vim.g.zeke_status
 ---@return string
 function M.describe(s)
@@ -88,7 +91,8 @@ function M.describe(s)
   return table.concat(out, " ")
 end
 
---- The statusline badge (cheap: a cached string, rebuilt when the status changes).
+--- The statusline badge (cheap: a cached string, rebuilt when the status changes),
+--- escaped for a statusline format: the router's text in it is shown, never run.
 ---@return string
 function M.statusline()
   if cached then
@@ -104,7 +108,7 @@ function M.statusline()
     end
     return cached
   end
-  cached = M.describe(s)
+  cached = util.statusline_escape(M.describe(s))
   return cached
 end
 

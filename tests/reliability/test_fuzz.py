@@ -1,6 +1,7 @@
 """Fuzzing what the unit fuzzers do not reach: config validation in a real Neovim,
-the whole HTTP client on arbitrary responses, and applying a change to arbitrary
-buffers. Each must end in its own clear error, never anything else.
+the whole HTTP client on arbitrary responses, applying a change to arbitrary
+buffers, and the router's words in every place the editor draws them. Each must
+end in its own clear error, never anything else.
 
 (The SSE, NDJSON and decoder fuzzers live in tests/unit/test_stream_fuzz.py, the
 hunk fuzzers in tests/unit/test_diff_fuzz.py.)
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
@@ -63,13 +65,66 @@ values = st.recursive(
     ),
     max_leaves=12,
 )  # fmt: skip
+
+
+def url_strategy(hosts: list[str], ports: list[int]) -> st.SearchStrategy[str]:
+    """URLs good and bad: odd schemes, no host, ports out of range or not numbers."""
+    port = st.one_of(st.just(""), st.sampled_from(ports).map(lambda p: f":{p}"),
+                     st.sampled_from([":", ":x", ":-1", ": 80"]))  # fmt: skip
+    return st.builds(
+        lambda scheme, host, port, path: f"{scheme}{host}{port}{path}",
+        st.sampled_from(["http://", "https://", "HTTP://", "ws://", "ftp://", "", "http:/"]),
+        st.sampled_from(hosts),
+        port,
+        st.sampled_from(["", "/v1", "/v1/", "/mcp", "?q=1", "#f"]),
+    )
+
+
+numbers = st.one_of(
+    st.sampled_from([math.nan, math.inf, -math.inf, 53.333, 0, 0.0, -1, 1, 1.5, 0.3, 2**53, 1e300,
+                     1e-300, 80, 2**31]),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.integers(min_value=-10, max_value=10**6),
+)  # fmt: skip
+not_tables = st.one_of(st.text(max_size=6), numbers, st.booleans())
+
+
+def targeted_options(urls: st.SearchStrategy[str]) -> st.SearchStrategy[dict[str, Any]]:
+    """Options aimed at the keys whose bad values once passed validation: NaN, inf,
+    fractions, huge ports, strings where tables go."""
+    return st.fixed_dictionaries(
+        {},
+        optional={
+            "ui": st.one_of(not_tables, st.fixed_dictionaries({}, optional={
+                "width": st.one_of(numbers, not_tables),
+                "layout": st.sampled_from(["vsplit", "split", "tab", "float", 1]),
+                "focus": st.one_of(st.booleans(), numbers)})),
+            "omen": st.one_of(not_tables, st.fixed_dictionaries({}, optional={
+                "budget_usd": numbers, "k": numbers, "max_latency_ms": numbers,
+                "strategy": st.sampled_from(["single", "race", "bogus"]),
+                "stickiness": st.one_of(st.just("session"), numbers),
+                "extra": st.one_of(numbers, st.lists(numbers, max_size=2))})),
+            "api_base": st.one_of(urls, not_tables),
+            "ollama_host": st.one_of(urls, not_tables),
+            "glyph": st.one_of(not_tables, st.fixed_dictionaries({"url": st.one_of(urls, numbers)})),
+            "timeouts": st.one_of(not_tables, st.dictionaries(
+                st.sampled_from(["connect", "first_byte", "read", "tool"]), numbers, max_size=4)),
+            "context_lines": numbers,
+            "max_context_tokens": numbers,
+            "tools": st.one_of(not_tables, st.fixed_dictionaries({}, optional={"max_turns": numbers})),
+        },
+    )  # fmt: skip
+
+
 option_tables = st.one_of(
     st.dictionaries(
         st.one_of(st.sampled_from(SCHEMA_KEYS), st.text(max_size=10)), values, max_size=6
     ),
     st.lists(values, max_size=3),  # a list: Lua sees numeric keys
     scalars,  # not a table at all
-)
+    targeted_options(url_strategy(["127.0.0.1", "[::1]", "x.invalid", "", "a b", "h_1"],
+                                  [0, 1, 80, 8080, 65535, 65536, 99999])),
+)  # fmt: skip
 
 BUILD_LUA = r"""
 local config = require('zeke.config')
@@ -121,6 +176,10 @@ def _named_keys(opts: Any) -> list[str]:
 @example(opts={"aliases": None, "alias": "mine"})  # config.build raised
 @example(opts={"context_lines": math.inf})  # accepted by Lua, the host cannot take it
 @example(opts={"tools": {"max_turns": math.inf}})
+@example(opts={"ui": {"width": 160 / 3}})  # passed, then every command failed
+@example(opts={"omen": {"budget_usd": math.nan, "k": math.inf}})  # every request failed
+@example(opts={"api_base": "http://127.0.0.1:99999/v1"})  # "internal error (ExceptionGroup…)"
+@example(opts={"glyph": {"url": "ws://127.0.0.1:70000"}})
 def test_config_build_never_raises_and_every_error_names_its_key(nvim_cfg, opts) -> None:
     out = nvim_cfg.lua(BUILD_LUA, opts)
     assert "raised" not in out, f"config.build raised on {opts!r}: {out.get('raised')}"
@@ -128,17 +187,28 @@ def test_config_build_never_raises_and_every_error_names_its_key(nvim_cfg, opts)
     keys = _named_keys(opts)
     for e in errors:
         assert e.startswith("zeke:") and "traceback" not in e.lower()
-        if isinstance(opts, (dict, list)):
-            assert any(f"'{k}'" in e for k in keys), f"{e!r} names none of {keys!r}"
+        if isinstance(opts, (dict, list)):  # the key, or one of its fields in full
+            assert any(f"'{k}'" in e or f"'{k}." in e for k in keys), (
+                f"{e!r} names none of {keys!r}"
+            )
         else:
             assert "expects a table" in e
     # a bad value falls back to the default: the config in effect is always valid
     assert out["invalid"] == [], f"invalid after build: {out['invalid']} from {opts!r}"
     # …and whatever Lua lets through, the host can take
     try:
-        Settings.from_lua(out["host"])
+        taken = Settings.from_lua(out["host"])
     except Exception as e:  # a host crash on configure loses the session
         pytest.fail(f"Settings.from_lua raised {type(e).__name__}: {e} for opts {opts!r}")
+    # the router gets JSON, which has no NaN or inf; every URL is one the client can open
+    json.dumps(out["host"], allow_nan=False)
+    assert taken.api_base == out["host"]["api_base"].rstrip("/"), opts
+    assert taken.ollama_host == out["host"]["ollama_host"].rstrip("/"), opts
+    glyph = out["host"].get("glyph")
+    if isinstance(glyph, dict) and "url" in glyph:
+        assert taken.glyph is not None and taken.glyph.get("url") == glyph["url"], opts
+    width = out["host"]["ui"]["width"]
+    assert 0 < width <= 1 or width == int(width), opts
 
 
 # -- the HTTP client on arbitrary responses ---------------------------------------------
@@ -283,3 +353,228 @@ def test_apply_on_any_buffer_raises_nothing_but_zeke_error(
         assert got == [s.rstrip() for s in original]
     text = changes.whole_text(buffer, applied)
     assert isinstance(text, str)
+
+
+# -- text from the router through every place zeke draws it ------------------------------
+
+PWN = "let g:pwned = 1"
+HOSTILE_ATOMS = [
+    "%{execute('" + PWN + "')}", "%!execute('" + PWN + "')", "%{%execute('" + PWN + "')%}",
+    "%{%v:lua.vim.cmd('" + PWN + "')%}", "%#ErrorMsg#", "%=", "%<", "%1*", "%", "%%", "}",
+    "\n", "\r\n", "\t", "\x00", "\x1b[2J", "\x1b]0;t\x07", "\x7f", "\x9b31m", "'", '"', "\\",
+    "|", "<CR>", "gpt-5-codex", "@", "→", "✓", "x" * 60,
+]  # fmt: skip
+hostile = st.one_of(
+    st.lists(st.sampled_from(HOSTILE_ATOMS), min_size=1, max_size=5).map("".join),
+    st.text(max_size=20),
+)
+optional_hostile = st.one_of(st.none(), hostile)
+
+# A request as commands.ask makes it; the router's words arrive through the bridge
+# (the host's only way in), then every sink draws them. Each sink under pcall: the
+# test reports which one raised.
+RENDER_LUA = r"""
+local model, provider, alias, err = ...
+local function opt(v) if v == vim.NIL then return nil end return v end
+vim.g.pwned = nil
+vim.cmd("silent! only | messages clear")
+local requests, bridge, picker = require("zeke.requests"), require("zeke.bridge"), require("zeke.picker")
+local host = require("zeke.host")
+local out = { errors = {}, shown = {} }
+local function try(name, fn)
+  local ok, e = pcall(fn)
+  if not ok then table.insert(out.errors, name .. ": " .. tostring(e)) end
+end
+local id = "fuzz-" .. tostring(vim.uv.hrtime())
+try("request", function()
+  local req = { id = id, command = "ZekeExplain", intent = "reason", started = vim.uv.hrtime(),
+    source = { buf = vim.api.nvim_get_current_buf(), start_line = 1, end_line = 1, text = { "" } } }
+  requests.add(req)
+  require("zeke.scratch").open(req)
+end)
+local forms = {
+  format_item = "%{%v:lua.require'zeke'.statusline()%}",
+  whole_line = "%!v:lua.require'zeke'.statusline()",
+  lualine = "%{%luaeval(\"require'lualine.components.zeke'()\")%}",
+  expression = "%{v:lua.require'zeke'.statusline()}",
+}
+local function draw(phase)
+  for name, fmt in pairs(forms) do
+    try(phase .. " statusline " .. name, function()
+      vim.o.statusline = fmt
+      vim.cmd("redrawstatus!")
+      vim.cmd("redraw!")
+      out.shown[phase .. " " .. name] = vim.api.nvim_eval_statusline(fmt, { maxwidth = 10000 }).str
+    end)
+  end
+  try(phase .. " winbar", function()
+    local r = requests.get(id)
+    local win = vim.fn.bufwinid(r.buf)
+    out.shown[phase .. " winbar"] = vim.api.nvim_eval_statusline(vim.wo[win].winbar,
+      { winid = win, maxwidth = 10000, use_winbar = true }).str
+  end)
+end
+try("meta", function()
+  bridge.dispatch({ { "meta", id, { alias = opt(alias), model = opt(model), provider = opt(provider) } },
+                    { "text", id, "partial" } })
+end)
+draw("streaming")
+try("done", function()
+  bridge.dispatch({ { "done", id, { state = "error", error = opt(err) or "zeke: failed" } } })
+end)
+draw("done")
+
+-- :ZekeModel, :ZekeStats and :ZekeAudit with the host's answers carrying the same words
+local real_call, real_select = host.call, vim.ui.select
+local summary = { last_model = opt(model), requests = 3, median_ttfb_ms = 12, success_rate = 0.5, avg_cost_usd = 0.01 }
+local answers = {
+  aliases = { project = opt(provider) or "p", current = opt(alias) or "auto", aliases = {
+    { name = opt(alias) or "auto", model = opt(model), provider = opt(provider), summary = summary },
+    { name = "code-fast", model = opt(model), summary = vim.NIL } } },
+  stats = { project = opt(alias) or "p", rows = { { alias = opt(alias), model = opt(model),
+    provider = opt(provider), requests = 2, success_rate = 1, median_ttfb_ms = 5, p95_ttfb_ms = 9,
+    tokens_in = 10, tokens_out = 20, cost_usd = 0.5, cost_unknown = 1, degraded = true } } },
+  audit = { project = "p", rows = { { created_at = 0, tool = opt(model), decision = opt(provider),
+    result_status = opt(alias), duration_ms = 3, detail = opt(err), args_digest = opt(alias) } } },
+}
+host.call = function(method, _, cb) cb(answers[method] or {}, nil) end
+vim.ui.select = function(items, opts, on_choice)
+  out.picker = { prompt = opts.prompt, items = {} }
+  for i, item in ipairs(items) do out.picker.items[i] = opts.format_item(item) end
+  on_choice(nil)
+end
+try("ZekeModel", function() picker.run(nil) end)
+for _, what in ipairs({ "stats", "audit" }) do
+  try("Zeke" .. what, function()
+    picker[what](false)
+    out[what] = vim.api.nvim_buf_get_lines(vim.fn.bufnr("zeke://" .. what), 0, -1, false)
+  end)
+end
+host.call, vim.ui.select = real_call, real_select
+vim.cmd("redraw!")
+out.pwned = vim.g.pwned or vim.NIL
+out.messages = vim.api.nvim_exec2("messages", { output = true }).output
+return out
+"""
+
+
+def _one_line(s: str) -> str:
+    """What zeke.util.one_line makes of a string (control characters → spaces)."""
+    return re.sub(r"[\x00-\x1f\x7f\x80-\x9f]", " ", s)
+
+
+@pytest.fixture(scope="module")
+def nvim_ui(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NvimSession]:
+    s = NvimSession(_one_build(), tmp_path_factory.mktemp("uifuzz"))
+    s.cmd("set laststatus=2 columns=200")
+    s.open_file(s.home / "calc.py", "x = 1\n")
+    yield s
+    s.close()
+
+
+@settings(
+    max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(model=optional_hostile, provider=optional_hostile, alias=optional_hostile, err=hostile)
+@example(model="%{execute('let g:pwned = 1')}", provider="%!execute('let g:pwned = 1')",
+         alias="a\nb", err="\x00")  # fmt: skip
+def test_router_text_in_every_sink_is_shown_never_run(nvim_ui, model, provider, alias, err):
+    out = nvim_ui.lua(RENDER_LUA, model, provider, alias, err)
+    assert out["errors"] == [], out["errors"]
+    assert out["pwned"] is None, f"evaluated: {model!r} {provider!r} {alias!r}"
+    assert "internal error" not in out["messages"] and "E5108" not in out["messages"]
+    printable = all(c.isascii() and (c.isprintable() or c in "\n\r\t\x00\x1b\x7f") for c in
+                    (model or "") + (provider or ""))  # fmt: skip
+    if model and printable and model.strip():  # Neovim draws other characters as <xx>
+        for where, text in out["shown"].items():
+            if "expression" not in where:  # `%{…}` shows the escaped text as it is
+                assert _one_line(model.strip()) in text, (where, text)
+        assert any(_one_line(model.strip()) in line for line in out["stats"])
+    drawn = [*out["stats"], *out["audit"], out["picker"]["prompt"], *out["picker"]["items"]]
+    assert len(out["picker"]["items"]) == 2
+    for line in drawn:
+        assert "\n" not in line and "\r" not in line and "\x00" not in line, line
+
+
+# -- any setup(), then a command: it ends, with no traceback -----------------------------
+
+COMMAND_LUA = r"""
+local opts, command = ...
+-- back to the code (ui.focus may have left the cursor in an answer window)
+vim.cmd("silent! tabonly | silent! only | silent! buffer calc.py | messages clear")
+local before = require("zeke").last()
+local ok, err = pcall(require("zeke").setup, opts)
+if not ok then return { raised = tostring(err) } end
+vim.cmd("1" .. command)
+local last = require("zeke").last()
+local cfg = require("zeke.config").get()
+local quick = false
+for _, t in pairs(cfg.timeouts) do quick = quick or t < 1 end
+return { started = last ~= nil and (before == nil or last.id ~= before.id),
+         api_base = cfg.api_base, quick = quick, glyph = cfg.glyph ~= nil }
+"""
+
+
+@pytest.fixture(scope="module")
+def omen_fuzz() -> Iterator[Any]:
+    from fakes import omen as fo
+
+    server = fo.FakeOmen("designed").start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def nvim_cmd(omen_fuzz, tmp_path_factory: pytest.TempPathFactory) -> Iterator[NvimSession]:
+    home = tmp_path_factory.mktemp("cmdfuzz")
+    # a rejected api_base / ollama_host falls back to these: the fake, and a closed port
+    env = {"ZEKE_API_BASE": omen_fuzz.url, "OLLAMA_HOST": "127.0.0.1:1"}
+    s = NvimSession(_one_build(), home, {"fallback": False}, env=env)
+    s.cmd(f"cd {home}")
+    s.open_file(home / "calc.py", "def total(xs):\n    return sum(xs)\n")
+    yield s
+    s.close()
+
+
+# only loopback hosts that can be contacted: port 1 is closed (a rejected URL falls
+# back to the fake, through $ZEKE_API_BASE)
+LOOPBACK_URLS = url_strategy(["127.0.0.1", "[::1]", "", "a b"], [0, 1, 65536, 99999])
+
+
+def _strict_json(raw: bytes) -> Any:
+    """Parse as a strict JSON parser (the router's) does: NaN and Infinity are errors."""
+
+    def refuse(name: str) -> None:
+        raise ValueError(f"{name} is not JSON")
+
+    return json.loads(raw, parse_constant=refuse)
+
+
+@settings(
+    max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    opts=st.one_of(targeted_options(LOOPBACK_URLS), not_tables),
+    command=st.sampled_from(["ZekeExplain", "ZekeRefactor"]),
+)
+# Each once passed validation and then broke every command:
+@example(opts={"ui": {"width": 160 / 3}}, command="ZekeExplain")  # traceback, stuck "streaming"
+@example(opts="a string", command="ZekeExplain")  # a raw Lua error, then on every command
+@example(opts={"omen": {"budget_usd": math.nan}}, command="ZekeExplain")  # JSON the router refuses
+@example(opts={"api_base": "http://127.0.0.1:99999/v1"}, command="ZekeExplain")  # internal error
+def test_any_setup_then_a_command_ends_without_a_traceback(nvim_cmd, omen_fuzz, opts, command):
+    seen = len(omen_fuzz.requests)
+    out = nvim_cmd.lua(COMMAND_LUA, opts, command)
+    assert "raised" not in out, f"setup() raised on {opts!r}: {out.get('raised')}"
+    assert out["started"], "the command did not start a request"
+    last = nvim_cmd.wait_done(timeout=30)  # always a final state, never "streaming"
+    assert last["state"] in ("done", "error", "cancelled"), last
+    if out["api_base"] == omen_fuzz.url and not out["quick"] and not out["glyph"]:
+        # an accepted config and a router that answers: the answer arrives
+        assert last["state"] == "done", f"setup({opts!r}): {last.get('error')}"
+    said = nvim_cmd.messages()
+    for bad in ("Traceback", "stack traceback", "internal error", "E5108"):
+        assert bad not in said, f"{bad!r} after setup({opts!r}):\n{said}"
+    for rec in omen_fuzz.requests[seen:]:
+        if rec.method == "POST":
+            _strict_json(rec.raw)  # what reached the router, a real one can read

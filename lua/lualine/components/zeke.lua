@@ -1,5 +1,6 @@
 --- lualine component: `sections = { lualine_x = { "zeke" } }`.
---- Renders the cached badge; refreshes on `User ZekeStatus`, no RPC.
+--- Renders the cached badge; refreshes on `User ZekeStatus`, no RPC. lualine reads
+--- a component's text as a statusline format: the badge comes escaped for that.
 local ok, component = pcall(require, "lualine.component")
 if not ok then
   return function()

@@ -1,11 +1,19 @@
-"""The host's view of the user's config (validated in Lua, re-checked here)."""
+"""The host's view of the user's config (validated in Lua, re-checked here).
+
+Lua rejects bad values at ``setup()`` with a message naming the key. Whatever
+still slips through (an older plugin, a hand-made payload) degrades here to the
+default instead of raising: a host that cannot take its config would fail every
+request with a message that names no key.
+"""
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 from zeke.project import project_config
 
@@ -19,6 +27,7 @@ DEFAULT_ALIASES: dict[str, dict[str, Any]] = {
         "tags": {"budget": "generous"},
     },
 }
+_MAX_INT = 2**53 - 1  # the largest whole number Lua sends exactly
 
 
 def _map(value: Any) -> dict[str, Any]:
@@ -28,6 +37,80 @@ def _map(value: Any) -> dict[str, Any]:
 
 def _list(value: Any) -> list[Any]:
     return list(value) if isinstance(value, (list, tuple)) else []
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _whole(value: Any, default: int, minimum: int) -> int:
+    """A whole number >= minimum, else the default (NaN, inf, 2.5, "3" are not)."""
+    if not _is_number(value) or not math.isfinite(value) or value != int(value):
+        return default
+    number = int(value)
+    return number if minimum <= number <= _MAX_INT else default
+
+
+def _seconds(value: Any, default: float) -> float:
+    """A finite, positive number of seconds, else the default."""
+    if not _is_number(value) or not math.isfinite(value) or value <= 0:
+        return default
+    return float(value)
+
+
+def valid_url(value: Any, schemes: tuple[str, ...] = ("http", "https")) -> bool:
+    """A URL the HTTP client can use: one of ``schemes``, a host, a port in 1–65535."""
+    if not isinstance(value, str) or any(c.isspace() or not c.isprintable() for c in value):
+        return False
+    try:
+        parts = urlsplit(value)
+        port = parts.port  # raises ValueError when out of range or not a number
+    except ValueError:
+        return False
+    return parts.scheme.lower() in schemes and bool(parts.hostname) and port != 0
+
+
+def _url(value: Any, default: str) -> str:
+    return value.rstrip("/") if valid_url(value) else default
+
+
+def _json_safe(value: Any) -> bool:
+    """False when a NaN or an infinity is anywhere inside (JSON has neither)."""
+    if isinstance(value, float):
+        return math.isfinite(value)
+    if isinstance(value, dict):
+        return all(_json_safe(k) and _json_safe(v) for k, v in value.items())
+    if isinstance(value, (list, tuple)):
+        return all(_json_safe(v) for v in value)
+    return True
+
+
+_OMEN_MINIMUM = {"k": 1, "budget_usd": 0, "max_latency_ms": 0}
+
+
+def _omen(value: Any) -> dict[str, Any] | None:
+    """The strategy object, without the entries the router could not take."""
+    if not isinstance(value, dict):
+        return None
+    out: dict[str, Any] = {}
+    for key, item in value.items():
+        minimum = _OMEN_MINIMUM.get(str(key))
+        if minimum is not None and not (_is_number(item) and item >= minimum):
+            continue  # also drops NaN: it compares false
+        if _json_safe(item):
+            out[str(key)] = item
+    return out
+
+
+def _glyph(value: Any) -> dict[str, Any] | None:
+    """The tool server's table, or None when it names no usable server."""
+    if not isinstance(value, dict):
+        return None
+    glyph = dict(value)
+    url = glyph.get("url")
+    if url is not None and not valid_url(url, ("ws", "wss", "http", "https")):
+        glyph.pop("url")
+    return glyph if glyph.get("cmd") is not None or glyph.get("url") is not None else None
 
 
 @dataclass
@@ -58,9 +141,9 @@ class Settings:
     @classmethod
     def from_lua(cls, d: dict[str, Any]) -> Settings:
         s = cls()
-        s.api_base = str(d.get("api_base") or s.api_base).rstrip("/")
+        s.api_base = _url(d.get("api_base"), s.api_base)
         s.api_key_env = [str(x) for x in _list(d.get("api_key_env"))] or s.api_key_env
-        s.ollama_host = str(d.get("ollama_host") or s.ollama_host).rstrip("/")
+        s.ollama_host = _url(d.get("ollama_host"), s.ollama_host)
         fb = d.get("fallback", "ollama")
         s.fallback = fb if isinstance(fb, str) and fb else None
         s.alias = str(d.get("alias") or "auto")
@@ -69,21 +152,21 @@ class Settings:
         if "tags" in d:
             s.tags = _map(d.get("tags"))
         s.project, s.project_root = project_config(d.get("project"))
-        s.omen = _map(d["omen"]) if isinstance(d.get("omen"), dict) else None
-        s.glyph = _map(d["glyph"]) if isinstance(d.get("glyph"), dict) else None
+        s.omen = _omen(d.get("omen"))
+        s.glyph = _glyph(d.get("glyph"))
         s.consent = str(d.get("consent") or "ask")
         s.db_path = str(d.get("db_path") or "") or default_db_path()
-        s.context_lines = int(d.get("context_lines", s.context_lines))
-        s.max_context_tokens = int(d.get("max_context_tokens", s.max_context_tokens))
+        s.context_lines = _whole(d.get("context_lines"), s.context_lines, 0)
+        s.max_context_tokens = _whole(d.get("max_context_tokens"), s.max_context_tokens, 0)
         timeouts = _map(d.get("timeouts"))
-        s.connect_timeout = float(timeouts.get("connect", s.connect_timeout))
-        s.first_byte_timeout = float(timeouts.get("first_byte", s.first_byte_timeout))
-        s.read_timeout = float(timeouts.get("read", s.read_timeout))
-        s.tool_timeout = float(timeouts.get("tool", s.tool_timeout))
+        s.connect_timeout = _seconds(timeouts.get("connect"), s.connect_timeout)
+        s.first_byte_timeout = _seconds(timeouts.get("first_byte"), s.first_byte_timeout)
+        s.read_timeout = _seconds(timeouts.get("read"), s.read_timeout)
+        s.tool_timeout = _seconds(timeouts.get("tool"), s.tool_timeout)
         s.test_paths = {str(k): str(v) for k, v in _map(d.get("test_paths")).items()}
         tools = _map(d.get("tools"))
         s.tools_enable = [str(x) for x in _list(tools.get("enable"))]
-        s.max_turns = int(tools.get("max_turns", s.max_turns) or s.max_turns)
+        s.max_turns = _whole(tools.get("max_turns"), s.max_turns, 1)
         return s
 
 
