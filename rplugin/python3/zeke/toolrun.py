@@ -18,7 +18,7 @@ from typing import Any
 
 import anyio
 
-from zeke import changes, diffing, tools
+from zeke import changes, tools
 from zeke.cache import ToolAuditRecord
 from zeke.errors import ZekeError
 from zeke.events import ToolCall
@@ -145,7 +145,7 @@ class ToolRunner:
         kind = tools.classify(call.name)
         decision = "allow"
         if kind != "read":
-            request = self._consent_request(call.name, args, path)
+            request = await self._consent_request(call.name, args, path)
             if isinstance(request, Outcome):
                 return request
             consent = await self._consent(call.name, args, request)
@@ -168,7 +168,7 @@ class ToolRunner:
             text = text[:MAX_RESULT_CHARS] + f"\n… (cut: {len(result.text)} characters in all)"
         return Outcome(call, text, "error" if result.is_error else "ok", decision, path)
 
-    def _consent_request(
+    async def _consent_request(
         self, name: str, args: Mapping[str, Any], path: str | None
     ) -> dict[str, Any] | Outcome:
         """What the user is shown: a diff for file writes, the arguments otherwise."""
@@ -179,9 +179,11 @@ class ToolRunner:
             "hunks": [],
         }
         if name in ("write_file", "edit_file", "apply_patch") and path:
-            current = changes.read_text(path)
+            # the disk read, the edit and the diff run in a worker thread: on a huge
+            # file they would otherwise hold up the host's event loop (every request)
+            current = await anyio.to_thread.run_sync(changes.read_text, path)
             try:
-                write = tools.proposed_write(name, args, current)
+                write = await anyio.to_thread.run_sync(tools.proposed_write, name, args, current)
             except ZekeError as e:
                 return Outcome(
                     ToolCall(id="", name=name, arguments=dict(args)),
@@ -190,18 +192,9 @@ class ToolRunner:
                     "refused",
                     path,
                 )
-            old = changes.split_lines(current or "")
-            new = changes.split_lines(write.new)
-            request["hunks"] = [
-                {
-                    "index": h.index,
-                    "old_start": h.old_start,
-                    "old_lines": list(h.old_lines),
-                    "new_lines": list(h.new_lines),
-                    "header": h.header(),
-                }
-                for h in diffing.compute_hunks(old, new)
-            ]
+            request["hunks"] = await anyio.to_thread.run_sync(
+                changes.write_hunks, current, write.new
+            )
             request["create"] = current is None
         return request
 
