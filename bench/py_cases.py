@@ -1,7 +1,9 @@
-"""Benchmarks of the pure modules, in-process: context packing and the SQLite cache."""
+"""Benchmarks of the pure modules, in-process: context packing, the SQLite cache and
+diffing."""
 
 from __future__ import annotations
 
+import difflib
 import random
 import sqlite3
 import time
@@ -9,6 +11,7 @@ from pathlib import Path
 
 from common import Row, median, timed
 
+from zeke.changes import diffing
 from zeke.engine import context
 from zeke.store import cache as cache_mod
 
@@ -216,3 +219,62 @@ def cache_rows(tmp: Path) -> tuple[list[Row], Path]:
                         ok=median(ms) <= 100))  # fmt: skip
     cache.close()
     return rows, db
+
+
+# -- diffing ----------------------------------------------------------------------
+
+
+def _rewrites(n: int) -> dict[str, tuple[list[str], list[str]]]:
+    """What a model sends back for an n-line file: every line rewritten; every code
+    line rewritten but blank lines kept (where a quadratic diff is slowest); a
+    realistic 30 % of lines edited, dropped or added; its blocks reordered."""
+    rnd = random.Random(n)
+    old = make_lines(n)
+    edited: list[str] = []
+    for line in old:
+        r = rnd.random()
+        if r < 0.20:
+            edited.append(line.replace("self", "this") + "  # reviewed")
+        elif r < 0.25:
+            continue
+        elif r < 0.30:
+            edited += [line, "        log.debug('here')"]
+        else:
+            edited.append(line)
+    blocks = [old[i : i + 30] for i in range(0, len(old), 30)]
+    rnd.shuffle(blocks)
+    return {
+        "every line different": (old, [f"{line}  # v2" for line in old]),
+        "every line rewritten, blank lines kept": (
+            old,
+            [f"{line}  # v2" if line.strip() else line for line in old],
+        ),
+        "30 % of lines changed": (old, edited),
+        "blocks reordered": (old, [line for block in blocks for line in block]),
+    }
+
+
+def diffing_rows() -> list[Row]:
+    """diffing.compute_hunks (every proposed change and tool write), next to difflib's
+    SequenceMatcher, which zeke used before (5,000 lines only: it is quadratic)."""
+    rows = []
+    for n in (5_000, 20_000):
+        for label, (old, new) in _rewrites(n).items():
+            ms = timed(lambda old=old, new=new: diffing.compute_hunks(old, new), 5)
+            work = diffing.match_lines(old, new).work
+            baseline = ""
+            if n == 5_000:
+                before = timed(
+                    lambda old=old, new=new: difflib.SequenceMatcher(
+                        None, old, new, autojunk=False
+                    ).get_opcodes(),
+                    1,
+                )
+                baseline = f"difflib {before[0]:,.0f} ms"
+            target = n == 5_000 and label != "blocks reordered"
+            rows.append(Row("8 diffing", f"diff a {n:,}-line file, {label}", median(ms), "ms",
+                            baseline=baseline, target="≤ 300 ms" if target else "",
+                            ok=median(ms) <= 300 if target else None,
+                            note=f"{work / (len(old) + len(new)):.1f} work units per line; "
+                            "runs in a worker thread"))  # fmt: skip
+    return rows

@@ -8,7 +8,7 @@ minutes; not part of the test run.
 
     python bench/run.py [--quick] [--only SECTION[,SECTION]] [--no-write]
 
-Sections: startup, cold, warm, render, packing, cache, memory.
+Sections: startup, cold, warm, render, packing, cache, memory, diffing.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ import nvim_cases
 import py_cases
 from common import BENCH, Row, SSEServer, machine, nvim_binaries
 
-SECTIONS = ("startup", "cold", "warm", "render", "packing", "cache", "memory")
+SECTIONS = ("startup", "cold", "warm", "render", "packing", "cache", "memory", "diffing")
 
 # Why a target is missed and what fixes it (profiled; see the issue-6 report for the
 # exact diffs). Printed only under rows that miss, so it cannot outlive the fix.
@@ -210,6 +210,7 @@ def main(argv: list[str] | None = None) -> int:
         section("cache", cache)
         section("memory", lambda: nvim_cases.memory(nvim, server, tmp, project, file,
                                                     n=120 if q else 500))  # fmt: skip
+        section("diffing", py_cases.diffing_rows)
     finally:
         server.stop()
         shutil.rmtree(tmp, ignore_errors=True)

@@ -754,6 +754,7 @@ function M.apply(id, on_done)
     accepted = accepted,
     modified = vim.bo[buf].modified,
     fileformat = vim.bo[buf].fileformat,
+    fileencoding = vim.bo[buf].fileencoding,
     hint = review.proposal.kind == "selection" and anchor_row(review) or vim.NIL,
   }, function(result, call_err)
     if call_err then

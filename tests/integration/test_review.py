@@ -596,15 +596,19 @@ def test_glyph_refuses_when_the_file_changed_on_disk(make_nvim, omen, project):
     assert [r["tool"] for r in rows] == ["read_file"]
 
 
-def test_real_filesystem_server_uses_edit_file(make_nvim, omen, project):
+def fs_server_config(project: Path) -> dict[str, Any]:
+    """The real npm filesystem server, rooted at the project (skipped when missing)."""
     if not os.access(FS_SERVER, os.X_OK):
         message = f"{FS_SERVER} is missing; install it with: {FS_INSTALL}"
         if os.environ.get("CI") == "true":
             pytest.fail(message)
         pytest.skip(message)
+    return {"glyph": {"cmd": [str(FS_SERVER), str(project)]}}
+
+
+def test_real_filesystem_server_writes_the_change(make_nvim, omen, project):
     omen.queue(fo.stream(ANSWER))
-    cfg = {"glyph": {"cmd": [str(FS_SERVER), str(project)]}}
-    nv = start(make_nvim, omen, project, config=cfg)
+    nv = start(make_nvim, omen, project, config=fs_server_config(project))
     path = project / "calc.py"
     nv.cmd("4,8ZekeRefactor")
     last = nv.wait_done(timeout=30)
@@ -616,9 +620,217 @@ def test_real_filesystem_server_uses_edit_file(make_nvim, omen, project):
     assert path.read_text() == "\n".join(expected) + "\n"
     assert buf_lines(nv, path) == expected
     rows = audit_rows(nv, last["id"], 2)
+    # its edit_file would turn every CRLF of the file into LF: the exact text is written
     assert [(r["tool"], r["result_status"]) for r in rows] == [
-        ("edit_file", "ok"),
         ("read_text_file", "ok"),
+        ("write_file", "ok"),
+    ]
+
+
+# Line ends, final newlines and encodings are the file's own ----------------------------
+
+STATS = (
+    "def stats(xs):\n"
+    "    n = len(xs)\n"
+    "    total = 0\n"
+    "    for x in xs:\n"
+    "        total += x\n"
+    "    return n, total\n"
+)
+STATS_ANSWER = (
+    "Two tweaks:\n\n```python\n"
+    'def stats(xs):\n    """Count and sum."""\n    n = len(xs)\n    total = 0\n'
+    "    for x in xs:\n        total += x\n    return n, float(total)\n```\n"
+)
+
+
+def open_bytes(nv, path: Path, data: bytes) -> None:
+    """Put ``data`` on disk as it is and edit it (Neovim picks fileformat/encoding)."""
+    path.write_bytes(data)
+    nv.cmd(f"edit! {path}")
+    nv.cmd("setfiletype python")
+
+
+def test_real_fs_server_crlf_file_changes_only_the_accepted_hunk(make_nvim, omen, project):
+    omen.queue(fo.stream(STATS_ANSWER))
+    cfg = fs_server_config(project)
+    nv = start(make_nvim, omen, project, config=cfg, name="stats.py", text=STATS)
+    path = project / "stats.py"
+    original = STATS.replace("\n", "\r\n").encode()
+    open_bytes(nv, path, original)
+    assert nv.lua("return vim.bo.fileformat") == "dos"
+    nv.cmd("1,6ZekeRefactor")
+    last = nv.wait_done(timeout=30)
+    assert len(review(nv)["proposal"]["hunks"]) == 2
+    nv.lua("require('zeke.review').decide(..., 0, 'reject')", last["id"])
+
+    outcome = apply_now(nv)
+    assert "applied 1 of 2 hunks" in outcome["msg"], outcome
+    expected = original.replace(b"    return n, total\r\n", b"    return n, float(total)\r\n")
+    assert path.read_bytes() == expected
+
+
+def test_real_fs_server_mixed_line_ends_stay_line_by_line(make_nvim, omen, project):
+    omen.queue(fo.stream(ANSWER))
+    nv = start(make_nvim, omen, project, config=fs_server_config(project))
+    path = project / "calc.py"
+    lines = SOURCE.split("\n")[:-1]
+    # the header and total() end in CRLF, the rest in LF
+    crlf = {0, 1, 2, 3, 4, 5, 6, 7}
+    original = "".join(s + ("\r\n" if i in crlf else "\n") for i, s in enumerate(lines))
+    open_bytes(nv, path, original.encode())
+    assert nv.lua("return vim.bo.fileformat") == "unix"  # mixed: the \r shows in the buffer
+    nv.cmd("4,8ZekeRefactor")
+    nv.wait_done(timeout=30)
+    outcome = apply_now(nv)
+    assert "applied 1 of 1 hunk" in outcome["msg"], outcome
+    body = "    s = 0\r\n    for x in xs:\r\n        s += x\r\n    return s\r\n"
+    assert body in original
+    assert path.read_bytes() == original.replace(body, "    return sum(xs)\r\n").encode()
+
+
+def test_real_fs_server_file_without_a_final_newline(make_nvim, omen, project):
+    omen.queue(fo.stream(ANSWER))
+    nv = start(make_nvim, omen, project, config=fs_server_config(project))
+    path = project / "calc.py"
+    original = SOURCE.rstrip("\n")  # ends with "    return 1", no newline
+    open_bytes(nv, path, original.encode())
+    nv.cmd("4,8ZekeRefactor")
+    nv.wait_done(timeout=30)
+    outcome = apply_now(nv)
+    assert "applied 1 of 1 hunk" in outcome["msg"], outcome
+    assert path.read_bytes() == "\n".join(with_total_replaced(SOURCE)).encode()
+
+
+def test_buffer_apply_keeps_the_line_ends_of_lines_the_model_kept(make_nvim, omen, project):
+    # total() ends in CRLF in a file that is otherwise LF; the model changes one line
+    code = "def total(xs):\n    s = 0\n    for x in xs:\n        s += x\n    return s or 0"
+    omen.queue(fo.stream(f"```python\n{code}\n```"))
+    nv = start(make_nvim, omen, project)
+    path = project / "calc.py"
+    lines = SOURCE.split("\n")[:-1]
+    original = "".join(s + ("\r\n" if 3 <= i <= 7 else "\n") for i, s in enumerate(lines))
+    open_bytes(nv, path, original.encode())
+    nv.cmd("4,8ZekeRefactor")
+    nv.wait_done()
+    (hunk,) = review(nv)["proposal"]["hunks"]
+    assert hunk["old_lines"] == ["    return s\r"]
+    outcome = apply_now(nv)
+    assert "applied 1 of 1 hunk" in outcome["msg"], outcome
+    nv.cmd(f"buffer {path}")
+    nv.cmd("write")
+    expected = original.replace("    return s\r\n", "    return s or 0\r\n")
+    assert path.read_bytes() == expected.encode()
+
+
+TESTS_CRLF = "import pytest\r\n\r\n\r\ndef test_other():\r\n    assert other() == 1\r\n"
+
+
+def _crlf_test_file_review(make_nvim, omen, project, config=None):
+    target = project / "tests" / "test_calc.py"
+    target.parent.mkdir()
+    target.write_bytes(TESTS_CRLF.encode())
+    omen.queue(fo.stream(f"```python\n{TESTS_CODE}\n```"))
+    nv = start(make_nvim, omen, project, config=config)
+    nv.cmd("4,8ZekeTest")
+    last = nv.wait_done(timeout=30)
+    assert last["state"] == "done", last
+    (hunk,) = review(nv)["proposal"]["hunks"]
+    # only the added tests, as an insertion after the last line: no \r anywhere
+    assert hunk["old_lines"] == [] and hunk["old_start"] == 5
+    assert not any("\r" in s for s in hunk["new_lines"])
+    assert "def test_total():" in hunk["new_lines"]
+    return nv, target
+
+
+def _crlf_with_tests_added() -> bytes:
+    # the file as it was, two blank lines (PEP 8), the new tests: every line CRLF
+    text = TESTS_CRLF.replace("\r\n", "\n").rstrip("\n") + "\n\n\n" + TESTS_CODE + "\n"
+    return text.replace("\n", "\r\n").encode()
+
+
+def test_zeketest_into_a_crlf_test_file_shows_only_the_added_tests(make_nvim, omen, project):
+    nv, target = _crlf_test_file_review(make_nvim, omen, project)
+    outcome = apply_now(nv)
+    assert "applied 1 of 1 hunk" in outcome["msg"], outcome
+    assert nv.lua("return vim.bo[vim.fn.bufnr(...)].fileformat", str(target)) == "dos"
+    nv.cmd(f"buffer {target}")
+    nv.cmd("write")
+    assert target.read_bytes() == _crlf_with_tests_added()
+
+
+def test_zeketest_into_a_crlf_test_file_through_the_fs_server(make_nvim, omen, project):
+    nv, target = _crlf_test_file_review(make_nvim, omen, project, fs_server_config(project))
+    outcome = apply_now(nv)
+    assert "applied 1 of 1 hunk" in outcome["msg"], outcome
+    assert "tool server" in outcome["msg"]
+    assert target.read_bytes() == _crlf_with_tests_added()
+
+
+LATIN1_SOURCE = SOURCE.replace("import os\n", "import os  # café, naïve\n")
+
+
+def test_latin1_file_with_the_fs_server_is_applied_in_the_buffer(make_nvim, omen, project):
+    omen.queue(fo.stream(ANSWER))
+    nv = start(make_nvim, omen, project, config=fs_server_config(project))
+    path = project / "calc.py"
+    open_bytes(nv, path, LATIN1_SOURCE.encode("latin-1"))
+    assert nv.lua("return vim.bo.fileencoding") == "latin1"
+    nv.cmd("4,8ZekeRefactor")
+    nv.wait_done(timeout=30)
+    before = len(notes(nv))
+    outcome = apply_now(nv)
+    assert "applied 1 of 1 hunk" in outcome["msg"], outcome
+    seen = [n["msg"] for n in notes(nv)[before:]]
+    assert not any("reload" in m for m in seen), seen
+    why = next(m for m in seen if "latin1" in m)
+    assert "UTF-8" in why and "buffer" in why
+    assert path.read_bytes() == LATIN1_SOURCE.encode("latin-1")  # nothing through the server
+    assert buf_lines(nv, path) == with_total_replaced(LATIN1_SOURCE)
+    nv.cmd(f"buffer {path}")
+    nv.cmd("write")
+    expected = "\n".join(with_total_replaced(LATIN1_SOURCE)) + "\n"
+    assert path.read_bytes() == expected.encode("latin-1")
+
+
+def test_zeketest_into_a_latin1_test_file(make_nvim, omen, project):
+    existing = "# Tests für calc\n\nfrom calc import other\n\n\ndef test_other():\n    pass\n"
+    target = project / "tests" / "test_calc.py"
+    target.parent.mkdir()
+    target.write_bytes(existing.encode("latin-1"))
+    omen.queue(fo.stream(f"```python\n{TESTS_CODE}\n```"))
+    nv = start(make_nvim, omen, project, config=fs_server_config(project))
+    nv.cmd("4,8ZekeTest")
+    last = nv.wait_done(timeout=30)
+    assert last["state"] == "done", last
+    rv = review(nv)
+    assert rv is not None, notes(nv)
+    (hunk,) = rv["proposal"]["hunks"]
+    assert hunk["old_lines"] == []
+    outcome = apply_now(nv)
+    assert "applied 1 of 1 hunk" in outcome["msg"], outcome
+    assert target.read_bytes() == existing.encode("latin-1")  # in the buffer, not written
+    nv.cmd(f"buffer {target}")
+    nv.cmd("write")
+    got = target.read_bytes().decode("latin-1")
+    assert got.startswith(existing) and "def test_total():" in got
+
+
+def test_zeketest_through_the_fs_server_makes_the_tests_directory(make_nvim, omen, project):
+    omen.queue(fo.stream(f"```python\n{TESTS_CODE}\n```"))
+    nv = start(make_nvim, omen, project, config=fs_server_config(project))
+    target = project / "tests" / "test_calc.py"
+    assert not target.parent.exists()
+    nv.cmd("4,8ZekeTest")
+    last = nv.wait_done(timeout=30)
+    outcome = apply_now(nv)
+    assert "applied" in outcome["msg"], outcome
+    assert target.read_text() == TESTS_CODE + "\n"
+    assert buf_lines(nv, target) == lines_of(TESTS_CODE)
+    rows = audit_rows(nv, last["id"], 2)
+    assert [(r["tool"], r["result_status"]) for r in rows] == [
+        ("create_directory", "ok"),
+        ("write_file", "ok"),
     ]
 
 

@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
+import random
 import time
 
 import pytest
 
-from zeke.changes.diffing import Hunk, apply_hunks, compute_hunks, locate, reindent, unified_diff
+from zeke.changes import diffing
+from zeke.changes.diffing import (
+    Hunk,
+    apply_hunks,
+    compute_hunks,
+    locate,
+    match_lines,
+    reindent,
+    unified_diff,
+)
 from zeke.errors import ZekeError
 
 ORIGINAL = ["import os", "", "def f(x):", "    y = x + 1", "    return y", "", "print(f(1))"]
@@ -56,6 +66,83 @@ def test_headers() -> None:
     assert hunks[2].header() == "@@ -7,1 +7,1 @@"
     # Without new_start, the header assumes the hunk lands where it was.
     assert Hunk(0, 4, ("a",), ()).header() == "@@ -5,1 +4,0 @@"
+
+
+def test_key_leaves_lines_equal_by_key_out_of_every_hunk() -> None:
+    original = ["a\r", "b\r", "c"]
+    (h,) = compute_hunks(original, ["a", "B", "c"], key=lambda s: s.rstrip("\r"))
+    assert (h.old_start, h.old_lines, h.new_lines) == (1, ("b\r",), ("B",))
+    # applying keeps the original's own bytes outside the hunk
+    assert apply_hunks(original, [h], [0]) == ["a\r", "B", "c"]
+
+
+def test_an_added_function_is_one_insertion_among_repeated_lines() -> None:
+    body = ["", "def f{}():", "    x = 1", "    return x", ""]
+    original = [line.format(k) for k in range(40) for line in body]
+    added = ["def g():", "    x = 1", "    return x", ""]
+    proposed = original[:100] + added + original[100:]
+    (h,) = compute_hunks(original, proposed)
+    assert h.old_lines == () and list(h.new_lines) == added
+
+
+# Big inputs of the shapes that make a diff expensive: every line different, a
+# realistic 30 % edit, lines shuffled, a handful of lines repeated at random, the
+# same two lines alternating, a file reversed.
+def _shapes(n: int) -> dict[str, tuple[list[str], list[str]]]:
+    rnd = random.Random(n)
+    code = [
+        f"def f{k}(x):" if k % 7 == 0 else ("" if k % 7 == 6 else f"    x += {k % 5}")
+        for k in range(n)
+    ]
+    pool = ["", "}", "    }", "        return x;", "end", "else"]
+    return {
+        "every line different": (code, [f"{s} # {k}" for k, s in enumerate(code)]),
+        "30% changed": (code, [s + " # x" if rnd.random() < 0.3 else s for s in code]),
+        "shuffled": (code, rnd.sample(code, len(code))),
+        "repeated lines": (
+            [rnd.choice(pool) for _ in range(n)],
+            [rnd.choice(pool) for _ in range(n)],
+        ),
+        "alternating": (["a", "b"] * (n // 2), ["b", "a"] * (n // 2)),
+        "reversed": (code, code[::-1]),
+    }
+
+
+@pytest.mark.parametrize("shape", list(_shapes(10)))
+def test_diff_work_is_bounded_by_the_input_size(shape: str) -> None:
+    n = 20_000
+    old, new = _shapes(n)[shape]
+    m = match_lines(old, new)
+    # the budget, plus a constant per line: never the square of the size
+    bound = diffing.DIFF_BUDGET + (diffing.DIFF_WORK_PER_LINE + 5) * (len(old) + len(new))
+    assert m.work <= bound, f"{shape}: {m.work} work units for {n} lines"
+    assert all(old[i] == new[j] for i, j in m.pairs)
+    assert all(p < q for p, q in zip(m.pairs, m.pairs[1:], strict=False))
+    assert all(p[1] < q[1] for p, q in zip(m.pairs, m.pairs[1:], strict=False))
+    hunks = compute_hunks(old, new)
+    assert apply_hunks(old, hunks, range(len(hunks))) == new
+
+
+def test_diff_work_grows_linearly_on_a_realistic_edit() -> None:
+    small = match_lines(*_shapes(5_000)["30% changed"]).work
+    big = match_lines(*_shapes(20_000)["30% changed"]).work
+    assert big <= 5 * small
+
+
+def test_a_small_budget_still_gives_a_correct_diff() -> None:
+    old, new = _shapes(3_000)["shuffled"]
+    m = match_lines(old, new, budget=1_000)
+    assert all(old[i] == new[j] for i, j in m.pairs)
+    assert m.work <= 1_000 + 10 * (len(old) + len(new))
+
+
+@pytest.mark.timeout(60)
+def test_a_20000_line_rewrite_is_diffed_in_reasonable_time() -> None:
+    # a smoke check (the speed figure is in bench/): quadratic diffing took minutes here
+    old = [f"    value_{k} = compute({k})" if k % 4 else "" for k in range(20_000)]
+    new = ["    " + s if s else s for s in old]  # re-indented: only the blank lines match
+    hunks = compute_hunks(old, new)
+    assert apply_hunks(old, hunks, range(len(hunks))) == new
 
 
 # ----------------------------------------------------------------------- apply_hunks

@@ -43,7 +43,7 @@ from zeke.settings import Settings, read_api_key
 from zeke.store import cache as cache_mod
 from zeke.tools import policy as tool_policy
 from zeke.tools import runner as toolrun
-from zeke.tools.service import Tooling
+from zeke.tools.service import ApplyInBuffer, Tooling
 
 log = logging.getLogger("zeke.engine.core")
 
@@ -721,8 +721,10 @@ class Engine:
         lines = [str(x) for x in args.get("lines") or []]
         accepted = [int(i) for i in args.get("accepted") or []]
         hint = args.get("hint")  # where the UI's extmark says the original starts now
-        applied = changes.apply(
-            proposal, lines, accepted, hint=hint if isinstance(hint, int) else None
+        applied = await anyio.to_thread.run_sync(
+            lambda: changes.apply(
+                proposal, lines, accepted, hint=hint if isinstance(hint, int) else None
+            )
         )
         out: dict[str, Any] = {
             "start": applied.start,
@@ -740,11 +742,21 @@ class Engine:
                     "zeke never overwrites a buffer with unsaved edits from disk",
                     kind="refused",
                 )
-            eol = "\r\n" if args.get("fileformat") == "dos" else "\n"
-            await self.tooling.write_change(
-                proposal, lines, changes.whole_text(lines, applied, eol), proposal.create, eol
-            )
-            out["written"] = True
+            try:
+                notes = await self.tooling.write_change(
+                    proposal,
+                    lines,
+                    applied,
+                    fileformat=str(args.get("fileformat") or "unix"),
+                    fileencoding=str(args.get("fileencoding") or ""),
+                )
+            except ApplyInBuffer as e:
+                # nothing written: the UI applies it in the buffer (one undo step)
+                notes = [e.message]
+            else:
+                out["written"] = True
+            for note in notes:
+                self.sink.emit("notice", None, {"message": note, "level": "warn"})
         self._proposals.pop(pid, None)
         return out
 

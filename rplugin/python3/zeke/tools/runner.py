@@ -19,7 +19,6 @@ from typing import Any
 import anyio
 
 from zeke.backends.events import ToolCall
-from zeke.changes import diffing
 from zeke.changes import proposal as changes
 from zeke.errors import ZekeError
 from zeke.store.cache import ToolAuditRecord
@@ -159,7 +158,7 @@ class ToolRunner:
             args["path"] = path  # absolute and resolved: what we previewed is what is written
         decision = "allow"
         if kind != "read":
-            request = self._consent_request(call.name, args, path)
+            request = await self._consent_request(call.name, args, path)
             if isinstance(request, Outcome):
                 return request
             consent = await self._consent(call.name, args, request)
@@ -199,7 +198,7 @@ class ToolRunner:
             out.append((where, real))
         return out
 
-    def _consent_request(
+    async def _consent_request(
         self, name: str, args: Mapping[str, Any], path: str | None
     ) -> dict[str, Any] | Outcome:
         """What the user is shown: a diff for file writes, the arguments otherwise."""
@@ -210,9 +209,11 @@ class ToolRunner:
             "hunks": [],
         }
         if name in ("write_file", "edit_file", "apply_patch") and path:
-            current = changes.read_text(path)
+            # the disk read, the edit and the diff run in a worker thread: on a huge
+            # file they would otherwise hold up the host's event loop (every request)
+            current = await anyio.to_thread.run_sync(changes.read_text, path)
             try:
-                write = tools.proposed_write(name, args, current)
+                write = await anyio.to_thread.run_sync(tools.proposed_write, name, args, current)
             except ZekeError as e:
                 return Outcome(
                     ToolCall(id="", name=name, arguments=dict(args)),
@@ -221,18 +222,9 @@ class ToolRunner:
                     "refused",
                     path,
                 )
-            old = changes.split_lines(current or "")
-            new = changes.split_lines(write.new)
-            request["hunks"] = [
-                {
-                    "index": h.index,
-                    "old_start": h.old_start,
-                    "old_lines": list(h.old_lines),
-                    "new_lines": list(h.new_lines),
-                    "header": h.header(),
-                }
-                for h in diffing.compute_hunks(old, new)
-            ]
+            request["hunks"] = await anyio.to_thread.run_sync(
+                changes.write_hunks, current, write.new
+            )
             request["create"] = current is None
         return request
 

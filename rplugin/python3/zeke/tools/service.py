@@ -1,12 +1,13 @@
 """The MCP tool server as zeke uses it: one lazily started client, the tool runner
 for a request, the consent prompts it waits on, and writes of accepted changes
-(contract §8: read to check the disk, then the server's edit tool, else write_file).
+(read to check the disk, then the file's exact new text with write_file).
 
 Knows nothing of Neovim: it reports through ``emit`` and records through ``audit``.
 """
 
 from __future__ import annotations
 
+import codecs
 import os
 import time
 from collections.abc import Callable, Mapping
@@ -24,6 +25,55 @@ from zeke.tools import runner as toolrun
 from zeke.tools.mcp import MCPClient, ToolInfo, ToolResult
 
 Emit = Callable[[str, str | None, Any], None]
+
+
+class ApplyInBuffer(ZekeError):
+    """The tool server cannot write this change faithfully (the file's encoding): it
+    is applied in the buffer instead, where :w writes the file's own encoding."""
+
+
+# Neovim's names for encodings Python spells otherwise.
+_NVIM_CODECS = {
+    "ucs-2": "utf-16-be",
+    "ucs-2le": "utf-16-le",
+    "utf-16": "utf-16-be",
+    "ucs-4": "utf-32-be",
+    "ucs-4le": "utf-32-le",
+    "utf-32": "utf-32-be",
+}
+
+
+def _codec(fileencoding: str) -> str | None:
+    """The Python codec for a Neovim 'fileencoding' (None: not one Python knows)."""
+    name = (fileencoding or "utf-8").strip().lower()
+    for prefix in ("8bit-", "2byte-"):
+        name = name.removeprefix(prefix)
+    name = _NVIM_CODECS.get(name, name)
+    try:
+        return codecs.lookup(name).name
+    except LookupError:
+        return None
+
+
+def _check_encoding(path: str, server: str, fileencoding: str, lines: list[str]) -> None:
+    """Tool servers take text and write UTF-8: fine for a UTF-8 file, and for one whose
+    text is the same bytes either way (ASCII in latin-1); else ApplyInBuffer."""
+    codec = _codec(fileencoding)
+    if codec == "utf-8":
+        return
+    text = "\n".join(lines)
+    try:
+        if codec is not None and text.encode(codec) == text.encode("utf-8"):
+            return
+    except UnicodeEncodeError:
+        pass
+    raise ApplyInBuffer(
+        f"zeke: {os.path.basename(path)} is {fileencoding} ('fileencoding'), but the tool "
+        f"server {server} reads and writes UTF-8 text, so a write through it would change "
+        "the file's other characters too. The change is made in the buffer instead "
+        "(u undoes it; :w saves it as " + fileencoding + ")",
+        kind="refused",
+    )
 
 
 class Tooling:
@@ -52,50 +102,105 @@ class Tooling:
         self,
         proposal: changes.Proposal,
         buffer_lines: list[str],
-        new_text: str,
-        create: bool,
-        eol: str = "\n",
-    ) -> None:
-        """Contract §8: read_file to check the disk still matches, then the server's
-        edit tool if it has one, else write_file."""
+        applied: changes.Applied,
+        *,
+        fileformat: str = "unix",
+        fileencoding: str = "",
+    ) -> list[str]:
+        """Write an accepted change through the tool server; returns notes for the user.
+
+        Reads the file first (it must still be what the buffer shows), works out the
+        file's exact new text (untouched lines keep their bytes: line ends, a missing
+        final newline, the BOM), then ``write_file`` with it — the server's
+        ``edit_file`` only when it has no ``write_file`` (some rewrite every line end).
+        Missing directories of a new file are made first. A file whose encoding the
+        server cannot write (it takes and writes UTF-8 text) raises ApplyInBuffer.
+        """
         assert proposal.path is not None
         root = os.path.dirname(proposal.path)
         mcp = await self.client(self._project_root_for(proposal.path) or root)
         path = tool_policy.confine_path(
             proposal.path, self._project_root_for(proposal.path) or root
         )
+        project_root = self._project_root_for(proposal.path) or root
         names = {t.name for t in await mcp.list_tools()}
-        expected = eol.join(buffer_lines) + eol if buffer_lines and buffer_lines != [""] else ""
+        eol = "\r\n" if fileformat == "dos" else "\n"
+        _check_encoding(path, mcp.name, fileencoding, [*buffer_lines, *applied.lines])
+        if "write_file" not in names and ("edit_file" not in names or proposal.create):
+            needs = (
+                "write_file tool (to create a file)"
+                if proposal.create
+                else "write_file or edit_file tool"
+            )
+            raise ZekeError(f"zeke: the tool server {mcp.name} has no {needs}", kind="refused")
         read_tool = "read_text_file" if "read_text_file" in names else "read_file"
-        if not create and read_tool in names:
+        if proposal.create:
+            new_text = changes.whole_text(buffer_lines, applied, eol)
+            await self._make_parent(mcp, proposal, path, project_root, names)
+            current_text = ""
+        elif read_tool in names:
             current = await self._call_audited(mcp, proposal, read_tool, {"path": path})
-            # line ends aside (a server may read in text mode), the disk must match the buffer
-            on_disk = current.text.replace("\r\n", "\n").rstrip("\n")
-            if current.is_error or on_disk != expected.replace("\r\n", "\n").rstrip("\n"):
+            after = None
+            if not current.is_error:
+                after = await anyio.to_thread.run_sync(
+                    changes.file_text_after, current.text, buffer_lines, applied, fileformat
+                )
+            if after is None:
                 raise ZekeError(
-                    f"zeke: {path} on disk no longer matches the buffer; reload it (:e) and run the "
-                    "command again. Nothing was written.",
+                    f"zeke: {path} on disk no longer matches the buffer; reload it (:e) and run "
+                    "the command again. Nothing was written.",
                     kind="refused",
                 )
-        if "edit_file" in names and not create:
-            args: dict[str, Any] = {
-                "path": path,
-                "edits": [{"oldText": expected, "newText": new_text}],
-            }
-            tool = "edit_file"
-        elif "write_file" in names:
-            args = {"path": path, "content": new_text}
-            tool = "write_file"
+            new_text, current_text = after, current.text
         else:
-            raise ZekeError(
-                f"zeke: the tool server {mcp.name} has no write_file or edit_file tool",
-                kind="refused",
-            )
+            # no way to look: the buffer (which has no unsaved edits) is the file
+            current_text = eol.join(buffer_lines) + eol if buffer_lines != [""] else ""
+            new_text = changes.whole_text(buffer_lines, applied, eol)
+        if "write_file" in names:
+            tool, args = "write_file", {"path": path, "content": new_text}
+        else:
+            edit = {"oldText": current_text, "newText": new_text}
+            tool, args = "edit_file", {"path": path, "edits": [edit]}
         result = await self._call_audited(mcp, proposal, tool, args)
         if result.is_error:
             raise ZekeError(
                 f"zeke: {mcp.name} could not write {path}: {result.text[:300]}", kind="refused"
             )
+        if tool == "edit_file" and read_tool in names:
+            back = await self._call_audited(mcp, proposal, read_tool, {"path": path})
+            if not back.is_error and back.text != new_text:
+                return [
+                    f"zeke: {mcp.name}'s edit_file wrote {path} with other bytes than the "
+                    "accepted change (its line ends, most likely); check it with git diff"
+                ]
+        return []
+
+    async def _make_parent(
+        self, mcp: MCPClient, proposal: changes.Proposal, path: str, root: str, names: set[str]
+    ) -> None:
+        """A new file's directories (tests/ for the first tests), inside the project only:
+        the server's create_directory when it has one, else made here."""
+        parent = os.path.dirname(path)
+        if await anyio.to_thread.run_sync(os.path.isdir, parent):
+            return
+        parent = tool_policy.confine_path(parent, root)
+        if "create_directory" in names:
+            made = await self._call_audited(mcp, proposal, "create_directory", {"path": parent})
+            if made.is_error:
+                raise ZekeError(
+                    f"zeke: {mcp.name} could not create the directory {parent}: "
+                    f"{made.text[:300]}. Nothing was written.",
+                    kind="refused",
+                )
+            return
+        try:
+            await anyio.to_thread.run_sync(lambda: os.makedirs(parent, exist_ok=True))
+        except OSError as e:
+            raise ZekeError(
+                f"zeke: cannot create the directory {parent}: {e.strerror or e}. "
+                "Nothing was written.",
+                kind="refused",
+            ) from e
 
     async def _call_audited(
         self, mcp: MCPClient, proposal: changes.Proposal, tool: str, args: dict[str, Any]
