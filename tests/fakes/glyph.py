@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""A test double of Glyph, the Rust MCP server, with its real quirks (upstream-notes §2).
+"""A test double of Glyph, the Rust MCP server, with its real quirks (docs/design.md §13).
 
     python tests/fakes/glyph.py serve --transport stdio|websocket \\
         [--address 127.0.0.1:PORT] [--root DIR]

@@ -1,6 +1,6 @@
 """A scripted fake of Ollama (degraded mode), for tests.
 
-Real quirks it reproduces (upstream-notes §4):
+Real quirks it reproduces (docs/design.md §15):
 
 * ``GET /`` (and ``HEAD /``) → ``Ollama is running``; ``GET /api/version``;
   ``GET /api/tags`` in Ollama's shape (name, model, size, digest, details);

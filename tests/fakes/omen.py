@@ -1,6 +1,6 @@
 """A scripted fake of OMEN, the OpenAI-compatible router, for tests.
 
-Real quirks it reproduces (upstream-notes §1, §3):
+Real quirks it reproduces (docs/design.md §12, §14):
 
 * ``personality="today"`` (the public OMEN now): no ``X-OMEN-*`` headers at all;
   ``model: "auto"`` or an alias / any name not in ``/v1/models`` gives an opaque
@@ -73,7 +73,7 @@ DEFAULT_MODELS: list[dict] = [
     _model("claude-3-5-sonnet", "anthropic", 200000, 0.003, 0.015),
 ]
 
-# What the designed OMEN resolves by itself (the contract's default aliases).
+# What the designed OMEN resolves by itself (the default aliases).
 DESIGNED_ALIASES = {
     "code-fast": "deepseek-coder:14b",
     "code-plus": "deepseek-coder:33b",

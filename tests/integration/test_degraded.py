@@ -1,4 +1,4 @@
-"""Degraded mode in a real headless Neovim: OMEN down → local Ollama (contract §9)."""
+"""Degraded mode in a real headless Neovim: OMEN down → local Ollama (docs/design.md §9)."""
 
 from __future__ import annotations
 
@@ -199,7 +199,7 @@ def test_omen_coming_back_ends_degraded_mode(make_nvim, project, omen, ollama):
 
 
 def test_last_says_degraded_false_when_omen_answered(make_nvim, project, omen, ollama):
-    # contract §4: `degraded` is one of last()'s fields, a boolean, not absent
+    # docs/design.md §4: `degraded` is one of last()'s fields, a boolean, not absent
     omen.queue(fo.stream("from the router"))
     nv = start(make_nvim, project, omen.url, ollama.url)
     nv.cmd("1ZekeExplain")

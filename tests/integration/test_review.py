@@ -1,4 +1,4 @@
-"""Reviewing proposed changes in a real headless Neovim (contract §8).
+"""Reviewing proposed changes in a real headless Neovim (docs/design.md §8).
 
 Without Glyph: an answer's fenced code becomes a diff to review (review buffer and
 inline preview), nothing changes until :ZekeApply, which replaces exactly the

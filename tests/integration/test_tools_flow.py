@@ -1,4 +1,4 @@
-"""The tool-call loop end to end in a real headless Neovim (contract §8).
+"""The tool-call loop end to end in a real headless Neovim (docs/design.md §8).
 
 The fake OMEN emits tool calls as OpenAI fragments by index, then answers on the
 next request; the Glyph double (stdio) runs them. vim.ui.select / vim.ui.input are

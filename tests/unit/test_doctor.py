@@ -71,7 +71,7 @@ def test_all_up_reports_ok_with_models_and_the_missing_pull(tmp_path, omen, olla
     assert by["Python"].status == "ok" and by["Python packages"].status == "ok"
     assert by["Database"].status == "ok"
     assert health.overall_ok(list(by.values()))
-    # the probes used the contract's endpoints
+    # the probes used the documented endpoints
     assert {r.path for r in omen.requests} == {"/ready", "/v1/models"}
     assert {r.path for r in ollama.requests} == {"/api/version", "/api/tags"}
 

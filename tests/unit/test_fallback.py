@@ -1,4 +1,4 @@
-"""fallback.decide as a table: what happens after one failed attempt at OMEN (contract §9)."""
+"""fallback.decide as a table: what happens after one failed attempt at OMEN (docs/design.md §9)."""
 
 from __future__ import annotations
 

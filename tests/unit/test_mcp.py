@@ -1,6 +1,6 @@
 """The MCP client against the Glyph double (stdio and WebSocket) and a streamable-HTTP double.
 
-Each quirk of the real Glyph (upstream-notes §2) is first shown to be present in the
+Each quirk of the real Glyph (docs/design.md §13) is first shown to be present in the
 double, then shown not to bother the client.
 """
 

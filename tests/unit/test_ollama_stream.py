@@ -1,4 +1,4 @@
-"""NDJSONParser and OllamaStreamDecoder: Ollama's /api/chat stream (upstream-notes §4)."""
+"""NDJSONParser and OllamaStreamDecoder: Ollama's /api/chat stream (docs/design.md §15)."""
 
 from __future__ import annotations
 

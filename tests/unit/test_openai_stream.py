@@ -1,4 +1,4 @@
-"""OpenAIStreamDecoder: every stream quirk of upstream-notes §1 and §3, via SSEParser."""
+"""OpenAIStreamDecoder: every stream quirk of docs/design.md §12 and §14, via SSEParser."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""SSEParser: the framing quirks of upstream-notes §3.1, fed the way OMEN forwards bytes."""
+"""SSEParser: the framing quirks of docs/design.md §14, fed the way OMEN forwards bytes."""
 
 from __future__ import annotations
 

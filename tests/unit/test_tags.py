@@ -1,4 +1,4 @@
-"""Aliases, tags, prefs, and the exact body and headers of contract §6."""
+"""Aliases, tags, prefs, and the exact body and headers of docs/design.md §6."""
 
 from __future__ import annotations
 

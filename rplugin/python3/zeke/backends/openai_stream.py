@@ -2,7 +2,7 @@
 
 Also understands the raw Anthropic frames OMEN sometimes passes through, and a
 whole non-streamed completion object (a router that ignored ``stream: true``).
-Every quirk of upstream-notes §1/§3 is tolerated; nothing here raises on bad
+Every quirk of docs/design.md §12, §14 is tolerated; nothing here raises on bad
 input: what cannot be understood is skipped and counted in ``ignored``.
 """
 

@@ -123,7 +123,7 @@ class Engine:
             emit=self.sink.emit,
             spawn=self._spawn,
         )
-        # endpoint -> model names the router could not resolve (upstream-notes §1)
+        # endpoint -> model names the router could not resolve (docs/design.md §12)
         self._unresolvable: dict[str, set[str]] = {}
         self._proposals: dict[str, changes.Proposal] = {}
         self.tooling = Tooling(

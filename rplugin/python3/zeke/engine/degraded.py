@@ -1,4 +1,4 @@
-"""Degraded mode (contract §9): zeke answers from local Ollama while OMEN is
+"""Degraded mode (docs/design.md §9): zeke answers from local Ollama while OMEN is
 unreachable, says so once, and watches OMEN's ``/ready`` in the background to
 leave by itself — never on a request's path, and not while nobody is asking.
 """

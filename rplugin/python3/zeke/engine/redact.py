@@ -50,7 +50,7 @@ _KEY_QUALIFIERS = frozenset(
     {"api", "access", "secret", "private", "client", "signing", "encryption", "master", "auth"}
 )
 # ``.env`` lines are configuration, so any of these words anywhere in the name
-# counts (``SECRET_KEY_BASE``, ``GITHUB_TOKEN_FILE``), as the contract asks.
+# counts (``SECRET_KEY_BASE``, ``GITHUB_TOKEN_FILE``), as docs/design.md §6 asks.
 _ENV_WORDS = frozenset(
     {"secret", "token", "key", "apikey", "password", "passwd", "passphrase", "credentials"}
 )

@@ -173,7 +173,7 @@ def resolve_facts(
     alias_provider: str | None,
     alias_model: str | None,
 ) -> RoutingFacts:
-    """Routing facts, per field the first usable value in contract §7's order."""
+    """Routing facts, per field the first usable value in docs/design.md §7's order."""
     lowered = _lower_headers(headers)
     metadata = routing_metadata if isinstance(routing_metadata, Mapping) else {}
     candidates: dict[str, list[tuple[str, Any]]] = {

@@ -1,4 +1,4 @@
-"""Aliases, routing hint tags, and the exact request body and headers (contract §6).
+"""Aliases, routing hint tags, and the exact request body and headers (docs/design.md §6).
 
 zeke hints, never decides: everything here only shapes what OMEN is told.  The
 functions are pure and return new objects rather than mutating what they are given.
@@ -161,7 +161,7 @@ def apply_prefs(
     *,
     omen_configured: bool,
 ) -> tuple[dict[str, str], dict | None]:
-    """Local per-project prefs adjust the hints (contract §6), never decide.
+    """Local per-project prefs adjust the hints (docs/design.md §6), never decide.
 
     ``prefer_local`` adds ``prefer_local = "true"`` unless the request is
     ``large``.  ``max_cloud_cost_cents`` becomes ``omen.budget_usd`` only when an
@@ -196,7 +196,7 @@ def build_body(
     omen: dict | None,
     tools: list[dict] | None,
 ) -> dict:
-    """The chat/completions body of contract §6: always streamed with usage;
+    """The chat/completions body of docs/design.md §6: always streamed with usage;
     ``omen`` only when given, ``tools`` only when there are some."""
     body: dict[str, Any] = {
         "model": model,

@@ -3,7 +3,7 @@
 pynvim runs its own asyncio loop on the main thread and calls our handlers
 there; all real work runs on an anyio loop in a worker thread (a blocking
 portal), and results come back as ``exec_lua`` notifications queued with
-``async_call`` — never as blocking requests (upstream-notes §5).
+``async_call`` — never as blocking requests (docs/design.md §16).
 """
 
 from __future__ import annotations

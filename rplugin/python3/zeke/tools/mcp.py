@@ -47,7 +47,7 @@ PROTOCOL_VERSION = "2025-06-18"
 CLIENT_INFO = {"name": "zeke.nvim", "version": "0.1.0"}
 _MAX_MESSAGE = 64 * 1024 * 1024  # a read_file of a big file is one JSON line
 _MAX_PAGES = 100  # tools/list pagination guard against a server that loops
-# The router's key is zeke's one secret (contract §1); a tool server (third-party
+# The router's key is zeke's one secret (docs/design.md §1); a tool server (third-party
 # code, often with a shell tool) has no use for it.
 _ROUTER_KEY_ENV = frozenset({"ZEKE_API_KEY", "OMEN_API_KEY"})
 

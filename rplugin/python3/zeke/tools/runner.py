@@ -5,7 +5,7 @@ including the ones we refuse (an invented tool, bad JSON, a path outside the
 project, a user's "no"). Writes are previewed as a diff and need consent
 (``"ask"``: the user; ``"allow"``; or the user's policy function) before they
 reach the server; paths outside the project root are refused whatever the
-policy says (contract §8).
+policy says (docs/design.md §8).
 """
 
 from __future__ import annotations
