@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import random
 import re
-import time
 from typing import Any
 
 import pytest
@@ -91,7 +90,7 @@ def test_path_outside_root_and_no_name() -> None:
 def test_reason_numbers_lines_and_code_does_not() -> None:
     reason = user(pack(req(intent="reason")))
     assert "100 | value_100 = compute(100)" in reason
-    assert " 99 | value_99" in reason or "99 | value_99" in reason
+    assert "\n99 | value_99 = compute(99)" in reason
     code = user(pack(req(intent="code")))
     assert "| value_100" not in code
 
@@ -198,10 +197,6 @@ def test_only_lines_near_the_selection_are_read_in_a_huge_window() -> None:
     guard = FarGuard(lines, 50_000 - 250, 50_010 + 50)
     p = pack(req(lines=guard, start_line=50_001, end_line=50_010, context_lines=40))
     assert p.selection.startswith("row 50000")
-    t0 = time.perf_counter()
-    for _ in range(5):
-        pack(req(lines=lines, start_line=50_001, end_line=50_010))
-    assert (time.perf_counter() - t0) / 5 < 0.02
 
 
 # ---------------------------------------------------------------- diagnostics

@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import random
 import string
-import time
 
 import pytest
 from hypothesis import given, settings
@@ -208,41 +207,38 @@ def test_empty_text() -> None:
     assert redact("") == ("", 0)
 
 
-def _best_ms(fn, repeat: int = 3) -> float:
-    best = float("inf")
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t0)
-    return best * 1000
+# No timing here (speed figures live in bench/): the inputs are big enough that a
+# quadratic path would run for hours and hit the timeout, while a linear pass takes
+# about a second even on a loaded 2-core machine.
 
 
-def test_ten_thousand_lines_are_fast() -> None:
-    code = (ORDINARY * 400).split("\n")[:10_000]
-    code[5000] = f'api_key = "{rand(20)}"'
+@pytest.mark.timeout(60)
+def test_two_hundred_thousand_lines_finish() -> None:
+    code = (ORDINARY * 8000).split("\n")[:200_000]
+    code[100_000] = f'api_key = "{rand(20)}"'
     text = "\n".join(code)
     assert redact(text)[1] == 1
-    # The budget is ~20 ms on a laptop; the bound only catches a blow-up
-    # (a quadratic pattern takes seconds here) without flaking on a slow CI.
-    assert _best_ms(lambda: redact(text)) < 150
 
 
 @pytest.mark.parametrize(
     "text",
     [
-        "x" * 300_000,  # one enormous line with no separators
-        ("token" * 60_000),  # trigger words back to back
-        ('password = "' + "a" * 100_000),  # unterminated literal
-        ("-----BEGIN RSA PRIVATE KEY-----\n" * 5_000),  # markers without bodies
-        ("a://" * 50_000),
-        ("`" * 100_000),
-        ('token="x" ' * 30_000),  # many real hits on one line
-        ("password=" * 30_000),
+        "x" * 1_200_000,  # one enormous line with no separators
+        ("token" * 240_000),  # trigger words back to back
+        ('password = "' + "a" * 400_000),  # unterminated literal
+        ("-----BEGIN RSA PRIVATE KEY-----\n" * 20_000),  # markers without bodies
+        ("a://" * 200_000),
+        ("`" * 400_000),
+        ('token="x" ' * 120_000),  # many real hits on one line
+        ("password=" * 120_000),
     ],
 )
+@pytest.mark.timeout(60)
 def test_hostile_inputs_do_not_blow_up(text: str) -> None:
-    # Linear inputs take well under 0.3 s; a quadratic path took 10-60 s here.
-    assert _best_ms(lambda: redact(text), repeat=1) < 2000
+    # At a quarter of these sizes a quadratic path took 10-60 s; at these it would
+    # take minutes to hours, while the linear one finishes in about a second.
+    redacted, _count = redact(text)
+    assert isinstance(redacted, str)
 
 
 code_chars = st.sampled_from(
