@@ -1,4 +1,4 @@
-"""client.py against the fake OMEN and fake Ollama on 127.0.0.1 (and the fakes themselves)."""
+"""backends/http.py against the fake OMEN and fake Ollama on 127.0.0.1 (and the fakes themselves)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
-"""The router key never enters zeke from a server: scrub.py, and where client.py and
-mcp.py apply it (headers, every stream event, errors, JSON documents, tool results)."""
+"""The router key never enters zeke from a server: scrub.py, and where backends/http.py and
+tools/mcp/ apply it (headers, every stream event, errors, JSON documents, tool results)."""
 
 from __future__ import annotations
 
@@ -80,7 +80,7 @@ def test_only_a_possible_start_of_the_key_is_held_back() -> None:
     assert stream.flush() == "omenlive_"
 
 
-# ------------------------------------------------------------------ client.py
+# ------------------------------------------------------------------ backends/http.py
 
 
 @pytest.fixture
@@ -205,7 +205,7 @@ def test_a_json_document_is_scrubbed(omen: fo.FakeOmen) -> None:
     assert listing["data"][0]["id"] == REDACTED
 
 
-# ------------------------------------------------------------------ mcp.py
+# ------------------------------------------------------------------ tools/mcp/
 
 
 @pytest.fixture

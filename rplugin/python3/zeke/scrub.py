@@ -2,8 +2,8 @@
 
 A router or a tool server may echo the key it was handed: in a header, a routing
 field, the answer, a tool call's arguments, an error, a tool result. Text from a
-server goes through a ``Scrubber`` once, where it enters zeke (``client.py`` for
-HTTP, ``mcp.py`` for tool servers), so no sink further on (the cache, the log,
+server goes through a ``Scrubber`` once, where it enters zeke (``backends/http.py`` for
+HTTP, ``tools/mcp/`` for tool servers), so no sink further on (the cache, the log,
 the editor, the tool server itself) has to know about the key.
 
 Pure: no I/O.
