@@ -6,7 +6,7 @@ NPM_PREFIX := .cache/npm
 FS_SERVER  := @modelcontextprotocol/server-filesystem@2026.8.31
 PY_DIRS    := $(wildcard rplugin tests bench scripts)
 
-.PHONY: install test-deps test lint demo bench clean
+.PHONY: install test-deps test lint demo bench doc clean
 
 ## install: the host's virtual environment (pynvim, httpx, anyio, msgpack)
 install: $(PY)
@@ -40,6 +40,11 @@ demo: install
 ## bench: speed figures (not part of the test run)
 bench: test-deps
 	$(PY) bench/run.py
+
+## doc: the *zeke-config* section of doc/zeke.txt and the host's defaults.json, from lua/zeke/config.lua
+NVIM ?= $(firstword $(wildcard $(VENV)/bin/nvim) nvim)
+doc:
+	$(NVIM) --headless -u NONE -i NONE -n -l scripts/config_doc.lua
 
 clean:
 	rm -rf $(VENV) .cache build *.egg-info

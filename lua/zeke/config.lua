@@ -1,5 +1,8 @@
 --- zeke.nvim configuration: one schema drives the defaults, the validation and
---- the documentation (`doc/zeke.txt` is checked against it by the tests).
+--- the documentation. It is their only home: `make doc` generates the
+--- `*zeke-config*` section of doc/zeke.txt and the Python host's defaults.json
+--- from it (the tests check both are current), and the host receives the
+--- validated table unchanged.
 ---
 --- Sources, low to high: the defaults below, `vim.g.zeke` (a table), then the
 --- opts given to `require("zeke").setup()`. Validation happens once, when the
@@ -170,27 +173,41 @@ end
 local strategy_ok, strategy_desc = one_of("single", "race", "speculate_k", "parallel_merge")
 local layout_ok, layout_desc = one_of("vsplit", "split", "tab")
 
-local SECONDS = {
-  check = number_from(0, true),
-  expects = "a number of seconds > 0",
-}
+local function seconds(doc)
+  return { check = number_from(0, true), expects = "a number of seconds > 0", doc = doc }
+end
 
 local OMEN_FIELDS = {
-  strategy = { check = strategy_ok, expects = strategy_desc },
+  strategy = {
+    check = strategy_ok,
+    expects = strategy_desc,
+    doc = "one of `single`, `race`, `speculate_k`, `parallel_merge`. Note: with `race`, OMEN applies "
+      .. "`max_latency_ms` to the whole stream, so long answers are cut off.",
+  },
   k = {
     check = function(v)
       return util.is_whole(v, 1)
     end,
     expects = "a whole number >= 1",
+    doc = "a whole number >= 1.",
   },
-  providers = { check = is_list_of_strings, expects = "a list of provider names" },
-  budget_usd = { check = number_from(0), expects = "a number of US dollars >= 0" },
-  max_latency_ms = { check = number_from(0, true), expects = "a number of milliseconds > 0" },
+  providers = { check = is_list_of_strings, expects = "a list of provider names", doc = "a list of provider names." },
+  budget_usd = {
+    check = number_from(0),
+    expects = "a number of US dollars >= 0",
+    doc = "a number of US dollars >= 0.",
+  },
+  max_latency_ms = {
+    check = number_from(0, true),
+    expects = "a number of milliseconds > 0",
+    doc = "a number of milliseconds > 0.",
+  },
   stickiness = {
     check = function(v)
       return type(v) == "string"
     end,
     expects = "a string",
+    doc = "a string.",
   },
   -- anything else is passed on to the router as JSON, which has no NaN or inf
   ["*"] = {
@@ -198,6 +215,7 @@ local OMEN_FIELDS = {
       return util.all_finite(v), "NaN and infinite numbers are not allowed"
     end,
     expects = "a value without NaN or infinite numbers",
+    doc = "passed on as they are (as JSON: no NaN or infinity).",
   },
 }
 
@@ -207,18 +225,22 @@ local GLYPH_FIELDS = {
       return is_list_of_strings(v) and #v > 0
     end,
     expects = 'a command list such as {"glyph","serve","--transport","stdio"}',
+    doc = "the command of a server spoken to on stdio, a list of strings.",
   },
   url = {
     check = function(v)
       return util.check_url(v, { "ws", "wss", "http", "https" })
     end,
     expects = 'a ws(s):// or http(s):// URL such as "ws://127.0.0.1:7331"',
+    doc = "a WebSocket or streamable HTTP URL, with a host and, when one is given, a port from 1 to 65535.",
   },
   name = {
     check = function(v)
       return type(v) == "string" and v ~= ""
     end,
     expects = "a name for the audit and messages",
+    doc = "(optional) what the audit and messages call the server; by default its package "
+      .. "(`npx` argument, `python -m` module, the `package.json` above a `node` script) or the program's name.",
   },
   env = {
     check = function(v)
@@ -233,11 +255,16 @@ local GLYPH_FIELDS = {
       return true
     end,
     expects = "a table of environment variable = string",
+    doc = "(optional) a table of strings added to the environment of a `cmd` server.",
   },
 }
 
 local UI_FIELDS = {
-  layout = { check = layout_ok, expects = layout_desc },
+  layout = {
+    check = layout_ok,
+    expects = layout_desc,
+    doc = '`"vsplit"`, `"split"` or `"tab"`.',
+  },
   width = {
     check = function(v)
       if type(v) ~= "number" then
@@ -255,71 +282,121 @@ local UI_FIELDS = {
       return v >= 1
     end,
     expects = "a fraction of the screen (0 < width <= 1) or a whole number of columns (lines for split)",
+    doc = "a fraction of the screen (0 < width <= 1, so `1` is the whole screen) or a whole number of "
+      .. 'columns (lines for `"split"`), at most the screen\'s size.',
   },
   focus = {
     check = function(v)
       return type(v) == "boolean"
     end,
     expects = "true or false",
+    doc = "`true` moves the cursor into the answer window.",
   },
 }
 
-local TIMEOUT_FIELDS = { connect = SECONDS, first_byte = SECONDS, read = SECONDS, tool = SECONDS }
+local TIMEOUT_FIELDS = {
+  connect = seconds("connecting."),
+  first_byte = seconds("waiting for the answer to start."),
+  read = seconds(
+    "the longest pause between two pieces of a streaming answer. There is no limit on the total time "
+      .. "of an answer that keeps arriving."
+  ),
+  tool = seconds("how long one call to the tool server (`glyph`) may take."),
+}
 
 local TOOLS_FIELDS = {
-  enable = { check = is_list_of_strings, expects = "a list of tool names" },
+  enable = {
+    check = is_list_of_strings,
+    expects = "a list of tool names",
+    doc = "destructive tools to offer the model besides the reading and writing ones, for example "
+      .. '`{ "delete_file" }` (|zeke-consent|).',
+  },
   max_turns = {
     check = function(v)
       return util.is_whole(v, 1)
     end,
     expects = "a whole number >= 1",
+    doc = "how many rounds of tool calls one request may take (a whole number >= 1).",
   },
 }
 
+--- A default read from the environment: the variable's value (a bare host:port
+--- given `bare` in front, as Ollama itself allows), else the fallback.
+local function from_env(var, fallback, bare)
+  return function()
+    local value = os.getenv(var)
+    if value == nil then
+      return fallback
+    end
+    if bare and value ~= "" and not value:match("^https?://") then
+      value = bare .. value
+    end
+    return value -- an empty one is reported by check_env_defaults
+  end
+end
+
+---@alias zeke.DocPart string|{ lua: string }  prose (wrapped) or an example block
+
 --- Every key: its default (a function when computed at load time), a check, what
---- the check expects (for messages), and a one-line description (for docs). A
---- table key made of named fields lists them in `fields`: each is checked on its
---- own, and a bad one is reported as `key.field` and replaced by its default.
---- A default read from the environment (`env`) is checked too; `fallback`
---- replaces it when it is not usable.
----@type table<string, {default: any, check: fun(v: any): boolean, string|nil, expects: string, doc: string,
----  fields?: table, env?: string, fallback?: any}>
+--- the check expects (for messages), the type shown in the help (`type`) and its
+--- help text (`doc`, prose and `{ lua = ... }` examples). A table key made of
+--- named fields lists them in `fields` (each with its own check, expects and
+--- doc): each is checked on its own, and a bad one is reported as `key.field`
+--- and replaced by its default. A default read from the environment (`env`) is
+--- checked too; `fallback` replaces it when it is not usable, and is also the
+--- default outside Neovim (`make doc` writes the defaults for the Python host).
+--- `stdpath` is a default under one of Neovim's standard directories. `shown`
+--- is how the help shows a default that is computed.
+---@type table<string, {default: any, check: fun(v: any): boolean, string|nil, expects: string,
+---  type: string, doc: zeke.DocPart[], fields?: table, env?: string, fallback?: any, bare?: string,
+---  stdpath?: string[], shown?: string}>
 M.schema = {
   api_base = {
-    default = function()
-      return os.getenv("ZEKE_API_BASE") or "http://127.0.0.1:8080/v1"
-    end,
+    default = from_env("ZEKE_API_BASE", "http://127.0.0.1:8080/v1"),
     env = "ZEKE_API_BASE",
     fallback = "http://127.0.0.1:8080/v1",
     check = http_url,
     expects = "an http(s) URL such as http://127.0.0.1:8080/v1",
-    doc = "OMEN's OpenAI-compatible base URL (env ZEKE_API_BASE)",
+    type = "string",
+    doc = {
+      "OMEN's (or any OpenAI-compatible server's) base URL. zeke posts to `{api_base}/chat/completions`, "
+        .. "reads prices from `{api_base}/models` and checks the router with `/ready` beside it. It must be "
+        .. "an `http://` or `https://` URL with a host and, when one is given, a port from 1 to 65535 "
+        .. "(a bad `$ZEKE_API_BASE` is reported too).",
+    },
   },
   api_key_env = {
     default = { "ZEKE_API_KEY", "OMEN_API_KEY" },
     check = is_list_of_strings,
     expects = "a list of environment variable names",
-    doc = "environment variables holding the router's key, read at request time, never logged",
+    type = "list of strings",
+    doc = {
+      "Environment variables holding the router's key; the first one set is sent as "
+        .. "`Authorization: Bearer`. Read at request time, never logged, never passed on a command line.",
+    },
   },
   ollama_host = {
-    default = function()
-      local host = os.getenv("OLLAMA_HOST")
-      if host and host ~= "" and not host:match("^https?://") then
-        host = "http://" .. host -- Ollama accepts a bare host:port here; so do we
-      end
-      return host or "http://127.0.0.1:11434"
-    end,
+    default = from_env("OLLAMA_HOST", "http://127.0.0.1:11434", "http://"),
     env = "OLLAMA_HOST",
     fallback = "http://127.0.0.1:11434",
+    bare = "http://",
     check = http_url,
     expects = "an http(s) URL such as http://127.0.0.1:11434",
-    doc = "local Ollama, used directly only in degraded mode (env OLLAMA_HOST)",
+    type = "string",
+    doc = {
+      "The local Ollama, used directly only in |zeke-degraded| mode. A bare `host:port` in "
+        .. "`$OLLAMA_HOST` gets `http://` in front. Checked like |zeke-config-api_base|.",
+    },
   },
   fallback = {
     default = "ollama",
     check = fallback_ok,
     expects = fallback_desc,
-    doc = '"ollama": degraded mode on local Ollama when OMEN is unreachable; false: none',
+    type = '`"ollama"` or `false`',
+    doc = {
+      '`"ollama"`: stream from Ollama when OMEN is unreachable (|zeke-degraded|). '
+        .. "`false`: no degraded mode; the error is shown.",
+    },
   },
   python = {
     default = nil,
@@ -327,7 +404,12 @@ M.schema = {
       return v == nil or type(v) == "string"
     end,
     expects = "a path to a Python interpreter",
-    doc = "interpreter for the host; default: the virtual environment `make install` made",
+    type = "string or nil",
+    doc = {
+      "The interpreter that runs zeke's Python host. nil: the virtual environment `make install` made "
+        .. "in the plugin directory (`.venv/bin/python`). An interpreter of your own needs `pynvim`, "
+        .. "`httpx`, `anyio` and `msgpack`.",
+    },
   },
   alias = {
     default = "auto",
@@ -335,7 +417,11 @@ M.schema = {
       return type(v) == "string" and v ~= ""
     end,
     expects = "an alias name",
-    doc = "default alias; a per-project choice made with :ZekeModel wins",
+    type = "string",
+    doc = {
+      'The default alias: `"auto"` lets the router choose the model, or a name from '
+        .. "|zeke-config-aliases|. A per-project choice made with |:ZekeModel| wins.",
+    },
   },
   aliases = {
     default = {
@@ -346,13 +432,25 @@ M.schema = {
     },
     check = alias_table,
     expects = "a table of alias = { provider = string, model = string, tags = { key = string } }",
-    doc = "alias -> provider/model/tags; yours are merged over these",
+    type = "table",
+    doc = {
+      "Alias name to `{ provider, model, tags }`. zeke sends the alias name as `model` and lets the "
+        .. "router resolve it; a router that cannot (it answers 404 or 500) gets one retry with the "
+        .. "alias's `model`, remembered for that endpoint. `provider` and `model` also stand in for who "
+        .. 'answered when the router does not say, and an alias whose `provider` is `"ollama"` names the '
+        .. "model for |zeke-degraded| mode. Yours are merged over these; `tags` are routing hints "
+        .. "(|zeke-request|) whose values are strings, numbers or booleans.",
+    },
   },
   tags = {
     default = { latency = "normal", budget = "normal" },
     check = is_string_map,
     expects = "a table of string keys to string values",
-    doc = "routing hint tags merged under the alias's and the command's",
+    type = "table",
+    doc = {
+      "Routing hint tags sent with every request, under the alias's and the command's (|zeke-request|). "
+        .. "Values are strings, numbers or booleans, and are sent as strings.",
+    },
   },
   project = {
     default = nil,
@@ -371,7 +469,16 @@ M.schema = {
       return true
     end,
     expects = 'a project name, or { name = "…", root = "/path/to/project" }',
-    doc = "project name for tags and stats, and its root for tool calls; default: the git root",
+    type = "string, table or nil",
+    doc = {
+      "The project name used in tags, headers, stats and the per-project alias. nil: the name of the "
+        .. "git root's directory, else the current directory's name. A table also sets where the "
+        .. "project is:",
+      { lua = 'project = { name = "notes", root = "~/notes" }' },
+      "`root` is the project root for tool calls and writes (see |zeke-consent|); either field may be "
+        .. "left out. Without a `root` and outside any git repository there is no project root, and "
+        .. "tools are off.",
+    },
   },
   omen = {
     default = nil,
@@ -379,7 +486,16 @@ M.schema = {
     check = table_of(OMEN_FIELDS, true),
     expects = "{ strategy = single|race|speculate_k|parallel_merge, k = n, providers = {..}, "
       .. "budget_usd = n, max_latency_ms = n, stickiness = s }",
-    doc = "optional OMEN strategy object sent with each request",
+    type = "table or nil",
+    doc = {
+      "An OMEN strategy object sent with each request (not sent when nil), for example:",
+      {
+        lua = 'omen = { strategy = "speculate_k", k = 2,\n'
+          .. '         providers = { "ollama", "anthropic" }, budget_usd = 0.12,\n'
+          .. '         max_latency_ms = 2500, stickiness = "session" }',
+      },
+      "Its fields:",
+    },
   },
   glyph = {
     default = nil,
@@ -391,63 +507,96 @@ M.schema = {
       return v.cmd ~= nil or v.url ~= nil, "it needs cmd or url"
     end),
     expects = '{ cmd = {"glyph","serve","--transport","stdio"} } or { url = "ws://…" | "http://…/mcp" }',
-    doc = "MCP tool server for tool calls and writes",
+    type = "table or nil",
+    doc = {
+      "The MCP server for tool calls and writes (|zeke-consent|). Either a command started on stdio:",
+      { lua = 'glyph = { cmd = { "glyph", "serve", "--transport", "stdio" } }' },
+      "or a URL, WebSocket or streamable HTTP:",
+      { lua = 'glyph = { url = "ws://127.0.0.1:7331" }\nglyph = { url = "http://127.0.0.1:3000/mcp" }' },
+      "Other MCP servers work too. nil: no tools are offered to the model. Set `cmd` or `url`, not both. "
+        .. "A stdio server ends with Neovim, even one stuck in a call. Its fields:",
+    },
   },
   consent = {
     default = "ask",
     check = consent_check,
     expects = '"ask", "allow" or a function(tool, args) -> boolean',
-    doc = "who approves writes the model asks for through tool calls",
+    type = '`"ask"`, `"allow"` or a function',
+    doc = {
+      'Who approves the writes the model asks for through tool calls: `"ask"` shows the diff and asks '
+        .. 'you; `"allow"` lets them through; a `function(tool, args)` returning true lets that call '
+        .. "through. It never applies an answer's code: that always waits for you (|zeke-review|). "
+        .. "See |zeke-consent|.",
+    },
   },
   db_path = {
     default = function()
       return vim.fn.stdpath("data") .. "/zeke/zeke.db"
     end,
+    stdpath = { "data", "/zeke/zeke.db" },
+    shown = '`stdpath("data") .. "/zeke/zeke.db"`',
     check = function(v)
       return type(v) == "string" and v ~= ""
     end,
     expects = "a file path",
-    doc = "the local SQLite cache of prefs, stats and the tool-call audit",
+    type = "string",
+    doc = {
+      "The local SQLite cache: per-project preferences, request stats, routing traces and the tool-call "
+        .. "audit (|zeke-cache|).",
+    },
   },
   context_lines = {
     default = 40,
     check = positive_integer,
     expects = "a whole number >= 0",
-    doc = "surrounding lines sent on each side of the selection (then trimmed to max_context_tokens)",
+    type = "integer",
+    doc = {
+      "Lines sent on each side of the selection as context, then trimmed to "
+        .. "|zeke-config-max_context_tokens|. The whole file is never sent.",
+    },
   },
   max_context_tokens = {
     default = 3000,
     check = positive_integer,
     expects = "a whole number >= 0",
-    doc = "token budget for the surrounding lines",
+    type = "integer",
+    doc = { "Token budget (estimated) for the surrounding lines." },
   },
   timeouts = {
     default = { connect = 3, first_byte = 30, read = 60, tool = 30 },
     fields = TIMEOUT_FIELDS,
     check = table_of(TIMEOUT_FIELDS, false),
     expects = "{ connect = seconds, first_byte = seconds, read = seconds, tool = seconds } (positive numbers)",
-    doc = "connect timeout, time allowed before the answer starts, per-read idle timeout, "
-      .. "and time allowed per tool call",
+    type = "table",
+    doc = { "Seconds (numbers > 0) allowed for:" },
   },
   ui = {
     default = { layout = "vsplit", width = 0.4, focus = false },
     fields = UI_FIELDS,
     check = table_of(UI_FIELDS, false),
     expects = '{ layout = "vsplit"|"split"|"tab", width = fraction or columns, focus = boolean }',
-    doc = "where the answer buffer opens, and whether the cursor moves into it",
+    type = "table",
+    doc = { "Where the answer buffer opens:" },
   },
   test_paths = {
     default = {},
     check = is_string_map,
     expects = "a table of filetype = pattern with {root} {dir} {stem} {ext}",
-    doc = "test file location for filetypes without a built-in convention",
+    type = "table",
+    doc = {
+      "Test file location for filetypes without a built-in convention (|:ZekeTest|), filetype to "
+        .. "pattern, with the placeholders `{root}` (project root), `{dir}` (the file's directory), "
+        .. "`{stem}` (file name without extension) and `{ext}`:",
+      { lua = 'test_paths = { ruby = "{root}/spec/{stem}_spec.rb" }' },
+    },
   },
   tools = {
     default = { enable = {}, max_turns = 8 },
     fields = TOOLS_FIELDS,
     check = table_of(TOOLS_FIELDS, false),
     expects = "{ enable = { tool names }, max_turns = n >= 1 }",
-    doc = "destructive tools to offer (delete_file, shell_execute, …) and the tool-call turn limit",
+    type = "table",
+    doc = { "The tools offered through |zeke-config-glyph|:" },
   },
   log_level = {
     default = "info",
@@ -455,7 +604,60 @@ M.schema = {
       return v == "debug" or v == "info" or v == "warn" or v == "error"
     end,
     expects = '"debug", "info", "warn" or "error"',
-    doc = "how much the host writes to its log under stdpath('log')",
+    type = '`"debug"`, `"info"`, `"warn"` or `"error"`',
+    doc = {
+      'How much the Python host writes to its log, `stdpath("log") .. "/zeke.log"` '
+        .. "(|zeke-troubleshooting|).",
+    },
+  },
+}
+
+--- The keys in the order the help presents them.
+M.order = {
+  "api_base",
+  "api_key_env",
+  "ollama_host",
+  "fallback",
+  "python",
+  "alias",
+  "aliases",
+  "tags",
+  "project",
+  "omen",
+  "glyph",
+  "consent",
+  "db_path",
+  "context_lines",
+  "max_context_tokens",
+  "timeouts",
+  "ui",
+  "test_paths",
+  "tools",
+  "log_level",
+}
+
+--- The start of the `*zeke-config*` help section, before the keys.
+M.doc_intro = {
+  "zeke works without any setup. Options come from, low to high: the defaults below, `vim.g.zeke` "
+    .. '(a table, for example set before the plugin loads), and the table given to `require("zeke").setup()`. '
+    .. "Tables are merged key by key; your |zeke-config-aliases| are added to the built-in ones. A bad value "
+    .. "is reported once, at `setup()`, with a message naming the key in full (`ui.width`, `omen.budget_usd`), "
+    .. "and the default is used instead: in a table of named fields (`ui`, `omen`, `glyph`, `timeouts`, "
+    .. "`tools`) only the bad field falls back, the others stay. Numbers must be finite (no NaN or infinity). "
+    .. "Unknown keys (and unknown fields of those tables, except `omen`'s, which go to the router) are "
+    .. "reported and ignored. This section is generated from `lua/zeke/config.lua` by `make doc`.",
+  "",
+  "Example:",
+  {
+    lua = 'require("zeke").setup({\n'
+      .. '  api_base = "http://127.0.0.1:8080/v1",\n'
+      .. '  alias = "code-fast",\n'
+      .. "  aliases = {\n"
+      .. '    mine = { provider = "ollama", model = "qwen2.5-coder:7b" },\n'
+      .. "  },\n"
+      .. '  tags = { budget = "frugal" },\n'
+      .. '  ui = { layout = "split", width = 0.3 },\n'
+      .. "})",
   },
 }
 
@@ -653,8 +855,9 @@ function M.get()
   return cfg
 end
 
---- The parts of the config the Python host needs, in a form msgpack can carry
---- (a consent function stays in Lua; the host asks Lua when it matters).
+--- The config for the Python host: every key, as validated, in a form msgpack can
+--- carry (a consent function stays in Lua and is sent as "function"; the host
+--- asks Lua when it matters).
 ---@return table
 function M.for_host()
   local cfg = M.get()

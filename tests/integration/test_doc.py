@@ -20,6 +20,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 DOC = ROOT / "doc" / "zeke.txt"
+DEFAULTS = ROOT / "rplugin" / "python3" / "zeke" / "defaults.json"
+GENERATOR = ROOT / "scripts" / "config_doc.lua"
 README = ROOT / "README.md"
 
 pytestmark = pytest.mark.nvim
@@ -47,7 +49,11 @@ end
 
 package.path = root .. "/lua/?.lua;" .. package.path
 local config = require("zeke.config")
-for key in pairs(config.schema) do table.insert(out.keys, key) end
+out.fields = {}
+for key, spec in pairs(config.schema) do
+  table.insert(out.keys, key)
+  if spec.fields then out.fields[key] = vim.tbl_keys(spec.fields) end
+end
 table.sort(out.keys)
 local data = vim.fn.stdpath("data")
 for key, value in pairs(config.defaults()) do
@@ -261,3 +267,37 @@ def test_required_sections_are_tagged():
 def test_readme_gives_the_two_commands():
     text = README.read_text(encoding="utf-8")
     assert "make demo" in text and "make test" in text
+
+
+def generated(nvim_bin: str, tmp_path: Path) -> dict[str, str]:
+    """What `make doc` would write, printed instead of written."""
+    env = {k: v for k, v in os.environ.items() if k not in ("ZEKE_API_BASE", "OLLAMA_HOST")}
+    for sub in ("config", "data", "state", "cache"):
+        env[f"XDG_{sub.upper()}_HOME"] = str(tmp_path / sub)
+    proc = subprocess.run(
+        [nvim_bin, "--headless", "-u", "NONE", "-i", "NONE", "-n", "-l", str(GENERATOR), "--print"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+        cwd=tmp_path,
+    )
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout)
+
+
+def test_the_config_section_and_the_host_defaults_are_generated_from_the_schema(nvim_bin, tmp_path):
+    out = generated(nvim_bin, tmp_path)
+    assert out["doc"] == doc_text(), "doc/zeke.txt's *zeke-config* is stale: run `make doc`"
+    assert out["defaults"] == DEFAULTS.read_text(encoding="utf-8"), (
+        "rplugin/python3/zeke/defaults.json is stale: run `make doc`"
+    )
+
+
+def test_every_field_of_a_table_key_is_documented(probe):
+    """timeouts.connect, ui.width, omen.k, glyph.url …: each named in its key's doc."""
+    text = doc_text()
+    for key, fields in probe["fields"].items():
+        section = config_section(text, key)
+        missing = [f for f in fields if f != "*" and f"`{f}`:" not in section]
+        assert missing == [], f"{key}: fields without their line in the help: {missing}"

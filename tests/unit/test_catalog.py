@@ -32,7 +32,7 @@ def test_first_refresh_fetches_even_right_after_boot(server, monkeypatch):
     # The monotonic clock starts near zero when the machine boots (a fresh CI
     # machine): "never fetched" must not read as "fetched at time 0".
     monkeypatch.setattr(catalog_mod.time, "monotonic", lambda: 5.0)
-    settings = Settings(api_base=server.url)
+    settings = Settings.from_lua({"api_base": server.url})
 
     async def main() -> Catalog:
         async with httpx.AsyncClient() as http:

@@ -283,7 +283,7 @@ def test_real_packages_are_found_with_versions():
 def test_config_from_stdin_json(tmp_path):
     stdin = io.StringIO('{"api_base": "http://127.0.0.1:8080/v1/", "fallback": false}')
     s, source, problems = health.load_config(stdin, {"ZEKE_API_BASE": "http://ignored.invalid/v1"})
-    assert s.api_base == "http://127.0.0.1:8080/v1" and s.fallback is None
+    assert s.api_base == "http://127.0.0.1:8080/v1" and s.fallback is False
     assert "stdin" in source and problems == []
 
 

@@ -58,7 +58,9 @@ class ScriptedServer:
 
 def _tooling(server: ScriptedServer, monkeypatch: pytest.MonkeyPatch) -> Tooling:
     t = Tooling(
-        settings=lambda: Settings(glyph={"cmd": ["x"]}), emit=lambda *a: None, audit=lambda r: None
+        settings=lambda: Settings.from_lua({"glyph": {"cmd": ["x"]}}),
+        emit=lambda *a: None,
+        audit=lambda r: None,
     )
 
     async def client(root: str) -> ScriptedServer:

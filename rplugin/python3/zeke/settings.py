@@ -1,61 +1,94 @@
-"""The host's view of the user's config (validated in Lua, re-checked here).
+"""The host's read-only view of the config table Lua validated.
 
-Lua rejects bad values at ``setup()`` with a message naming the key. Whatever
-still slips through (an older plugin, a hand-made payload) degrades here to the
-default instead of raising: a host that cannot take its config would fail every
-request with a message that names no key.
+``lua/zeke/config.lua``'s schema is the only home of the defaults and the rules:
+Lua rejects a bad value at ``setup()`` with a message naming the key, and sends
+the table that is in effect. This module keeps that table as it came
+(``Settings.table``) and gives the engine typed access to it under the same
+names (``settings.timeouts.connect``, ``settings.tools.max_turns``).
+
+Its only rules are the types the engine needs to run at all. Whatever still
+slips through (an older plugin, a hand-made payload) is replaced by the
+schema's default instead of raising: a host that cannot take its config would
+fail every request with a message that names no key. The defaults come from
+``defaults.json``, which ``make doc`` generates from the schema.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import functools
+import json
 import math
 import os
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 from urllib.parse import urlsplit
 
 from zeke.project import project_config
 
-DEFAULT_ALIASES: dict[str, dict[str, Any]] = {
-    "code-fast": {"provider": "ollama", "model": "deepseek-coder:14b", "tags": {"latency": "low"}},
-    "code-plus": {"provider": "ollama", "model": "deepseek-coder:33b"},
-    "code-smart": {"provider": "azure", "model": "gpt-5-codex"},
-    "reason-deep": {
-        "provider": "anthropic",
-        "model": "claude-3-5-sonnet",
-        "tags": {"budget": "generous"},
-    },
-}
+DEFAULTS_FILE = Path(__file__).with_name("defaults.json")
 _MAX_INT = 2**53 - 1  # the largest whole number Lua sends exactly
 
 
-def _map(value: Any) -> dict[str, Any]:
-    # msgpack turns an empty Lua table into an empty list
-    return dict(value) if isinstance(value, dict) else {}
+@functools.cache
+def schema() -> Mapping[str, Any]:
+    """What ``make doc`` wrote of the Lua schema: ``keys``, the plain ``defaults``,
+    ``env`` (defaults read from a variable) and ``stdpath`` (under Neovim's data)."""
+    return frozen(json.loads(DEFAULTS_FILE.read_text(encoding="utf-8")))
 
 
-def _list(value: Any) -> list[Any]:
-    return list(value) if isinstance(value, (list, tuple)) else []
+def frozen(value: Any) -> Any:
+    """A read-only copy: mappings become MappingProxyType, lists tuples."""
+    if isinstance(value, Mapping):
+        return MappingProxyType({k: frozen(v) for k, v in value.items()})
+    if isinstance(value, (list, tuple)):
+        return tuple(frozen(v) for v in value)
+    return value
+
+
+def thawed(value: Any) -> Any:
+    """A plain copy (dicts and lists) of a frozen value, for JSON or msgpack."""
+    if isinstance(value, Mapping):
+        return {k: thawed(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [thawed(v) for v in value]
+    return value
+
+
+# Type checks: each returns the value to keep, or _BAD -------------------------------
+
+_BAD: Any = object()
 
 
 def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
-def _whole(value: Any, default: int, minimum: int) -> int:
-    """A whole number >= minimum, else the default (NaN, inf, 2.5, "3" are not)."""
-    if not _is_number(value) or not math.isfinite(value) or value != int(value):
-        return default
-    number = int(value)
-    return number if minimum <= number <= _MAX_INT else default
+def _finite(value: Any) -> bool:
+    return _is_number(value) and math.isfinite(value)
 
 
-def _seconds(value: Any, default: float) -> float:
-    """A finite, positive number of seconds, else the default."""
-    if not _is_number(value) or not math.isfinite(value) or value <= 0:
-        return default
-    return float(value)
+def _json_safe(value: Any) -> bool:
+    """False when a NaN or an infinity is anywhere inside (JSON has neither)."""
+    if isinstance(value, float):
+        return math.isfinite(value)
+    if isinstance(value, Mapping):
+        return all(_json_safe(k) and _json_safe(v) for k, v in value.items())
+    if isinstance(value, (list, tuple)):
+        return all(_json_safe(v) for v in value)
+    return True
+
+
+def _as_map(value: Any) -> Mapping[str, Any] | None:
+    # msgpack turns an empty Lua table into an empty list
+    if isinstance(value, Mapping):
+        return value
+    if isinstance(value, (list, tuple)) and not value:
+        return {}
+    return None
 
 
 def valid_url(value: Any, schemes: tuple[str, ...] = ("http", "https")) -> bool:
@@ -70,109 +103,314 @@ def valid_url(value: Any, schemes: tuple[str, ...] = ("http", "https")) -> bool:
     return parts.scheme.lower() in schemes and bool(parts.hostname) and port != 0
 
 
-def _url(value: Any, default: str) -> str:
-    return value.rstrip("/") if valid_url(value) else default
+def _url(value: Any) -> Any:
+    # the one change made to a value: URLs are joined with "/…" paths
+    return value.rstrip("/") if valid_url(value) else _BAD
 
 
-def _json_safe(value: Any) -> bool:
-    """False when a NaN or an infinity is anywhere inside (JSON has neither)."""
-    if isinstance(value, float):
-        return math.isfinite(value)
-    if isinstance(value, dict):
-        return all(_json_safe(k) and _json_safe(v) for k, v in value.items())
-    if isinstance(value, (list, tuple)):
-        return all(_json_safe(v) for v in value)
-    return True
+def _text(value: Any) -> Any:
+    return value if isinstance(value, str) and value else _BAD
 
 
-_OMEN_MINIMUM = {"k": 1, "budget_usd": 0, "max_latency_ms": 0}
+def _optional_text(value: Any) -> Any:
+    return value if value is None or isinstance(value, str) else _BAD
 
 
-def _omen(value: Any) -> dict[str, Any] | None:
-    """The strategy object, without the entries the router could not take."""
-    if not isinstance(value, dict):
+def _strings(value: Any) -> Any:
+    ok = isinstance(value, (list, tuple)) and all(isinstance(x, str) for x in value)
+    return tuple(value) if ok else _BAD
+
+
+def _whole(minimum: int) -> Callable[[Any], Any]:
+    def check(value: Any) -> Any:
+        ok = _finite(value) and value == int(value) and minimum <= int(value) <= _MAX_INT
+        return int(value) if ok else _BAD
+
+    return check
+
+
+def _seconds(value: Any) -> Any:
+    return float(value) if _finite(value) and value > 0 else _BAD
+
+
+def _one_of(*allowed: Any) -> Callable[[Any], Any]:
+    def check(value: Any) -> Any:
+        return (
+            value
+            if any(value is a or (value == a and type(value) is type(a)) for a in allowed)
+            else _BAD
+        )
+
+    return check
+
+
+def _tag_map(value: Any) -> Any:
+    """key = string, number or boolean (sent as strings), the shape Lua checks."""
+    table = _as_map(value)
+    if table is None:
+        return _BAD
+    for k, v in table.items():
+        if not isinstance(k, str) or not (isinstance(v, (str, bool)) or _finite(v)):
+            return _BAD
+    return table
+
+
+def _string_map(value: Any) -> Any:
+    table = _as_map(value)
+    ok = table is not None and all(
+        isinstance(k, str) and isinstance(v, str) for k, v in table.items()
+    )
+    return table if ok else _BAD
+
+
+def _aliases(value: Any) -> Any:
+    table = _as_map(value)
+    if table is None:
+        return _BAD
+    for name, spec in table.items():
+        spec = _as_map(spec)
+        if not isinstance(name, str) or spec is None:
+            return _BAD
+        if any(
+            spec.get(f) is not None and not isinstance(spec.get(f), str)
+            for f in ("provider", "model")
+        ):
+            return _BAD
+        if spec.get("tags") is not None and _tag_map(spec["tags"]) is _BAD:
+            return _BAD
+    return {name: _as_map(spec) for name, spec in table.items()}
+
+
+def _project(value: Any) -> Any:
+    if value is None or (isinstance(value, str) and value):
+        return value
+    # an empty table is no project (config.lua takes it for an empty list)
+    ok = (
+        isinstance(value, Mapping)
+        and bool(value)
+        and all(k in ("name", "root") and isinstance(v, str) and v for k, v in value.items())
+    )
+    return value if ok else _BAD
+
+
+def _consent(value: Any) -> Any:
+    return value if value in ("ask", "allow", "function") else _BAD  # a Lua function: "function"
+
+
+_OMEN_FIELDS: dict[str, Callable[[Any], Any]] = {
+    "k": _whole(1),
+    "budget_usd": lambda v: v if _finite(v) and v >= 0 else _BAD,
+    "max_latency_ms": lambda v: v if _finite(v) and v > 0 else _BAD,
+}
+
+
+def _omen(value: Any) -> Any:
+    """The strategy object, without the fields the router could not take."""
+    if value is None:
         return None
+    table = _as_map(value)
+    if table is None:
+        return _BAD
     out: dict[str, Any] = {}
-    for key, item in value.items():
-        minimum = _OMEN_MINIMUM.get(str(key))
-        if minimum is not None and not (_is_number(item) and item >= minimum):
-            continue  # also drops NaN: it compares false
-        if _json_safe(item):
+    for key, item in table.items():
+        check = _OMEN_FIELDS.get(str(key), lambda v: v)
+        if _json_safe(item) and check(item) is not _BAD:
             out[str(key)] = item
     return out
 
 
-def _glyph(value: Any) -> dict[str, Any] | None:
+def _glyph(value: Any) -> Any:
     """The tool server's table, or None when it names no usable server."""
-    if not isinstance(value, dict):
+    if value is None:
         return None
-    glyph = dict(value)
+    table = _as_map(value)
+    if table is None:
+        return _BAD
+    glyph = dict(table)
     url = glyph.get("url")
     if url is not None and not valid_url(url, ("ws", "wss", "http", "https")):
         glyph.pop("url")
     return glyph if glyph.get("cmd") is not None or glyph.get("url") is not None else None
 
 
-@dataclass
+def _fields(**checks: Callable[[Any], Any]) -> Callable[[Any, Any], Any]:
+    """A table of named fields: each bad or missing field takes its default's."""
+
+    def check(value: Any, default: Any) -> Any:
+        table = _as_map(value) or {}
+        out = {}
+        for name, field_check in checks.items():
+            out[name] = _first_good(field_check, table.get(name), default[name])
+        return out
+
+    return check
+
+
+# The schema's rules the host relies on, key by key (the Lua schema has the rest).
+_CHECKS: dict[str, Callable[[Any], Any]] = {
+    "api_base": _url,
+    "api_key_env": _strings,
+    "ollama_host": _url,
+    "fallback": _one_of("ollama", False),
+    "python": _optional_text,
+    "alias": _text,
+    "aliases": _aliases,
+    "tags": _tag_map,
+    "project": _project,
+    "omen": _omen,
+    "glyph": _glyph,
+    "consent": _consent,
+    "db_path": _text,
+    "context_lines": _whole(0),
+    "max_context_tokens": _whole(0),
+    "test_paths": _string_map,
+    "log_level": _one_of("debug", "info", "warn", "error"),
+}
+_FIELD_CHECKS: dict[str, Callable[[Any, Any], Any]] = {
+    "timeouts": _fields(connect=_seconds, first_byte=_seconds, read=_seconds, tool=_seconds),
+    "tools": _fields(enable=_strings, max_turns=_whole(1)),
+    "ui": _fields(
+        layout=_one_of("vsplit", "split", "tab"),
+        width=lambda v: v if _finite(v) and v > 0 else _BAD,
+        focus=lambda v: v if isinstance(v, bool) else _BAD,
+    ),
+}
+
+
+@dataclass(frozen=True)
+class Timeouts:
+    connect: float
+    first_byte: float
+    read: float
+    tool: float
+
+
+@dataclass(frozen=True)
+class Tools:
+    enable: tuple[str, ...]
+    max_turns: int
+
+
+@dataclass(frozen=True)
+class Ui:
+    layout: str
+    width: float
+    focus: bool
+
+
+@dataclass(frozen=True)
 class Settings:
-    api_base: str = "http://127.0.0.1:8080/v1"
-    api_key_env: list[str] = field(default_factory=lambda: ["ZEKE_API_KEY", "OMEN_API_KEY"])
-    ollama_host: str = "http://127.0.0.1:11434"
-    fallback: str | None = "ollama"
-    alias: str = "auto"
-    aliases: dict[str, dict[str, Any]] = field(default_factory=lambda: dict(DEFAULT_ALIASES))
-    tags: dict[str, Any] = field(default_factory=lambda: {"latency": "normal", "budget": "normal"})
-    project: str | None = None
-    project_root: str | None = None  # project = { root = … }: where tools may work
-    omen: dict[str, Any] | None = None
-    glyph: dict[str, Any] | None = None
-    consent: str = "ask"
-    db_path: str = ""
-    context_lines: int = 40
-    max_context_tokens: int = 3000
-    connect_timeout: float = 3.0
-    first_byte_timeout: float = 30.0
-    read_timeout: float = 60.0
-    tool_timeout: float = 30.0
-    test_paths: dict[str, str] = field(default_factory=dict)
-    tools_enable: list[str] = field(default_factory=list)
-    max_turns: int = 8
+    """The config in effect, key by key as the schema names them."""
+
+    table: Mapping[str, Any]  # what Lua sent, as it came
+    api_base: str
+    api_key_env: tuple[str, ...]
+    ollama_host: str
+    fallback: str | bool
+    python: str | None
+    alias: str
+    aliases: Mapping[str, Mapping[str, Any]]
+    tags: Mapping[str, Any]
+    project: str | Mapping[str, str] | None
+    omen: Mapping[str, Any] | None
+    glyph: Mapping[str, Any] | None
+    consent: str
+    db_path: str
+    context_lines: int
+    max_context_tokens: int
+    timeouts: Timeouts
+    ui: Ui
+    test_paths: Mapping[str, str]
+    tools: Tools
+    log_level: str
 
     @classmethod
-    def from_lua(cls, d: dict[str, Any]) -> Settings:
-        s = cls()
-        s.api_base = _url(d.get("api_base"), s.api_base)
-        s.api_key_env = [str(x) for x in _list(d.get("api_key_env"))] or s.api_key_env
-        s.ollama_host = _url(d.get("ollama_host"), s.ollama_host)
-        fb = d.get("fallback", "ollama")
-        s.fallback = fb if isinstance(fb, str) and fb else None
-        s.alias = str(d.get("alias") or "auto")
-        aliases = _map(d.get("aliases"))
-        s.aliases = {str(k): _map(v) for k, v in aliases.items()} if aliases else s.aliases
-        if "tags" in d:
-            s.tags = _map(d.get("tags"))
-        s.project, s.project_root = project_config(d.get("project"))
-        s.omen = _omen(d.get("omen"))
-        s.glyph = _glyph(d.get("glyph"))
-        s.consent = str(d.get("consent") or "ask")
-        s.db_path = str(d.get("db_path") or "") or default_db_path()
-        s.context_lines = _whole(d.get("context_lines"), s.context_lines, 0)
-        s.max_context_tokens = _whole(d.get("max_context_tokens"), s.max_context_tokens, 0)
-        timeouts = _map(d.get("timeouts"))
-        s.connect_timeout = _seconds(timeouts.get("connect"), s.connect_timeout)
-        s.first_byte_timeout = _seconds(timeouts.get("first_byte"), s.first_byte_timeout)
-        s.read_timeout = _seconds(timeouts.get("read"), s.read_timeout)
-        s.tool_timeout = _seconds(timeouts.get("tool"), s.tool_timeout)
-        s.test_paths = {str(k): str(v) for k, v in _map(d.get("test_paths")).items()}
-        tools = _map(d.get("tools"))
-        s.tools_enable = [str(x) for x in _list(tools.get("enable"))]
-        s.max_turns = _whole(tools.get("max_turns"), s.max_turns, 1)
-        return s
+    def from_lua(cls, table: Mapping[str, Any], env: Mapping[str, str] | None = None) -> Settings:
+        """The view of ``table``; a key that is missing or not of its type takes
+        the schema's default, computed from ``env`` (os.environ when None) where
+        the schema says so. Never raises."""
+        if not isinstance(table, Mapping):
+            table = {}
+        values: dict[str, Any] = {}
+        for key in schema()["keys"]:
+            value, default = table.get(key), default_of(key, env)
+            if key in _FIELD_CHECKS:
+                values[key] = frozen(_FIELD_CHECKS[key](value, default))
+                continue
+            values[key] = frozen(_first_good(_CHECKS[key], value, default, schema_default(key)))
+        return cls(
+            table=frozen(dict(table)),
+            timeouts=Timeouts(**values.pop("timeouts")),
+            tools=Tools(**values.pop("tools")),
+            ui=Ui(**values.pop("ui")),
+            **values,
+        )
+
+    @classmethod
+    def defaults(cls, env: Mapping[str, str] | None = None) -> Settings:
+        """The schema's defaults, as Lua computes them (see ``default_of``)."""
+        return cls.from_lua({}, env)
+
+    def as_table(self) -> dict[str, Any]:
+        """The typed view as a plain table, key by key (for a look from Lua)."""
+        out = {}
+        for key in schema()["keys"]:
+            value = getattr(self, key)
+            if isinstance(value, (Timeouts, Tools, Ui)):
+                value = dataclasses.asdict(value)
+            out[key] = thawed(value)
+        return out
+
+    @property
+    def project_name(self) -> str | None:
+        """``project``'s name (a string, or ``project.name``)."""
+        return project_config(self.project)[0]
+
+    @property
+    def project_root(self) -> str | None:
+        """``project.root``: where tools may work, when the user said so."""
+        return project_config(self.project)[1]
 
 
-def default_db_path() -> str:
-    base = os.environ.get("XDG_DATA_HOME") or os.path.expanduser("~/.local/share")
-    return os.path.join(base, "nvim", "zeke", "zeke.db")
+def _first_good(check: Callable[[Any], Any], *candidates: Any) -> Any:
+    """The first candidate that passes ``check`` (the schema's own default does)."""
+    for candidate in candidates:
+        kept = check(candidate)
+        if kept is not _BAD:
+            return kept
+    raise AssertionError("the schema's default fails the host's check")  # make doc is stale
+
+
+def schema_default(key: str) -> Any:
+    """The schema's default as written, without the environment (``fallback`` of
+    a key read from one)."""
+    return schema()["defaults"].get(key)
+
+
+def default_of(key: str, env: Mapping[str, str] | None = None) -> Any:
+    """The schema's default of ``key``, computed as Lua would outside Neovim:
+    from ``env`` (os.environ when None) or under Neovim's data directory."""
+    data = schema()
+    from_env = data["env"].get(key)
+    if from_env is not None:
+        value = (os.environ if env is None else env).get(from_env["var"])
+        if value:
+            bare = from_env.get("bare")
+            if bare and not value.startswith(("http://", "https://")):  # as config.lua
+                value = bare + value
+            return value
+    under = data["stdpath"].get(key)
+    if under is not None:
+        return stdpath(under[0], env) + under[1]
+    return data["defaults"].get(key)
+
+
+def stdpath(what: str, env: Mapping[str, str] | None = None) -> str:
+    """Neovim's ``stdpath(what)`` for "data", "state", "cache" or "config"."""
+    env = os.environ if env is None else env
+    home = {"data": ".local/share", "state": ".local/state", "cache": ".cache", "config": ".config"}
+    base = env.get(f"XDG_{what.upper()}_HOME") or os.path.join(os.path.expanduser("~"), home[what])
+    return os.path.join(base, env.get("NVIM_APPNAME") or "nvim")
 
 
 def read_api_key(env: Mapping[str, str], names: Sequence[str]) -> str | None:

@@ -39,7 +39,7 @@ from zeke.engine.catalog import Catalog
 from zeke.engine.degraded import DegradedMode
 from zeke.errors import ZekeError
 from zeke.project import project_config, project_of, tool_root
-from zeke.settings import Settings, read_api_key
+from zeke.settings import Settings, read_api_key, thawed
 from zeke.store import cache as cache_mod
 from zeke.tools import policy as tool_policy
 from zeke.tools import runner as toolrun
@@ -108,7 +108,7 @@ class Engine:
         self.sink = sink
         self.env = env if env is not None else os.environ
         self.session_id = session_id or uuid.uuid4().hex[:16]
-        self.settings = Settings()
+        self.settings = Settings.defaults()
         self.cache: cache_mod.Cache | None = None
         self.http: httpx.AsyncClient | None = None
         self._tg: anyio.abc.TaskGroup | None = None
@@ -236,7 +236,7 @@ class Engine:
         cwd = str(payload.get("cwd") or os.getcwd())
         name, root = await anyio.to_thread.run_sync(project_of, path, cwd, s.project_root)
         state.tool_root = await anyio.to_thread.run_sync(tool_root, path, cwd, s.project_root)
-        state.project = project_config(payload.get("project"))[0] or s.project or name
+        state.project = project_config(payload.get("project"))[0] or s.project_name or name
         state.path, state.root = path, root
         state.filetype = str(payload.get("filetype") or "")
         state.start_line = int(payload.get("start_line") or 1)
@@ -306,7 +306,7 @@ class Engine:
         )
         specs = tool_policy.to_openai_tools(offered) if offered else None
         messages = list(first_messages)
-        for turn in range(self.settings.max_turns):
+        for turn in range(self.settings.tools.max_turns):
             turn_start = len(attempt.text)
             attempt.tool_calls = []
             if state.backend is None:
@@ -327,7 +327,7 @@ class Engine:
             calls = attempt.tool_calls
             if not calls or runner is None or attempt.failure or attempt.truncated:
                 return attempt
-            if turn == self.settings.max_turns - 1:
+            if turn == self.settings.tools.max_turns - 1:
                 # its results could never reach the model: run nothing more
                 limit = f"Not run: the conversation reached tools.max_turns ({turn + 1})."
                 for call in calls:
@@ -360,7 +360,7 @@ class Engine:
             "notes",
             state.rid,
             [
-                f"zeke: stopped after {self.settings.max_turns} turns (config tools.max_turns); "
+                f"zeke: stopped after {self.settings.tools.max_turns} turns (config tools.max_turns); "
                 f"the model's last {len(attempt.tool_calls)} tool call(s) were not run"
             ],
         )
@@ -446,9 +446,9 @@ class Engine:
             f"{s.api_base}/chat/completions",
             body,
             headers,
-            connect_timeout=s.connect_timeout,
-            read_timeout=s.read_timeout,
-            first_byte_timeout=s.first_byte_timeout,
+            connect_timeout=s.timeouts.connect,
+            read_timeout=s.timeouts.read,
+            first_byte_timeout=s.timeouts.first_byte,
             endpoint_name="OMEN",
             secrets=self._secrets(),
         )
@@ -539,9 +539,9 @@ class Engine:
                     self._http(),
                     f"{s.ollama_host}/api/chat",
                     body,
-                    connect_timeout=s.connect_timeout,
-                    read_timeout=s.read_timeout,
-                    first_byte_timeout=max(s.first_byte_timeout, 60.0),  # cold model loads
+                    connect_timeout=s.timeouts.connect,
+                    read_timeout=s.timeouts.read,
+                    first_byte_timeout=max(s.timeouts.first_byte, 60.0),  # cold model loads
                     endpoint_name="Ollama",
                     secrets=self._secrets(),
                 ),
@@ -776,6 +776,8 @@ class Engine:
         """Answer a question from the Lua side; disk work runs in a worker thread."""
         if method == "apply":
             return await self._apply(args)
+        if method == "config":  # what Lua sent, and the typed view the engine reads
+            return {"sent": thawed(self.settings.table), "held": self.settings.as_table()}
         if method == "discard":
             self._proposals.pop(str(args.get("proposal") or ""), None)
             return True
@@ -787,7 +789,7 @@ class Engine:
                 str(args.get("cwd") or os.getcwd()),
                 self.settings.project_root,
             )
-            project = self.settings.project or name
+            project = self.settings.project_name or name
         cache = self.cache
         if method == "aliases":
             summaries: dict[str, Any] = {}

@@ -13,6 +13,7 @@ from typing import Any
 from urllib.parse import quote
 
 from zeke.errors import ZekeError
+from zeke.settings import thawed
 
 AUTO = "auto"
 
@@ -39,70 +40,41 @@ class Alias:
     tags: dict[str, str] = field(default_factory=dict)
 
 
-def _as_table(value: Any, what: str) -> dict[str, Any]:
-    """A Lua table as a dict; an empty Lua table arrives as ``[]``."""
-    if value is None:
-        return {}
-    if isinstance(value, Mapping):
-        return dict(value)
-    if isinstance(value, (list, tuple)) and not value:
-        return {}
-    got = "a list" if isinstance(value, (list, tuple)) else _kind(value)
-    raise ZekeError(
-        f"zeke config: {what} must be a table of key = value pairs, not {got}.",
-        kind="config",
-    )
+def _table(value: Any) -> Mapping[str, Any]:
+    """A Lua table as a mapping (an empty one arrives as ``[]``); the config's
+    tables were validated in Lua and typed by ``Settings``, so anything else is
+    nothing to merge."""
+    return value if isinstance(value, Mapping) else {}
 
 
-def _kind(value: Any) -> str:
-    if isinstance(value, (Mapping, list, tuple, set)):
-        return "a table"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, (int, float)):
-        return "a number"
-    if isinstance(value, str):
-        return "a string"
-    return type(value).__name__
-
-
-def _tag_value(key: str, value: Any, what: str) -> str | None:
+def _tag_value(value: Any) -> str | None:
     """Tag values are strings on the wire (OMEN answers 400 to a number)."""
-    if value is None:
-        return None
     if isinstance(value, bool):  # before int: bool is an int
         return "true" if value else "false"
     if isinstance(value, str):
         return value
     if isinstance(value, (int, float)):
         return str(value)
-    if isinstance(value, (bytes, bytearray)):
-        return bytes(value).decode("utf-8", "replace")
-    raise ZekeError(
-        f"zeke config: tag {key!r} in {what} is {_kind(value)}; tag values must be "
-        "strings, numbers or booleans.",
-        kind="config",
-    )
+    return None  # None drops the tag; config.lua lets no other kind through
 
 
-def _string_tags(tags: Any, what: str) -> dict[str, str]:
+def _string_tags(tags: Any) -> dict[str, str]:
     out: dict[str, str] = {}
-    for key, value in _as_table(tags, what).items():
-        text = _tag_value(str(key), value, what)
+    for key, value in _table(tags).items():
+        text = _tag_value(value)
         if text is not None:
             out[str(key)] = text
     return out
 
 
-def resolve_alias(name: str, aliases: dict[str, dict]) -> Alias:
+def resolve_alias(name: str, aliases: Mapping[str, Any]) -> Alias:
     """The alias called ``name``.  ``auto`` always exists (the router chooses; a
-    user-defined ``auto`` may only add tags).  Unknown names are a config error
-    that lists the known ones."""
-    table = _as_table(aliases, "aliases")
+    user-defined ``auto`` may only add tags).  An unknown name (say, one chosen
+    with :ZekeModel before the config changed) is an error that lists the known
+    ones."""
+    table = _table(aliases)
     if name == AUTO:
-        entry = table.get(AUTO)
-        tags = entry.get("tags") if isinstance(entry, Mapping) else None
-        return Alias(AUTO, None, None, _string_tags(tags, "aliases.auto.tags"))
+        return Alias(AUTO, None, None, _string_tags(_table(table.get(AUTO)).get("tags")))
     if name not in table:
         known = ", ".join([AUTO, *sorted(k for k in map(str, table) if k != AUTO)])
         raise ZekeError(
@@ -110,41 +82,28 @@ def resolve_alias(name: str, aliases: dict[str, dict]) -> Alias:
             "or define it under `aliases` in setup().",
             kind="config",
         )
-    entry = _as_table(table[name], f"aliases[{name!r}]")
-    fields: dict[str, str | None] = {}
-    for key in ("provider", "model"):
-        value = entry.get(key)
-        if value is not None and not isinstance(value, str):
-            raise ZekeError(
-                f"zeke config: aliases[{name!r}].{key} must be a string, not {_kind(value)}.",
-                kind="config",
-            )
-        fields[key] = value or None
-    tags = _string_tags(entry.get("tags"), f"aliases[{name!r}].tags")
-    return Alias(name, fields["provider"], fields["model"], tags)
+    entry = _table(table[name])
+    return Alias(
+        name,
+        entry.get("provider") or None,
+        entry.get("model") or None,
+        _string_tags(entry.get("tags")),
+    )
 
 
 def merge_tags(
-    config_tags: dict | None,
-    alias_tags: dict | None,
-    command_tags: dict | None,
-    computed: dict | None,
+    config_tags: Mapping[str, Any] | None,
+    alias_tags: Mapping[str, Any] | None,
+    command_tags: Mapping[str, Any] | None,
+    computed: Mapping[str, Any] | None,
 ) -> dict[str, str]:
     """Merge, low to high precedence: config ``tags``, the alias's tags, the
     command's tags (``intent``), computed ones (``project``, ``size_hint``).
     Every value becomes a string (booleans "true"/"false"); a ``None`` value is
     dropped, so it does not override a lower level."""
     merged: dict[str, str] = {}
-    for tags, what in (
-        (config_tags, "tags"),
-        (alias_tags, "the alias's tags"),
-        (command_tags, "the command's tags"),
-        (computed, "the computed tags"),
-    ):
-        for key, value in _as_table(tags, what).items():
-            text = _tag_value(str(key), value, what)
-            if text is not None:
-                merged[str(key)] = text
+    for tags in (config_tags, alias_tags, command_tags, computed):
+        merged.update(_string_tags(tags))
     return merged
 
 
@@ -206,7 +165,7 @@ def build_body(
         "tags": dict(tags),
     }
     if omen is not None:
-        body["omen"] = dict(omen)
+        body["omen"] = thawed(omen)  # the config's tables are read-only views
     if tools:
         body["tools"] = list(tools)
     return body

@@ -3,8 +3,10 @@
 `:checkhealth zeke` pipes the editor's config to the doctor as a JSON object on
 stdin (what ``require("zeke.config").for_host()`` gives), so the shell and the
 editor tell the same story. Run from a shell with nothing on stdin, the doctor
-uses the environment (``ZEKE_API_BASE``, ``OLLAMA_HOST``) and the defaults. A
-config that cannot be read becomes a warning in the report, never a traceback.
+uses the schema's defaults (``defaults.json``, which ``make doc`` writes from
+``lua/zeke/config.lua``), computed from the environment (``ZEKE_API_BASE``,
+``OLLAMA_HOST``, ``XDG_DATA_HOME``) as config.lua computes them. A config that
+cannot be read becomes a warning in the report, never a traceback.
 """
 
 from __future__ import annotations
@@ -29,22 +31,10 @@ def load_config(stdin: IO[str] | None, env: Mapping[str, str]) -> tuple[Settings
     ``env`` and the defaults. Returns (settings, where they came from, problems)."""
     problems: list[Check] = []
     raw = _config_from_stdin(_read_stdin(stdin), problems)
-    source = "Neovim's config (stdin)" if raw is not None else "the environment and defaults"
     if raw is None:
-        raw = _config_from_env(env)
-    try:
-        settings = Settings.from_lua(raw)
-    except (TypeError, ValueError) as e:
-        problems.append(
-            Check(
-                "Configuration",
-                "warn",
-                f"part of the config could not be read ({e}); using the defaults",
-                "Fix the config keys named in `:checkhealth zeke` (see :help zeke-config).",
-            )
-        )
-        settings = Settings.from_lua(_config_from_env(env))
-    return settings, source, problems
+        # the schema's defaults, computed from the environment as config.lua does
+        return Settings.defaults(env), "the environment and defaults", problems
+    return Settings.from_lua(raw, env), "Neovim's config (stdin)", problems
 
 
 def _config_from_stdin(text: str | None, problems: list[Check]) -> dict[str, Any] | None:
@@ -76,18 +66,6 @@ def _config_from_stdin(text: str | None, problems: list[Check]) -> dict[str, Any
         )
     )
     return None
-
-
-def _config_from_env(env: Mapping[str, str]) -> dict[str, Any]:
-    """What config.lua's defaults would give, for a doctor run from a shell."""
-    raw: dict[str, Any] = {}
-    if env.get("ZEKE_API_BASE"):
-        raw["api_base"] = env["ZEKE_API_BASE"]
-    host = env.get("OLLAMA_HOST")
-    if host:
-        # Ollama accepts a bare host:port in OLLAMA_HOST; so does config.lua.
-        raw["ollama_host"] = host if "://" in host else f"http://{host}"
-    return raw
 
 
 def _read_stdin(stdin: IO[str] | None) -> str | None:

@@ -244,7 +244,7 @@ class Tooling:
         cfg = settings.glyph
         if not cfg:
             raise ZekeError("zeke: no tool server configured (config key 'glyph')", kind="config")
-        timeout = settings.tool_timeout
+        timeout = settings.timeouts.tool
         # the root too: the server resolves relative paths from its working directory,
         # which must be the root the calls were confined to
         key = repr((sorted(cfg.items()), timeout, os.path.realpath(root)))
@@ -281,7 +281,7 @@ class Tooling:
             with anyio.fail_after(10):
                 mcp = await self.client(root)
                 offered = tool_policy.offered_tools(
-                    await mcp.list_tools(), enable=settings.tools_enable
+                    await mcp.list_tools(), enable=settings.tools.enable
                 )
         except (ZekeError, TimeoutError) as e:
             msg = e.message if isinstance(e, ZekeError) else "it did not answer within 10 s"
@@ -303,7 +303,7 @@ class Tooling:
                 self._emit, self._consent_waiters, rid, request
             ),
             audit=self._audit,
-            timeout=settings.tool_timeout,
+            timeout=settings.timeouts.tool,
         )
         return runner, offered
 
