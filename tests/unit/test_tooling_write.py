@@ -11,6 +11,7 @@ import pytest
 from zeke.changes import diffing
 from zeke.changes import proposal as changes
 from zeke.errors import ZekeError
+from zeke.protocol import Events
 from zeke.settings import Settings
 from zeke.tools.mcp import ToolInfo, ToolResult
 from zeke.tools.service import ApplyInBuffer, Tooling
@@ -58,7 +59,9 @@ class ScriptedServer:
 
 def _tooling(server: ScriptedServer, monkeypatch: pytest.MonkeyPatch) -> Tooling:
     t = Tooling(
-        settings=lambda: Settings(glyph={"cmd": ["x"]}), emit=lambda *a: None, audit=lambda r: None
+        settings=lambda: Settings(glyph={"cmd": ["x"]}),
+        events=Events(lambda *a: None),
+        audit=lambda r: None,
     )
 
     async def client(root: str) -> ScriptedServer:
