@@ -2,26 +2,51 @@
 --- of events, applied in order, atomically (one Lua call per batch). There is no
 --- other path: a host that read Lua state and wrote it back later would lose the
 --- updates made in between.
+---
+--- The names and payloads are defined once, in the host's zeke/protocol.py; the
+--- handler tables here are held to it by tests/integration/test_protocol.py.
 
 local requests = require("zeke.requests")
 local scratch = require("zeke.scratch")
 
 local M = {}
 
-local REQUEST_FIELDS = {
-  "alias", "model", "provider", "ttfb_ms", "latency_ms", "tokens_in", "tokens_out",
-  "cost_usd", "degraded", "over_budget", "finish_reason", "truncated", "size_hint", "tokens_est",
-}
+--- The host's None arrives as vim.NIL; it becomes nil here, once, for every payload
+--- (call replies included), so nothing else compares with vim.NIL. A None inside a
+--- list stays vim.NIL: a hole would cut the list short for `#` and ipairs.
+---@param v any
+---@param unset table<string, true>|nil  collects the map's keys that were None
+---@return any
+function M.denull(v, unset)
+  if v == vim.NIL then
+    return nil
+  end
+  if type(v) == "table" then
+    local list = vim.islist(v)
+    for k, x in pairs(v) do
+      if type(x) == "table" then
+        v[k] = M.denull(x)
+      elseif x == vim.NIL and not list then
+        v[k] = nil -- assigning to an existing field during pairs() is allowed
+        if unset then
+          unset[k] = true
+        end
+      end
+    end
+  end
+  return v
+end
 
+--- Copy the host's facts (meta, done): a fact it sent as None is unknown now.
 ---@param req zeke.Request
 ---@param data table
-local function merge(req, data)
-  for _, k in ipairs(REQUEST_FIELDS) do
-    local v = data[k]
-    if v == vim.NIL then
+---@param unset table<string, true>
+local function merge(req, data, unset)
+  for _, k in ipairs(requests.HOST_FIELDS) do
+    if unset[k] then
       req[k] = nil
-    elseif v ~= nil then
-      req[k] = v -- `false` must survive (degraded, truncated, over_budget)
+    elseif data[k] ~= nil then
+      req[k] = data[k] -- `false` must survive (degraded, truncated, over_budget)
     end
   end
 end
@@ -37,8 +62,8 @@ function handlers.text(req, text)
   scratch.append(req, text)
 end
 
-function handlers.meta(req, data)
-  merge(req, data)
+function handlers.meta(req, data, unset)
+  merge(req, data, unset)
   requests.publish(req)
   scratch.update_winbar(req)
 end
@@ -47,7 +72,6 @@ function handlers.notes(req, notes)
   for _, note in ipairs(notes) do
     notify(note, vim.log.levels.INFO)
   end
-  req.notes = notes
 end
 
 function handlers.banner(req, text)
@@ -56,28 +80,27 @@ end
 
 function handlers.tool(req, call)
   table.insert(req.tool_calls, call)
-  if call.message and call.message ~= vim.NIL then
+  if call.message then
     notify(call.message, vim.log.levels.WARN)
   end
-  local path = call.path ~= vim.NIL and call.path or nil
-  if path and call.status == "ok" then
-    require("zeke.review").reload(path)
+  if call.path and call.status == "ok" then
+    require("zeke.review").reload(call.path)
   end
 end
 
-function handlers.done(req, data)
-  merge(req, data)
+function handlers.done(req, data, unset)
+  merge(req, data, unset)
   local state = data.state or "done"
-  if data.error and data.error ~= vim.NIL then
+  if data.error then
     req.error = data.error
     scratch.show_error(req, data.error)
     notify(data.error, state == "cancelled" and vim.log.levels.INFO or vim.log.levels.ERROR)
   end
-  if data.proposal and data.proposal ~= vim.NIL then
+  if data.proposal then
     req.proposal = data.proposal
   end
   for _, key in ipairs({ "warning", "note" }) do
-    if data[key] and data[key] ~= vim.NIL and state == "done" then
+    if data[key] and state == "done" then
       notify(data[key], key == "warning" and vim.log.levels.WARN or vim.log.levels.INFO)
     end
   end
@@ -102,8 +125,8 @@ end
 function global.degraded(data)
   local was = requests.degraded
   requests.degraded = data.on and true or false
-  requests.degraded_model = data.model ~= vim.NIL and data.model or nil
-  if data.message and data.message ~= vim.NIL and was ~= requests.degraded then
+  requests.degraded_model = data.model
+  if data.message and was ~= requests.degraded then
     notify(data.message, data.on and vim.log.levels.WARN or vim.log.levels.INFO)
   end
   local s = vim.g.zeke_status
@@ -121,22 +144,28 @@ end
 
 -- Public -----------------------------------------------------------------------
 
+--- The handler tables, by event name (for the protocol test).
+M.request_handlers = handlers
+M.global_handlers = global
+
 --- Apply a batch of `{kind, id, data}` events from the host, in order.
 ---@param batch table[]
 function M.dispatch(batch)
   require("zeke.host").alive()
   for _, ev in ipairs(batch) do
-    local kind, id, data = ev[1], ev[2], ev[3]
+    local kind = ev[1]
     local ok, err = pcall(function()
+      local unset = {}
+      local id, data = M.denull(ev[2]), M.denull(ev[3], unset)
       if global[kind] then
         global[kind](data)
         return
       end
-      local req = requests.get(id)
+      local req = id and requests.get(id)
       local handler = handlers[kind]
       -- a request cancelled here (the host was not answering) stays as it ended
       if req and handler and (req.state == "streaming" or (kind == "done" and not req.cancelled_here)) then
-        handler(req, data)
+        handler(req, data, unset)
       end
     end)
     if not ok then

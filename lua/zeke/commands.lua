@@ -76,11 +76,10 @@ local function context_payload(sel)
     start_line = sel.start_line,
     end_line = sel.end_line,
     total_lines = total,
-    path = path ~= "" and vim.fn.fnamemodify(path, ":p") or vim.NIL,
+    path = path ~= "" and vim.fn.fnamemodify(path, ":p") or nil,
     filetype = vim.bo[sel.buf].filetype,
     diagnostics = diagnostics,
     cwd = vim.fn.getcwd(),
-    changedtick = api.nvim_buf_get_changedtick(sel.buf),
   }
 end
 
@@ -114,10 +113,9 @@ function M.ask(command, args)
   end
   local payload = context_payload(sel)
   payload.id = new_id()
-  payload.command = command
   payload.intent = INTENTS[command]
   payload.instruction = args.args or ""
-  payload.project = config.get().project or vim.NIL
+  payload.project = config.get().project
 
   ---@type zeke.Request
   local req = {

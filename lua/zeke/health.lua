@@ -101,7 +101,8 @@ local function run_doctor(python, root)
   if code == 124 then -- vim.system's timeout: TERM sent, exit code 124
     return nil, ("`%s -m zeke doctor` did not finish within %d s"):format(python, DOCTOR_TIMEOUT_MS / 1000)
   end
-  local ok, decoded = pcall(vim.json.decode, stdout)
+  -- a JSON null in an object becomes nil here, once (in a list it stays vim.NIL)
+  local ok, decoded = pcall(vim.json.decode, stdout, { luanil = { object = true } })
   if not ok or type(decoded) ~= "table" or type(decoded.checks) ~= "table" then
     local tail = vim.trim((stderr ~= "" and stderr or stdout):sub(-600))
     local detail = tail ~= "" and (": " .. tail) or ""
@@ -113,7 +114,7 @@ end
 local function emit(check)
   local status = check.status
   local text = ("%s: %s"):format(check.name, check.message)
-  local fix = check.fix ~= vim.NIL and check.fix or nil
+  local fix = check.fix
   if status == "ok" then
     report.ok(text)
   elseif status == "warn" then

@@ -20,6 +20,19 @@ local callbacks = {} ---@type table<integer, fun(result: any, err: string|nil)>
 local next_call_id = 0
 local session_id = nil
 
+--- The one way a message goes to the host: a notification (zeke/protocol.py NOTIFICATIONS).
+---@param chan integer
+---@param method string
+---@param payload any
+---@return boolean ok, string|nil err
+local function send(chan, method, payload)
+  local ok, err = pcall(vim.rpcnotify, chan, "zeke", method, payload)
+  if not ok then
+    return false, "zeke: lost the Python host: " .. tostring(err)
+  end
+  return true
+end
+
 --- Every call still waiting for the host gets an answer: the reason it never will.
 ---@param reason string
 local function fail_pending(reason)
@@ -130,7 +143,7 @@ function M.ensure()
       M.stop()
     end,
   })
-  vim.rpcnotify(chan, "zeke", "setup", config.for_host())
+  send(chan, "setup", config.for_host())
   return chan
 end
 
@@ -143,14 +156,10 @@ function M.notify(method, payload)
   if not chan then
     return false, err
   end
-  local ok, perr = pcall(vim.rpcnotify, chan, "zeke", method, payload)
-  if not ok then
-    return false, "zeke: lost the Python host: " .. tostring(perr)
-  end
-  return true
+  return send(chan, method, payload)
 end
 
---- Ask the host something; `cb(result, err)` runs on the main loop later.
+--- Ask the host something (zeke/protocol.py CALLS); `cb(result, err)` runs on the main loop later.
 ---@param method string
 ---@param args any
 ---@param cb fun(result: any, err: string|nil)
@@ -168,7 +177,7 @@ end
 --- Push the current config to a running host (after setup()).
 function M.push_config()
   if M.chan then
-    pcall(vim.rpcnotify, M.chan, "zeke", "setup", config.for_host())
+    send(M.chan, "setup", config.for_host())
   end
 end
 
@@ -222,10 +231,7 @@ function M._resolve(id, result, err)
   local cb = callbacks[id]
   callbacks[id] = nil
   if cb then
-    if result == vim.NIL then
-      result = nil
-    end
-    cb(result, err ~= vim.NIL and err or nil)
+    cb(result, err) -- nil for the host's None already (bridge.denull)
   end
 end
 

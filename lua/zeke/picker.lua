@@ -15,9 +15,9 @@ local api = vim.api
 local function where()
   local name = api.nvim_buf_get_name(0)
   return {
-    path = name ~= "" and vim.fn.fnamemodify(name, ":p") or vim.NIL,
+    path = name ~= "" and vim.fn.fnamemodify(name, ":p") or nil,
     cwd = vim.fn.getcwd(),
-    project = config.get().project or vim.NIL,
+    project = config.get().project,
   }
 end
 
@@ -26,7 +26,7 @@ local function notify(msg, level)
 end
 
 local function nz(v)
-  return v ~= nil and v ~= vim.NIL
+  return v ~= nil
 end
 
 local function pct(v)

@@ -29,12 +29,44 @@ local M = {}
 ---@field chunks string[] text pieces not yet joined into `text`
 ---@field cancelled_here boolean|nil  ended by :ZekeCancel here, the host never confirming it
 
---- Fields of `last()` / ZekeRequestDone's data (`:help zeke.last()`).
-local PUBLIC_FIELDS = {
-  "id", "command", "intent", "alias", "model", "provider", "state", "text", "error", "buf",
-  "ttfb_ms", "latency_ms", "tokens_in", "tokens_out", "cost_usd", "degraded", "tool_calls",
-  "finish_reason", "truncated", "over_budget",
+--- The fields of `last()`, ZekeRequestDone's data and `vim.g.zeke_status` (`:help zeke.last()`),
+--- in the manual's order: who sets each ("host": a fact of the host's meta/done events, copied
+--- as is; "lua": this side's own) and whether `vim.g.zeke_status` carries it. The same as
+--- REQUEST_FIELDS in the host's zeke/protocol.py (tests/integration/test_protocol.py).
+---@type { [1]: string, [2]: "host"|"lua", [3]: boolean }[]
+M.FIELDS = {
+  { "id", "lua", true },
+  { "command", "lua", true },
+  { "intent", "lua", false },
+  { "alias", "host", true },
+  { "model", "host", true },
+  { "provider", "host", true },
+  { "state", "lua", true },
+  { "text", "lua", false },
+  { "error", "lua", true },
+  { "buf", "lua", false },
+  { "ttfb_ms", "host", true },
+  { "latency_ms", "host", true },
+  { "tokens_in", "host", true },
+  { "tokens_out", "host", true },
+  { "cost_usd", "host", true },
+  { "degraded", "host", true },
+  { "tool_calls", "lua", false },
+  { "finish_reason", "host", false },
+  { "truncated", "host", false },
+  { "over_budget", "host", true },
 }
+--- The names of M.FIELDS: all of them, the ones the host reports, and the status's.
+M.PUBLIC_FIELDS, M.HOST_FIELDS, M.STATUS_FIELDS = {}, {}, {}
+for _, f in ipairs(M.FIELDS) do
+  table.insert(M.PUBLIC_FIELDS, f[1])
+  if f[2] == "host" then
+    table.insert(M.HOST_FIELDS, f[1])
+  end
+  if f[3] then
+    table.insert(M.STATUS_FIELDS, f[1])
+  end
+end
 
 ---@type table<string, zeke.Request>
 M.by_id = {}
@@ -87,7 +119,7 @@ function M.snapshot(req)
   end
   M.text(req)
   local out = {}
-  for _, k in ipairs(PUBLIC_FIELDS) do
+  for _, k in ipairs(M.PUBLIC_FIELDS) do
     out[k] = req[k]
   end
   out.tool_calls = vim.deepcopy(req.tool_calls)
@@ -114,22 +146,11 @@ end
 --- Publish `vim.g.zeke_status` from a request and fire `User ZekeStatus`.
 ---@param req zeke.Request
 function M.publish(req)
-  vim.g.zeke_status = {
-    id = req.id,
-    state = req.state,
-    command = req.command,
-    alias = req.alias,
-    model = req.model,
-    provider = req.provider,
-    cost_usd = req.cost_usd,
-    latency_ms = req.latency_ms,
-    ttfb_ms = req.ttfb_ms,
-    tokens_in = req.tokens_in,
-    tokens_out = req.tokens_out,
-    degraded = req.degraded,
-    over_budget = req.over_budget,
-    error = req.error,
-  }
+  local status = {}
+  for _, k in ipairs(M.STATUS_FIELDS) do
+    status[k] = req[k]
+  end
+  vim.g.zeke_status = status
   require("zeke.status").changed()
   M.fire("ZekeStatus", nil)
 end

@@ -55,7 +55,7 @@ local function notify(msg, level)
 end
 
 local function short(path)
-  if not path or path == vim.NIL or path == "" then
+  if not path or path == "" then
     return "the buffer"
   end
   return vim.fn.fnamemodify(path, ":~:.")
@@ -501,7 +501,7 @@ local function belongs(review, buf)
     return true
   end
   local path = review.proposal.path
-  return path ~= nil and path ~= vim.NIL and api.nvim_buf_get_name(buf) == path
+  return path ~= nil and api.nvim_buf_get_name(buf) == path
 end
 
 ---@param id string|nil
@@ -539,7 +539,7 @@ end
 ---@return integer|nil buf, boolean|string reopened_or_why
 local function target_buffer(review)
   local p = review.proposal
-  local path = p.path ~= vim.NIL and p.path or nil
+  local path = p.path
   if p.kind == "selection" then
     local src = review.req.source
     local buf = src and src.buf
@@ -755,7 +755,7 @@ function M.apply(id, on_done)
     modified = vim.bo[buf].modified,
     fileformat = vim.bo[buf].fileformat,
     fileencoding = vim.bo[buf].fileencoding,
-    hint = review.proposal.kind == "selection" and anchor_row(review) or vim.NIL,
+    hint = review.proposal.kind == "selection" and anchor_row(review) or nil,
   }, function(result, call_err)
     if call_err then
       -- refused by the host: nothing was written, the change stays pending
@@ -855,13 +855,13 @@ local CHOICES = {
 }
 
 local function reply(token, decision, reason)
-  host.notify("consent_reply", { token = token, decision = decision, reason = reason or vim.NIL })
+  host.notify("consent_reply", { token = token, decision = decision, reason = reason })
 end
 
 --- The model asked to write through a tool: show what it would do and ask.
 ---@param data table {token, tool, args, path, hunks, create, mode}
 function M.ask_consent(data)
-  local path = data.path ~= vim.NIL and data.path or nil
+  local path = data.path
   if path then
     local b = vim.fn.bufnr(path)
     if b ~= -1 and vim.bo[b].modified then

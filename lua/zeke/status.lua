@@ -20,7 +20,7 @@ local MARKERS = {
 ---@param cost number|nil
 ---@return string
 function M.format_cost(cost)
-  if cost == nil or cost == vim.NIL then
+  if cost == nil then
     return "$?"
   end
   if cost == 0 then
@@ -35,7 +35,7 @@ end
 ---@param ms number|nil
 ---@return string|nil
 function M.format_ms(ms)
-  if ms == nil or ms == vim.NIL then
+  if ms == nil then
     return nil
   end
   if ms >= 10000 then
@@ -55,22 +55,22 @@ end
 function M.describe(s)
   local parts = { "zeke", MARKERS[s.state] or "" }
   local who = s.alias or "auto"
-  local model = s.model ~= vim.NIL and s.model or nil
+  local model = s.model
   if model and model ~= who then
     who = who .. "→" .. model
   end
   table.insert(parts, who)
-  if s.provider and s.provider ~= vim.NIL then
+  if s.provider then
     table.insert(parts, "@" .. s.provider)
   end
   if s.state ~= "streaming" or s.cost_usd ~= nil then
-    local cost = M.format_cost(s.cost_usd ~= vim.NIL and s.cost_usd or nil)
+    local cost = M.format_cost(s.cost_usd)
     if s.over_budget then
       cost = cost .. "!"
     end
     table.insert(parts, cost)
   end
-  local ms = M.format_ms(s.latency_ms ~= vim.NIL and s.latency_ms or nil)
+  local ms = M.format_ms(s.latency_ms)
   if ms then
     table.insert(parts, ms)
   end

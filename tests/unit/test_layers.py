@@ -19,6 +19,7 @@ FLOORS = {
     "settings": 0,
     "project": 0,
     "scrub": 0,
+    "protocol": 0,
     "store": 1,
     "backends": 1,
     "changes": 1,

@@ -11,6 +11,7 @@ import pytest
 from zeke.changes import diffing
 from zeke.changes import proposal as changes
 from zeke.errors import ZekeError
+from zeke.protocol import Events
 from zeke.settings import Settings
 from zeke.tools.mcp import ToolInfo, ToolResult
 from zeke.tools.service import ApplyInBuffer, Tooling
@@ -59,7 +60,7 @@ class ScriptedServer:
 def _tooling(server: ScriptedServer, monkeypatch: pytest.MonkeyPatch) -> Tooling:
     t = Tooling(
         settings=lambda: Settings.from_lua({"glyph": {"cmd": ["x"]}}),
-        emit=lambda *a: None,
+        events=Events(lambda *a: None),
         audit=lambda r: None,
     )
 

@@ -12,10 +12,10 @@ from __future__ import annotations
 import codecs
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 from zeke.changes import answer, diffing, testfile
 from zeke.errors import ZekeError
+from zeke.protocol import Hunk, ProposalInfo
 
 
 @dataclass
@@ -31,21 +31,18 @@ class Proposal:
     origin: str = "answer"  # "answer" | "tool"
     notes: list[str] = field(default_factory=list)
 
-    def to_wire(self) -> dict[str, Any]:
-        """What the Lua review UI needs (msgpack-friendly)."""
+    def to_wire(self) -> ProposalInfo:
+        """What the Lua review UI reads (the rest stays here, for ``apply``)."""
         return {
             "id": self.id,
             "kind": self.kind,
             "path": self.path,
-            "hint": self.hint,
             "create": self.create,
-            "origin": self.origin,
-            "original_count": len(self.original),
             "hunks": hunks_to_wire(self.hunks),
         }
 
 
-def hunks_to_wire(hunks: Iterable[diffing.Hunk]) -> list[dict[str, Any]]:
+def hunks_to_wire(hunks: Iterable[diffing.Hunk]) -> list[Hunk]:
     """Hunks as the Lua review and consent views take them."""
     return [
         {
@@ -132,7 +129,7 @@ def text_lines(text: str) -> list[str]:
     return [without_cr(s) for s in split_lines(text)]
 
 
-def write_hunks(current: str | None, new: str) -> list[dict[str, Any]]:
+def write_hunks(current: str | None, new: str) -> list[Hunk]:
     """The diff a tool write would make to a file (``current`` None: a new file), for
     the consent view: compared line by line without line ends. Heavy for a big file:
     run it in a worker thread."""

@@ -1,8 +1,8 @@
 """One request end to end — pack, hint, stream, record — and the routing state
 (degraded mode, prices, unresolvable aliases) shared between requests.
 
-Knows nothing of Neovim: it reports through a ``Sink`` (``emit(kind, id, data)``)
-and is driven by the host adapter, or directly by tests.
+Knows nothing of Neovim: it reports through ``protocol.Events`` (one method per
+event) and is driven by the host adapter, or directly by tests.
 """
 
 from __future__ import annotations
@@ -13,15 +13,16 @@ import math
 import os
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 import anyio
 import httpx
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
+from zeke import protocol
 from zeke.backends import http as client
 from zeke.backends.events import (
     End,
@@ -48,10 +49,6 @@ from zeke.tools.service import ApplyInBuffer, Tooling
 log = logging.getLogger("zeke.engine.core")
 
 WRITE_QUEUE = 1000  # pending cache writes before new ones are dropped (a stuck disk)
-
-
-class Sink(Protocol):
-    def emit(self, kind: str, rid: str | None, data: Any) -> None: ...
 
 
 @dataclass
@@ -93,19 +90,18 @@ class RequestState:
     start_line: int = 1
     # the backend chosen on the first turn: ("omen", model) or ("ollama", model)
     backend: tuple[str, str] | None = None
-    tool_calls: list[dict[str, Any]] = field(default_factory=list)
     shown_facts: tuple[Any, ...] | None = None
 
 
 class Engine:
     def __init__(
         self,
-        sink: Sink,
+        events: protocol.Events,
         *,
         env: Mapping[str, str] | None = None,
         session_id: str | None = None,
     ) -> None:
-        self.sink = sink
+        self.events = events
         self.env = env if env is not None else os.environ
         self.session_id = session_id or uuid.uuid4().hex[:16]
         self.settings = Settings.defaults()
@@ -120,18 +116,28 @@ class Engine:
         self.degraded = DegradedMode(
             api_base=lambda: self.settings.api_base,
             http=self._http,
-            emit=self.sink.emit,
+            events=self.events,
             spawn=self._spawn,
         )
         # endpoint -> model names the router could not resolve (docs/design.md §12)
         self._unresolvable: dict[str, set[str]] = {}
         self._proposals: dict[str, changes.Proposal] = {}
         self.tooling = Tooling(
-            settings=lambda: self.settings, emit=self.sink.emit, audit=self._audit
+            settings=lambda: self.settings, events=self.events, audit=self._audit
         )
         # project -> alias picked with :ZekeModel in this session; holds even when
         # the cache could not store it (or cannot be read right now)
         self._chosen_alias: dict[str, str] = {}
+        # protocol.CALLS, one handler each
+        self._calls: dict[str, Callable[[Mapping[str, Any]], Awaitable[Any]]] = {
+            "apply": self._apply,
+            "discard": self._discard,
+            "aliases": self._aliases,
+            "set_alias": self._set_alias,
+            "stats": self._stats,
+            "audit": self._audit_rows,
+            "config": self._config,
+        }
 
     # Lifecycle ------------------------------------------------------------------
 
@@ -201,7 +207,7 @@ class Engine:
         self._spawn(self.catalog.refresh)  # in the background; a no-op while fresh
         scope = anyio.CancelScope()
         self._scopes[rid] = scope
-        result: dict[str, Any] = {"state": "done"}
+        result: protocol.DonePayload = {"state": "done"}
         attempt = Attempt()
         try:
             with scope:
@@ -224,8 +230,7 @@ class Engine:
         result.setdefault("latency_ms", _ms_since(state.started))
         result.setdefault("ttfb_ms", attempt.ttfb_ms)
         result.setdefault("degraded", state.degraded)
-        result["tool_calls"] = state.tool_calls
-        self.sink.emit("done", rid, result)
+        self.events.done(rid, result)
         self._record(state, attempt, result)
 
     async def _run(
@@ -282,13 +287,9 @@ class Engine:
             omen_configured=s.omen is not None,
         )
         state.max_cloud_cost_cents = prefs.max_cloud_cost_cents
-        self.sink.emit(
-            "meta",
-            state.rid,
-            {"alias": alias.name, "size_hint": packed.size_hint, "tokens_est": packed.tokens_est},
-        )
+        self.events.meta(state.rid, {"alias": alias.name})
         if packed.notes:
-            self.sink.emit("notes", state.rid, packed.notes)
+            self.events.notes(state.rid, packed.notes)
 
         return await self._converse(state, packed.messages, merged, omen, attempt)
 
@@ -345,8 +346,8 @@ class Engine:
                             state,
                             runner.skip(rest, "cancel", "Not run: the user cancelled all calls."),
                         )
-                    self.sink.emit(
-                        "notes", state.rid, ["zeke: tool calls cancelled; nothing more was run"]
+                    self.events.notes(
+                        state.rid, ["zeke: tool calls cancelled; nothing more was run"]
                     )
                     return attempt
                 self._tool_done(state, outcome)
@@ -355,9 +356,8 @@ class Engine:
             sep = "\n\n" if attempt.text and not attempt.text.endswith("\n\n") else ""
             if sep:
                 attempt.text += sep
-                self.sink.emit("text", state.rid, sep)
-        self.sink.emit(
-            "notes",
+                self.events.text(state.rid, sep)
+        self.events.notes(
             state.rid,
             [
                 f"zeke: stopped after {self.settings.tools.max_turns} turns (config tools.max_turns); "
@@ -368,8 +368,7 @@ class Engine:
 
     def _tool_done(self, state: RequestState, outcome: toolrun.Outcome) -> None:
         """A call's outcome, for last().tool_calls and the UI."""
-        state.tool_calls.append(outcome.summary())
-        self.sink.emit("tool", state.rid, outcome.summary())
+        self.events.tool(state.rid, outcome.summary())
 
     async def _stream_omen(
         self,
@@ -472,7 +471,7 @@ class Engine:
                         attempt.ttfb_ms = _ms_since(sent)
                     attempt.text += ev.text
                     state.text = attempt.text
-                    self.sink.emit("text", state.rid, ev.text)
+                    self.events.text(state.rid, ev.text)
                 elif isinstance(ev, ReasoningDelta):
                     attempt.reasoning += ev.text
                 elif isinstance(ev, Meta):
@@ -520,13 +519,11 @@ class Engine:
                 state.degraded = True
                 if reason is not None:
                     self.degraded.enter(model, reason)
-                self.sink.emit(
-                    "banner",
-                    state.rid,
-                    f"⚠ OMEN unreachable — degraded mode on local Ollama ({model})",
+                self.events.banner(
+                    state.rid, f"⚠ OMEN unreachable — degraded mode on local Ollama ({model})"
                 )
-                self.sink.emit(
-                    "meta", state.rid, {"provider": "ollama", "model": model, "degraded": True}
+                self.events.meta(
+                    state.rid, {"provider": "ollama", "model": model, "degraded": True}
                 )
 
         body: dict[str, Any] = {"model": model, "messages": messages, "stream": True}
@@ -595,13 +592,12 @@ class Engine:
         if shown != state.shown_facts:
             state.shown_facts = shown
             state.provider, state.model = facts.provider, facts.model
-            self.sink.emit(
-                "meta",
+            self.events.meta(
                 state.rid,
                 {"provider": facts.provider, "model": facts.model, "cost_usd": facts.cost_usd},
             )
 
-    def _finish(self, state: RequestState, attempt: Attempt) -> dict[str, Any]:
+    def _finish(self, state: RequestState, attempt: Attempt) -> protocol.DonePayload:
         facts = self._facts(state, attempt)
         state.provider, state.model = facts.provider, facts.model
         usage = attempt.usage or Usage()
@@ -619,7 +615,7 @@ class Engine:
                 prices=self.catalog.prices,
             )
         over = routing.over_budget(cost, state.max_cloud_cost_cents, facts.provider)
-        out: dict[str, Any] = {
+        out: protocol.DonePayload = {
             "state": "done",
             "provider": facts.provider,
             "model": facts.model,
@@ -683,7 +679,9 @@ class Engine:
 
     # Proposed changes and tools ---------------------------------------------------
 
-    async def _propose(self, state: RequestState, attempt: Attempt, result: dict[str, Any]) -> None:
+    async def _propose(
+        self, state: RequestState, attempt: Attempt, result: protocol.DonePayload
+    ) -> None:
         """Turn the answer's code into a change the user can review (never applied here)."""
         s = self.settings
         try:
@@ -711,7 +709,7 @@ class Engine:
                 self._proposals.pop(next(iter(self._proposals)))
             result["proposal"] = proposal.to_wire()
 
-    async def _apply(self, args: Mapping[str, Any]) -> dict[str, Any]:
+    async def _apply(self, args: Mapping[str, Any]) -> protocol.ApplyResult:
         pid = str(args.get("proposal") or "")
         proposal = self._proposals.get(pid)
         if proposal is None:
@@ -726,13 +724,12 @@ class Engine:
                 proposal, lines, accepted, hint=hint if isinstance(hint, int) else None
             )
         )
-        out: dict[str, Any] = {
+        out: protocol.ApplyResult = {
             "start": applied.start,
             "end": applied.end,
             "lines": applied.lines,
             "accepted": applied.accepted,
             "total": applied.total,
-            "path": proposal.path,
             "written": False,
         }
         if self.settings.glyph and proposal.path and accepted:
@@ -756,7 +753,7 @@ class Engine:
             else:
                 out["written"] = True
             for note in notes:
-                self.sink.emit("notice", None, {"message": note, "level": "warn"})
+                self.events.notice(note)
         self._proposals.pop(pid, None)
         return out
 
@@ -773,71 +770,91 @@ class Engine:
     # Calls from the UI (picker, stats, audit) ------------------------------------
 
     async def call(self, method: str, args: Mapping[str, Any]) -> Any:
-        """Answer a question from the Lua side; disk work runs in a worker thread."""
-        if method == "apply":
-            return await self._apply(args)
-        if method == "config":  # what Lua sent, and the typed view the engine reads
-            return {"sent": thawed(self.settings.table), "held": self.settings.as_table()}
-        if method == "discard":
-            self._proposals.pop(str(args.get("proposal") or ""), None)
-            return True
+        """Answer a question from the Lua side (``protocol.CALLS``); disk work runs in
+        a worker thread."""
+        handler = self._calls.get(method)
+        if handler is None:
+            raise ZekeError(f"zeke: unknown host call '{method}'", kind="internal")
+        return await handler(args)
+
+    async def _config(self, args: Mapping[str, Any]) -> protocol.ConfigResult:
+        """What Lua sent, and the typed view the engine reads."""
+        return {"sent": thawed(self.settings.table), "held": self.settings.as_table()}
+
+    async def _discard(self, args: Mapping[str, Any]) -> bool:
+        self._proposals.pop(str(args.get("proposal") or ""), None)
+        return True
+
+    async def _project_asked(self, args: Mapping[str, Any]) -> str:
+        """The project a UI question is about (``protocol.Where``)."""
         project = project_config(args.get("project"))[0] or ""
-        if not project:
-            name, _root = await anyio.to_thread.run_sync(
-                project_of,
-                args.get("path") or None,
-                str(args.get("cwd") or os.getcwd()),
-                self.settings.project_root,
-            )
-            project = self.settings.project_name or name
+        if project:
+            return project
+        name, _root = await anyio.to_thread.run_sync(
+            project_of,
+            args.get("path") or None,
+            str(args.get("cwd") or os.getcwd()),
+            self.settings.project_root,
+        )
+        return self.settings.project_name or name
+
+    async def _aliases(self, args: Mapping[str, Any]) -> protocol.AliasesResult:
+        project = await self._project_asked(args)
         cache = self.cache
-        if method == "aliases":
-            summaries: dict[str, Any] = {}
-            prefs = cache_mod.Prefs()
-            if cache is not None:
-                summaries = await anyio.to_thread.run_sync(cache.alias_summaries, project)
-                prefs = await anyio.to_thread.run_sync(cache.prefs, project)
-            self._flush_notices()
-            names = ["auto", *sorted(self.settings.aliases)]
-            chosen = self._chosen_alias.get(project) or prefs.last_alias
-            current = chosen if chosen in names else self.settings.alias
-            return {
-                "project": project,
-                "current": current,
-                "aliases": [
-                    {
-                        "name": n,
-                        "provider": self.settings.aliases.get(n, {}).get("provider"),
-                        "model": self.settings.aliases.get(n, {}).get("model"),
-                        "summary": _plain(summaries.get(n)),
-                    }
-                    for n in names
-                ],
-            }
-        if method == "set_alias":
-            alias = str(args.get("alias") or "")
-            tags.resolve_alias(alias, self.settings.aliases)  # unknown -> a clear ZekeError
-            self._chosen_alias[project] = alias
-            ok = cache is not None and await anyio.to_thread.run_sync(
-                cache.set_last_alias, project, alias
-            )
-            self._flush_notices()
-            return {"project": project, "alias": alias, "saved": bool(ok)}
-        if method == "stats":
-            rows = []
-            if cache is not None:
-                scope = None if args.get("all") else project
-                rows = await anyio.to_thread.run_sync(cache.stats, scope)
-            self._flush_notices()
-            return {"project": project, "rows": [_plain(r) for r in rows]}
-        if method == "audit":
-            rows = []
-            if cache is not None:
-                scope = None if args.get("all") else project
-                rows = await anyio.to_thread.run_sync(cache.tool_calls, scope, 50)
-            self._flush_notices()
-            return {"project": project, "rows": rows}
-        raise ZekeError(f"zeke: unknown host call '{method}'", kind="internal")
+        summaries: dict[str, Any] = {}
+        prefs = cache_mod.Prefs()
+        if cache is not None:
+            summaries = await anyio.to_thread.run_sync(cache.alias_summaries, project)
+            prefs = await anyio.to_thread.run_sync(cache.prefs, project)
+        self._flush_notices()
+        names = ["auto", *sorted(self.settings.aliases)]
+        chosen = self._chosen_alias.get(project) or prefs.last_alias
+        current = chosen if chosen in names else self.settings.alias
+        return {
+            "project": project,
+            "current": current,
+            "aliases": [
+                {
+                    "name": n,
+                    "provider": self.settings.aliases.get(n, {}).get("provider"),
+                    "model": self.settings.aliases.get(n, {}).get("model"),
+                    "summary": protocol.pick(summaries.get(n), protocol.AliasSummary),
+                }
+                for n in names
+            ],
+        }
+
+    async def _set_alias(self, args: Mapping[str, Any]) -> protocol.SetAliasResult:
+        project = await self._project_asked(args)
+        cache = self.cache
+        alias = str(args.get("alias") or "")
+        tags.resolve_alias(alias, self.settings.aliases)  # unknown -> a clear ZekeError
+        self._chosen_alias[project] = alias
+        ok = cache is not None and await anyio.to_thread.run_sync(
+            cache.set_last_alias, project, alias
+        )
+        self._flush_notices()
+        return {"project": project, "alias": alias, "saved": bool(ok)}
+
+    async def _stats(self, args: Mapping[str, Any]) -> protocol.StatsResult:
+        project = await self._project_asked(args)
+        cache = self.cache
+        rows = []
+        if cache is not None:
+            scope = None if args.get("all") else project
+            rows = await anyio.to_thread.run_sync(cache.stats, scope)
+        self._flush_notices()
+        return {"project": project, "rows": [protocol.pick(r, protocol.StatsRow) for r in rows]}
+
+    async def _audit_rows(self, args: Mapping[str, Any]) -> protocol.AuditResult:
+        project = await self._project_asked(args)
+        cache = self.cache
+        rows = []
+        if cache is not None:
+            scope = None if args.get("all") else project
+            rows = await anyio.to_thread.run_sync(cache.tool_calls, scope, 50)
+        self._flush_notices()
+        return {"project": project, "rows": [protocol.pick(r, protocol.AuditRow) for r in rows]}
 
     # Shared routing state -------------------------------------------------------
 
@@ -855,7 +872,7 @@ class Engine:
         if self.cache is None:
             return
         for msg in self.cache.pop_notices():
-            self.sink.emit("notice", None, {"message": msg, "level": "warn"})
+            self.events.notice(msg)
 
     def _both_down_message(self, omen_error: ZekeError | None, ollama_problem: str) -> str:
         s = self.settings
@@ -951,15 +968,6 @@ def _tool_message(state: RequestState, call: ToolCall, content: str) -> dict[str
     if state.backend is not None and state.backend[0] == "ollama":
         return {"role": "tool", "content": content, "tool_name": call.name}
     return {"role": "tool", "tool_call_id": call.id, "content": content}
-
-
-def _plain(obj: Any) -> Any:
-    """A dataclass as a dict msgpack can carry (None stays None)."""
-    if obj is None:
-        return None
-    if hasattr(obj, "__dataclass_fields__"):
-        return {k: getattr(obj, k) for k in obj.__dataclass_fields__}
-    return obj
 
 
 def _ms_since(t0: float) -> int:

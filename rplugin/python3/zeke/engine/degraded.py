@@ -13,6 +13,7 @@ import anyio
 import httpx
 
 from zeke.errors import ZekeError
+from zeke.protocol import Events
 
 IDLE_AFTER_S = 600.0  # the watcher stops when nobody has asked for this long
 FIRST_POLL_S = 1.0
@@ -25,12 +26,12 @@ class DegradedMode:
         *,
         api_base: Callable[[], str],
         http: Callable[[], httpx.AsyncClient],
-        emit: Callable[[str, str | None, Any], None],
+        events: Events,
         spawn: Callable[[Callable[[], Any]], None],
     ) -> None:
         self._api_base = api_base
         self._http = http
-        self._emit = emit
+        self._events = events
         self._spawn = spawn
         self.on = False
         self.model: str | None = None
@@ -41,28 +42,24 @@ class DegradedMode:
         if not self.on:
             self.on = True
             self.model = model
-            self._emit(
-                "degraded",
-                None,
+            self._events.degraded(
                 {
                     "on": True,
                     "model": model,
                     "message": f"zeke: OMEN unreachable ({reason.message}) — degraded mode on local "
                     f"Ollama ({model}). zeke keeps checking OMEN in the background.",
-                },
+                }
             )
         self._start_watching()
 
     def leave(self) -> None:
         if self.on:
             self.on = False
-            self._emit(
-                "degraded",
-                None,
+            self._events.degraded(
                 {
                     "on": False,
                     "message": f"zeke: OMEN is back at {self._api_base()}; degraded mode is over",
-                },
+                }
             )
 
     async def omen_back(self) -> bool:

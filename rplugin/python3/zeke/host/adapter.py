@@ -12,6 +12,7 @@ import atexit
 import logging
 import os
 import threading
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import anyio
@@ -21,6 +22,7 @@ import pynvim
 from zeke.engine.core import Engine
 from zeke.errors import ZekeError
 from zeke.host.outbox import Event, Outbox
+from zeke.protocol import Events
 from zeke.tools.mcp import stop_all_servers
 
 log = logging.getLogger("zeke.host.adapter")
@@ -33,7 +35,16 @@ class Host:
         self.nvim = nvim
         self.portal = portal
         self.outbox = Outbox(self._send)
-        self.engine = Engine(self.outbox, session_id=os.environ.get("ZEKE_SESSION"))
+        self.events = Events(self.outbox.emit)
+        self.engine = Engine(self.events, session_id=os.environ.get("ZEKE_SESSION"))
+        # protocol.NOTIFICATIONS, one handler each (run on the anyio thread)
+        self.handlers: dict[str, Callable[[Any], Awaitable[None]]] = {
+            "setup": self._configure,
+            "request": self.engine.run_request,
+            "cancel": self._cancel,
+            "consent_reply": self._consent_reply,
+            "call": self._call,
+        }
 
     def start(self) -> None:
         self.portal.start_task_soon(self.outbox.run)
@@ -46,19 +57,12 @@ class Host:
             return
         method = args[0]
         payload = args[1] if len(args) > 1 else {}
+        handler = self.handlers.get(method)
+        if handler is None:
+            log.warning("unknown notification %r", method)
+            return
         try:
-            if method == "setup":
-                self.portal.start_task_soon(self._configure, payload)
-            elif method == "request":
-                self.portal.start_task_soon(self.engine.run_request, payload)
-            elif method == "cancel":
-                self.portal.start_task_soon(self._cancel, str(payload.get("id")))
-            elif method == "consent_reply":
-                self.portal.start_task_soon(self._consent_reply, payload)
-            elif method == "call":
-                self.portal.start_task_soon(self._call, payload)
-            else:
-                log.warning("unknown notification %r", method)
+            self.portal.start_task_soon(handler, payload)
         except Exception:  # the portal is gone: we are shutting down
             log.exception("could not dispatch %r", method)
 
@@ -72,8 +76,8 @@ class Host:
     async def _configure(self, payload: dict[str, Any]) -> None:
         self.engine.configure(payload)
 
-    async def _cancel(self, rid: str) -> None:
-        self.engine.cancel(rid)
+    async def _cancel(self, payload: dict[str, Any]) -> None:
+        self.engine.cancel(str(payload.get("id")))
 
     async def _consent_reply(self, payload: dict[str, Any]) -> None:
         self.engine.consent_reply(
@@ -84,14 +88,12 @@ class Host:
         call_id = payload.get("id")
         try:
             result = await self.engine.call(str(payload.get("method")), payload.get("args") or {})
-            self.outbox.emit("reply", None, {"call_id": call_id, "result": result})
+            self.events.reply({"call_id": call_id, "result": result})
         except ZekeError as e:
-            self.outbox.emit("reply", None, {"call_id": call_id, "error": e.message})
+            self.events.reply({"call_id": call_id, "error": e.message})
         except Exception as e:
             log.exception("call %r failed", payload.get("method"))
-            self.outbox.emit(
-                "reply", None, {"call_id": call_id, "error": f"zeke: internal error: {e}"}
-            )
+            self.events.reply({"call_id": call_id, "error": f"zeke: internal error: {e}"})
 
     def _send(self, batch: list[Event]) -> None:
         self.nvim.async_call(self._dispatch, batch)

@@ -21,6 +21,7 @@ import anyio
 from zeke.backends.events import ToolCall
 from zeke.changes import proposal as changes
 from zeke.errors import ZekeError
+from zeke.protocol import ConsentPayload, Events, ToolCallInfo
 from zeke.store.cache import ToolAuditRecord
 from zeke.tools import policy as tools
 from zeke.tools.mcp import MCPClient, ToolInfo
@@ -61,7 +62,7 @@ class Outcome:
     path: str | None = None
     notice: str | None = None  # for the user: the tool server failed (crash, timeout)
 
-    def summary(self) -> dict[str, Any]:
+    def summary(self) -> ToolCallInfo:
         return {
             "id": self.call.id,
             "name": self.call.name,
@@ -264,7 +265,7 @@ def _detail(outcome: Outcome) -> str:
 
 
 async def ask_via_events(
-    emit: Callable[[str, str | None, Any], None],
+    events: Events,
     waiters: dict[str, tuple[anyio.Event, list[Consent]]],
     rid: str,
     request: dict[str, Any],
@@ -275,7 +276,7 @@ async def ask_via_events(
     box: list[Consent] = []
     waiters[token] = (event, box)
     try:
-        emit("consent", rid, {**request, "token": token})
+        events.consent(ConsentPayload(**request, token=token))
         await event.wait()
     finally:
         waiters.pop(token, None)

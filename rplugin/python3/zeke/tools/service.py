@@ -2,7 +2,8 @@
 for a request, the consent prompts it waits on, and writes of accepted changes
 (read to check the disk, then the file's exact new text with write_file).
 
-Knows nothing of Neovim: it reports through ``emit`` and records through ``audit``.
+Knows nothing of Neovim: it reports through ``protocol.Events`` and records through
+``audit``.
 """
 
 from __future__ import annotations
@@ -18,13 +19,12 @@ import anyio
 from zeke.changes import proposal as changes
 from zeke.errors import ZekeError
 from zeke.project import NO_ROOT_HINT, project_of, tool_root
+from zeke.protocol import Events
 from zeke.settings import Settings
 from zeke.store.cache import ToolAuditRecord
 from zeke.tools import policy as tool_policy
 from zeke.tools import runner as toolrun
 from zeke.tools.mcp import MCPClient, ToolInfo, ToolResult
-
-Emit = Callable[[str, str | None, Any], None]
 
 
 class ApplyInBuffer(ZekeError):
@@ -81,11 +81,11 @@ class Tooling:
         self,
         *,
         settings: Callable[[], Settings],
-        emit: Emit,
+        events: Events,
         audit: Callable[[ToolAuditRecord], None],
     ) -> None:
         self._settings = settings
-        self._emit = emit
+        self._events = events
         self._audit = audit
         self._mcp: MCPClient | None = None
         self._mcp_key: str | None = None
@@ -267,8 +267,7 @@ class Tooling:
         if not settings.glyph or intent not in ("code", "tests"):
             return None, []
         if root is None:
-            self._emit(
-                "notes",
+            self._events.notes(
                 rid,
                 [
                     "zeke: tools are off: this is not inside a project (no .git above the "
@@ -285,10 +284,8 @@ class Tooling:
                 )
         except (ZekeError, TimeoutError) as e:
             msg = e.message if isinstance(e, ZekeError) else "it did not answer within 10 s"
-            self._emit(
-                "notes",
-                rid,
-                [f"zeke: tool server unavailable ({msg}); answering without tools"],
+            self._events.notes(
+                rid, [f"zeke: tool server unavailable ({msg}); answering without tools"]
             )
             return None, []
         runner = toolrun.ToolRunner(
@@ -300,7 +297,7 @@ class Tooling:
             consent_mode=settings.consent,
             session_allowed=self._session_allowed,
             ask=lambda request: toolrun.ask_via_events(
-                self._emit, self._consent_waiters, rid, request
+                self._events, self._consent_waiters, rid, request
             ),
             audit=self._audit,
             timeout=settings.timeouts.tool,
