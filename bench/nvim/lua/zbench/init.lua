@@ -36,11 +36,14 @@ local function watch(buf)
     on_lines = function(_, b)
       local now = uv.hrtime()
       local s = M.s
-      if s.t0 and not s.first then
+      if not s.cmd_end then
+        return -- the command itself emptying or making the buffer: no answer text yet
+      end
+      if not s.first then
         s.first = now
       end
       s.last = now
-      if M.trace and s.t0 then
+      if M.trace then
         -- a slow stream is one line: its text so far, with when it got there
         s.trace = s.trace or {}
         table.insert(s.trace, { now, api.nvim_buf_get_lines(b, -2, -1, false)[1] or "" })
