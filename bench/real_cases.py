@@ -280,10 +280,9 @@ def cold(nvim_bin: str, server: SSEServer, tmp: Path, project: Path, file: Path,
     first.extra["why"] = (
         f"The host starts at the first command; the request reached the server {reach0:.0f} ms "
         f"after it. One extra run with the host's start stamped (`bench/hostprobe`): {steps}. "
-        f"Out of Neovim, a fresh interpreter takes {hs['interp']:.0f} ms here and importing "
-        f"`zeke.host` {hs['imports']:.0f} ms more (import self time by package: {hs['top']}). For "
-        f"scale: a fresh httpx process (interpreter, import, one request) {median(hx):.0f} ms; "
-        f"curl-Lua's whole cold first token {median(ttft[('curl-Lua', 0)]):.0f} ms."
+        f"Out of Neovim, `python -c pass` takes {hs['interp']:.0f} ms here; `-X importtime` of "
+        f"`zeke.host`, self time by package: {hs['top']}. For scale: a fresh httpx process "
+        f"(interpreter, import, one request) {median(hx):.0f} ms; curl-Lua's whole cold first token {median(ttft[('curl-Lua', 0)]):.0f} ms."
     )
     later.extra["why"] = (
         f"Nothing is started ahead of the first command: 1 s after startup it still starts the "
@@ -314,7 +313,10 @@ def host_start_steps(nvim_bin: str, server: SSEServer, tmp: Path, project: Path,
              ("imported", "→ loaded (pynvim, anyio, zeke's modules and what they import)"),
              ("started", "→ host started (attach to Neovim, event-loop thread, engine up)"),
              ("request", "→ the request notification arrives")]  # fmt: skip
-    out, prev = [], st["t0"]
+    sync = (st["cmd_end"] - st["t0"]) / 1e6
+    out = [f"(the command's own synchronous part {sync:.0f} ms: zeke's Lua modules load, the "
+           "answer buffer, jobstart)"]  # fmt: skip
+    prev = st["t0"]
     for key, label in steps:
         if key not in got:
             return f"stamps missing ({key}); got {sorted(got)}"
@@ -326,8 +328,8 @@ def host_start_steps(nvim_bin: str, server: SSEServer, tmp: Path, project: Path,
 
 
 def host_start_parts(runs: int) -> dict[str, Any]:
-    """What starting the host costs before zeke's own code runs: a fresh interpreter
-    (the host's, with its PYTHONPATH) and importing ``zeke.host``, medians over runs."""
+    """Out of Neovim, with the host's interpreter and PYTHONPATH: a bare interpreter
+    start (median over runs) and where importing ``zeke.host`` spends its time."""
     python = session.HOST_PYTHON or sys.executable
     env = dict(os.environ, PYTHONPATH=str(ROOT / "rplugin" / "python3"))
 
@@ -337,7 +339,6 @@ def host_start_parts(runs: int) -> dict[str, Any]:
         return (time.monotonic() - t) * 1000
 
     interp = [wall("pass") for _ in range(runs)]
-    full = [wall("import zeke.host") for _ in range(runs)]
     err = subprocess.run([python, "-X", "importtime", "-c", "import zeke.host"], env=env,
                          capture_output=True, text=True, check=True, timeout=60).stderr  # fmt: skip
     own: dict[str, int] = {}  # self time (µs) by top-level package
@@ -351,7 +352,6 @@ def host_start_parts(runs: int) -> dict[str, Any]:
     biggest = sorted(own.items(), key=lambda kv: -kv[1])[:5]
     return {
         "interp": median(interp),
-        "imports": median(full) - median(interp),
         "top": ", ".join(f"{k} {v / 1000:.0f} ms" for k, v in biggest),
     }
 
