@@ -308,7 +308,7 @@ def host_start_steps(nvim_bin: str, server: SSEServer, tmp: Path, project: Path,
     got = {}
     if stamps.exists():
         got = {d["name"]: d["ns"] for d in map(json.loads, stamps.read_text().splitlines())}
-    steps = [("interp", "command → host interpreter up (jobstart, Python's start)"),
+    steps = [("interp", "command → host interpreter up (the command itself, jobstart, Python's start)"),
              ("import_start", "→ `zeke.host` starts loading (zeke package, logging)"),
              ("imported", "→ loaded (pynvim, anyio, zeke's modules and what they import)"),
              ("started", "→ host started (attach to Neovim, event-loop thread, engine up)"),
