@@ -37,9 +37,11 @@ test: test-deps lint
 demo: install
 	bash scripts/demo
 
-## bench: speed figures (not part of the test run)
+## bench: what a user gets (realistic Neovim + UI) next to baselines, writes bench/RESULTS.md;
+##        BENCH_ARGS=--quick for a smoke run (not part of the test run)
 bench: test-deps
-	$(PY) bench/run.py
+	@command -v curl >/dev/null || { echo "make bench needs curl (the curl -N and curl-Lua baselines): apt-get install curl"; exit 2; }
+	$(PY) bench/run.py $(BENCH_ARGS)
 
 ## doc: the *zeke-config* section of doc/zeke.txt and the host's defaults.json, from lua/zeke/config.lua
 NVIM ?= $(firstword $(wildcard $(VENV)/bin/nvim) nvim)

@@ -25,6 +25,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 BENCH = ROOT / "bench"
 sys.path.insert(0, str(ROOT / "tests"))
+# this checkout's zeke, not whichever one the venv's editable install points at
+sys.path.insert(0, str(ROOT / "rplugin" / "python3"))
 
 from nvimharness import NvimSession, nvim_binaries, wait_for  # noqa: E402
 
@@ -117,6 +119,10 @@ class SSEServer:
 
     def last_body(self) -> bytes:
         return self._req("/_last_body")
+
+    def expected(self) -> str:
+        """The whole answer text of the current mode."""
+        return self._req("/_expected").decode()
 
     def _req(self, path: str, data: bytes | None = None) -> bytes:
         req = urllib.request.Request(self.base + path, data=data, method="POST" if data else "GET")

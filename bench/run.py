@@ -1,19 +1,22 @@
 #!/usr/bin/env python3
 """zeke.nvim benchmarks: `make bench` (or `.venv/bin/python bench/run.py`).
 
-Measures the speed figures of issue 6 against a local SSE server on 127.0.0.1,
-each next to a baseline taken in the same run, prints a table of medians and
-writes it, with the machine and versions, to ``bench/RESULTS.md``. Takes a few
-minutes; not part of the test run.
+Measures what a user gets: zeke in a Neovim with its defaults on (syntax,
+filetype plugins; `bench/nvim/init.lua`), a Python file open and a UI attached
+(`bench/ui.py`), against a local SSE server on 127.0.0.1, each figure next to
+baselines from the same run (a curl-per-request Lua streamer in the same kind
+of Neovim, bare httpx, curl -N). Prints a table and writes it, with the machine
+and versions, to ``bench/RESULTS.md``. A few minutes; not part of the test run.
 
     python bench/run.py [--quick] [--only SECTION[,SECTION]] [--no-write]
 
-Sections: startup, cold, warm, render, packing, cache, memory, diffing.
+Sections: startup, warm, cold, render, slow, packing, cache, memory, diffing.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import sys
 import tempfile
@@ -27,46 +30,20 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import common
 import nvim_cases
 import py_cases
+import real_cases
+import session
 from common import BENCH, Row, SSEServer, machine, nvim_binaries
 
-SECTIONS = ("startup", "cold", "warm", "render", "packing", "cache", "memory", "diffing")
-
-# Why a target is missed and what fixes it (profiled; see the issue-6 report for the
-# exact diffs). Printed only under rows that miss, so it cannot outlive the fix.
-CAUSES = {
-    "warm overhead": (
-        "The Outbox's 16 ms coalescing window is started by the `meta` event flushed "
-        "when the stream opens, so the first token (arriving < 1 ms later) waits ~15 ms "
-        "for the window to end: 'first byte → visible' above. Fix: an answer's first "
-        "`text` event flushes at once (outbox.py, 8 lines); measured with it (and the "
-        "other fixes below): warm overhead 4.7 ms, first byte → visible 1.6 ms."
-    ),
-    "cold first token": (
-        "Host start dominates: interpreter + imports (pynvim ~50 ms, httpx ~40 ms, zeke "
-        "~30 ms with bytecode), then `httpx.AsyncClient()` builds a verifying TLS "
-        "context (loads the CA bundle, 40–65 ms) before the host answers anything, and "
-        "the 16 ms Outbox window (see warm). Without bytecode (PYTHONDONTWRITEBYTECODE=1 "
-        "here, and `make install` does not compile) every start also compiles zeke "
-        "(~80 ms). Fixes: TLS transport made on the first https:// request (engine.py), "
-        "first token not held by the Outbox (measured together: 223 ms with bytecode), "
-        "`compileall` in `make install` (so 'as is' becomes 'cached')."
-    ),
-    "Cache.stats(all": (
-        "`:ZekeStats!` groups across projects, but every index leads with `project`: "
-        "SQLite sorts all rows into a temp B-tree (~90 ms) and the medians read every "
-        "value into Python (~110 ms). Fix: migration 0005 with the two group indexes "
-        "minus `project`, and the per-project rank walk for both scopes (cache.py); "
-        "measured: 38 ms (57 ms end to end)."
-    ),
-    ":ZekeStats host call over 100k rows (all)": "Same cause and fix as Cache.stats(all).",
-}
+SECTIONS = ("startup", "warm", "cold", "render", "slow", "packing", "cache", "memory", "diffing")
 
 
 def causes_for(rows: list[Row]) -> list[str]:
+    """Under each missed target, what this run's own figures say about where the time
+    (or memory) goes: computed from the measurements, so it cannot outlive a fix."""
     out = []
     for r in rows:
         if r.ok is False:
-            why = next((v for k, v in CAUSES.items() if r.name.startswith(k)), "not profiled yet")
+            why = r.extra.get("why") or "not broken down by the benchmark."
             out.append(f"- **{r.name}**: {r.shown()} (target {r.target}). {why}")
     return out
 
@@ -83,24 +60,28 @@ def table(rows: list[Row]) -> str:
     return "\n".join(out)
 
 
-def report(rows: list[Row], info: dict[str, str], failures: list[str], elapsed: float) -> str:
+def report(rows: list[Row], info: dict[str, str], failures: list[str], elapsed: float,
+           quiet: str) -> str:  # fmt: skip
     misses = [r for r in rows if r.ok is False]
     lines = [
         "# zeke.nvim benchmark results",
         "",
-        "Written by `make bench` (`bench/run.py`); medians over repeated runs, each next to a",
-        "baseline measured in the same run. Streams come from `bench/sseserver.py` on",
-        "127.0.0.1; first-token times are taken inside Neovim (`vim.uv.hrtime()` when the",
-        "answer buffer gets its first line, via `nvim_buf_attach`) and have the server's own",
-        "time to first byte taken off.",
+        "Written by `make bench` (`bench/run.py`): medians over repeated runs, each next to",
+        "baselines measured in the same run on the same server (`bench/sseserver.py`,",
+        "127.0.0.1). Neovim runs as a user runs it: `-u bench/nvim/init.lua` (zeke on the",
+        "runtimepath, `syntax on`, `filetype plugin indent on`), isolated XDG dirs, a",
+        "Python file open, and a UI attached (`bench/ui.py`), so every redraw happens.",
+        "First-token times have the server's own time to first byte taken off.",
         "",
         "## Machine",
         "",
     ]
     lines += [f"- **{k}**: {v}" for k, v in info.items()]
+    lines += [f"- **load**: {quiet}"]
     lines += ["", f"Whole run: {elapsed:.0f} s.", "", "## Results", "", table(rows), ""]
     if misses:
-        lines += ["## Targets missed: cause and fix", "", *causes_for(rows), ""]
+        lines += ["## Targets missed: where it goes (from this run's figures)", "",
+                  *causes_for(rows), ""]  # fmt: skip
     if failures:
         lines += ["## Sections that failed to run", ""]
         lines += [f"- {f}" for f in failures]
@@ -108,15 +89,25 @@ def report(rows: list[Row], info: dict[str, str], failures: list[str], elapsed: 
     lines += [
         "## How to read it",
         "",
-        "- *cold*: a fresh Neovim each run; 'bytecode cached' runs the host with",
-        "  `PYTHONPYCACHEPREFIX` primed once (what any normal install has from its second",
-        "  start on), 'as is' with this checkout's environment.",
-        "- *warm*: zeke, a bare `httpx.AsyncClient` (pooled, like the host) and `curl -N`",
-        "  (new process and connection each time) take turns on the same server and body.",
-        "- *render*: the server writes as fast as the socket takes it; tokens/s from the",
-        "  first to the last token visible. The probe is a second client on",
-        "  `serverstart()`'s socket sending `nvim_eval('1')` every 10 ms.",
-        "- *memory*: `VmRSS` of the host (`jobpid`), 500 requests chained from Lua.",
+        "- *baselines*: **curl-Lua** is written in the benchmark (`bench/nvim/lua/zbench/curl.lua`):",
+        "  one `curl -N` per request through `vim.system`, each stdout chunk `vim.schedule`d",
+        "  and appended to a markdown scratch buffer (sent first, then the buffer is readied:",
+        "  one buffer, emptied for each answer, so `filetype=markdown` is paid once) — the",
+        "  floor a pure-Lua plugin gets, in the same kind of Neovim. **httpx** is a bare",
+        "  `httpx.AsyncClient`",
+        "  (pooled when warm; a fresh Python process when cold), **curl -N** a new process.",
+        "- *visible*: the UI's `flush` that first showed the token (tokens are numbered per",
+        "  run); *in the buffer*: `nvim_buf_attach` on_lines.",
+        "- *synchronous part*: `vim.uv.hrtime()` around the command in Lua; its parts are",
+        "  timed by wrapping `zeke.scratch.open` / `zeke.host.notify`, and `filetype=markdown`",
+        "  by FileType handlers defined before and after `syntax on`/`filetype plugin on`.",
+        "- *cold*: a fresh Neovim each run; the command runs from `VimEnter` (at once, or",
+        "  1 s later); a discarded first round warms the disk cache.",
+        "- *render*: numbered tokens, compared exactly at the end; the probe is a separate",
+        "  client on Neovim's socket sending `nvim_eval('1')` every 10 ms.",
+        "- *memory*: `VmRSS` of the embedded Neovim plus everything under it (the host),",
+        "  answers chained from Lua; the UI process is not counted.",
+        "- `(-u NONE …)` rows are the old method, kept only for contrast.",
         "",
     ]
     return "\n".join(lines)
@@ -144,9 +135,10 @@ def main(argv: list[str] | None = None) -> int:
     nvim = nvims["0.11"]
     q = args.quick
     if args.host_python:
-        common.HOST_PYTHON = args.host_python
+        common.HOST_PYTHON = session.HOST_PYTHON = args.host_python
 
     started = time.monotonic()
+    load_before = os.getloadavg()[0]
     tmp = Path(tempfile.mkdtemp(prefix="zeke-bench-"))
     server = SSEServer()
     project = tmp / "proj"
@@ -161,7 +153,6 @@ def main(argv: list[str] | None = None) -> int:
 
     rows: list[Row] = []
     failures: list[str] = []
-    body = tmp / "body.json"
     stats_db: Path | None = None
 
     def section(name: str, fn: Callable[[], list[Row]]) -> None:
@@ -181,18 +172,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"    {r.name}: {r.shown()}  {r.baseline}  {flag}", flush=True)
         print(f"  ({time.monotonic() - t:.0f} s)", flush=True)
 
-    def warm() -> list[Row]:
-        got, path = nvim_cases.warm(nvim, server, tmp, project, file, runs=8 if q else 40)
-        assert path == body
-        return got
-
-    def render() -> list[Row]:
-        if not body.exists():
-            warm()
-        return nvim_cases.throughput(
-            nvim, server, tmp, project, file, body, tokens=5_000 if q else 20_000,
-            runs=1 if q else 5,
-        )  # fmt: skip
+    def body() -> Path:
+        return real_cases.capture_body(nvim, server, tmp, project, file)
 
     def cache() -> list[Row]:
         nonlocal stats_db
@@ -201,15 +182,21 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         section("startup", lambda: nvim_cases.startup(nvim, tmp, runs=5 if q else 20))
-        section("cold", lambda: nvim_cases.cold(nvim, server, tmp, project, file,
-                                                runs=2 if q else 10))  # fmt: skip
-        section("warm", warm)
-        section("render", render)
+        section("warm", lambda: real_cases.warm(nvim, server, tmp, project, file, body(),
+                                                runs=8 if q else 30)
+                + nvim_cases.legacy_warm(nvim, server, tmp, project, file,
+                                         runs=4 if q else 10))  # fmt: skip
+        section("cold", lambda: real_cases.cold(nvim, server, tmp, project, file, body(),
+                                                runs=2 if q else 5))  # fmt: skip
+        section("render", lambda: real_cases.render(nvim, server, tmp, project, file, body(),
+                                                    runs=1 if q else 3))  # fmt: skip
+        section("slow", lambda: real_cases.slow(nvim, server, tmp, project, file,
+                                                runs=1 if q else 3))  # fmt: skip
         section("packing", lambda: py_cases.packing()
                 + nvim_cases.command_cost(nvim, server, tmp, project, sizes))  # fmt: skip
         section("cache", cache)
-        section("memory", lambda: nvim_cases.memory(nvim, server, tmp, project, file,
-                                                    n=120 if q else 500))  # fmt: skip
+        section("memory", lambda: real_cases.memory(nvim, server, tmp, project, file,
+                                                    n=40 if q else 100))  # fmt: skip
         section("diffing", py_cases.diffing_rows)
     finally:
         server.stop()
@@ -224,7 +211,11 @@ def main(argv: list[str] | None = None) -> int:
         print("sections that failed: " + "; ".join(failures))
     if not args.no_write and not args.only and not q and not args.host_python:
         out = BENCH / "RESULTS.md"
-        out.write_text(report(rows, machine(), failures, elapsed))
+        load = (
+            f"1-minute load average {load_before:.1f} at the start, "
+            f"{os.getloadavg()[0]:.1f} at the end, on {os.cpu_count()} CPUs"
+        )
+        out.write_text(report(rows, machine(), failures, elapsed, load))
         print(f"wrote {out}")
     return 1 if failures else 0
 

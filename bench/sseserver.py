@@ -7,13 +7,19 @@ Run as its own process (so it never competes with the driver for the GIL):
 
 It answers ``POST /v1/chat/completions`` with a stream whose shape is set by
 ``POST /_mode`` (``{"tokens": n, "token": "w ", "newline_every": k,
-"first_byte_delay": s}``), plus
-``/ready`` and ``/v1/models`` (the host asks for prices on start). For every
-chat request it records, with ``time.monotonic_ns()`` (CLOCK_MONOTONIC, the same
-clock as Neovim's ``vim.uv.hrtime()``): when the body was read, when the first
-content frame was written, when the last one was written. ``GET /_stamps`` hands
-them out (and forgets them); ``GET /_last_body`` is the last chat body received,
-so the bare clients can replay exactly what zeke sent.
+"first_byte_delay": s, "prefix": "r1t", "token_delay": s}``), plus
+``/ready`` and ``/v1/models`` (the host asks for prices on start). With a
+``prefix`` every token is numbered (``r1t0 r1t1 …``): a UI can tell when each one
+reached the screen, and the final text shows anything dropped or reordered
+(``GET /_expected`` is the whole answer of the current mode). ``token_delay``
+makes a slow stream: that many seconds between content frames.
+
+For every chat request it records, with ``time.monotonic_ns()`` (CLOCK_MONOTONIC,
+the same clock as Neovim's ``vim.uv.hrtime()``): when the body was read, when the
+first content frame was written, when the last one was written (and, for a slow
+stream, when each frame was written). ``GET /_stamps`` hands them out (and
+forgets them); ``GET /_last_body`` is the last chat body received, so the bare
+clients can replay exactly what zeke sent.
 """
 
 from __future__ import annotations
@@ -52,22 +58,35 @@ class State:
             "token": "w ",
             "newline_every": 0,
             "first_byte_delay": 0.0,
+            "prefix": "",
+            "token_delay": 0.0,
         }
         self.stamps: list[dict[str, Any]] = []
         self.last_body: bytes = b"{}"
-        self._frames_key: tuple[int, str, int] | None = None
+        self._frames_key: tuple[int, str, int, str] | None = None
         self._frames: list[bytes] = []
+        self._texts: list[str] = []
+
+    def texts(self) -> list[str]:
+        """The content of each token for the current mode."""
+        self.frames()
+        return self._texts
 
     def frames(self) -> list[bytes]:
         """The chunked-encoded SSE frames for the current mode (rendered once per mode)."""
         n, tok = int(self.mode["tokens"]), str(self.mode["token"])
         every = int(self.mode.get("newline_every") or 0)
-        if self._frames_key != (n, tok, every):
-            out = []
-            # an answer has lines: every n-th token ends one (a real reply is not one line)
-            eol = tok.rstrip() + "\n"
+        prefix = str(self.mode.get("prefix") or "")
+        if self._frames_key != (n, tok, every, prefix):
+            out, texts = [], []
             for i in range(n):
-                text = eol if every and (i + 1) % every == 0 else tok
+                word = f"{prefix}{i}" if prefix else tok.rstrip()
+                # an answer has lines: every n-th token ends one (a real reply is not one line)
+                if every and (i + 1) % every == 0:
+                    text = word + "\n"
+                else:
+                    text = word + " " if prefix else tok
+                texts.append(text)
                 delta: dict[str, Any] = {"content": text}
                 if i == 0:
                     delta["role"] = "assistant"
@@ -97,7 +116,8 @@ class State:
             out.append(_chunk(b"data: " + json.dumps(tail).encode() + b"\n\n"))
             out.append(_chunk(b"data: " + json.dumps(usage).encode() + b"\n\n"))
             out.append(_chunk(b"data: [DONE]\n\n"))
-            self._frames_key, self._frames = (n, tok, every), out
+            self._frames_key, self._frames = (n, tok, every, prefix), out
+            self._texts = texts
         return self._frames
 
 
@@ -137,7 +157,10 @@ async def handle(state: State, reader: asyncio.StreamReader, writer: asyncio.Str
                 state.last_body = body
             elif path == "/_mode":
                 state.mode.update(json.loads(body or b"{}"))
+                state.frames()  # rendered now, not while a request waits
                 writer.write(_plain(200, b"{}"))
+            elif path == "/_expected":
+                writer.write(_plain(200, "".join(state.texts()).encode(), "text/plain"))
             elif path == "/_stamps":
                 out, state.stamps = state.stamps, []
                 writer.write(_plain(200, json.dumps(out).encode()))
@@ -165,24 +188,35 @@ async def stream(state: State, writer: asyncio.StreamWriter, rid: str, recv_ns: 
         b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ncache-control: no-cache\r\n"
         b"transfer-encoding: chunked\r\n\r\n"
     )
-    writer.write(frames[0])
+    # stamped before the write: a busy machine may run the client before we get back
     first_ns = time.monotonic_ns()
+    writer.write(frames[0])
     await writer.drain()
+    delay = float(mode.get("token_delay") or 0.0)
+    n = int(mode["tokens"])
+    frame_ns = [first_ns]
     for i in range(1, len(frames)):
+        if delay and i < n:
+            await asyncio.sleep(delay)
+            frame_ns.append(time.monotonic_ns())
+            writer.write(frames[i])
+            await writer.drain()
+            continue
         writer.write(frames[i])
         if i % DRAIN_EVERY == 0:
             await writer.drain()
     writer.write(b"0\r\n\r\n")
     await writer.drain()
-    state.stamps.append(
-        {
-            "rid": rid,
-            "recv_ns": recv_ns,
-            "first_ns": first_ns,
-            "last_ns": time.monotonic_ns(),
-            "tokens": int(mode["tokens"]),
-        }
-    )
+    stamp = {
+        "rid": rid,
+        "recv_ns": recv_ns,
+        "first_ns": first_ns,
+        "last_ns": time.monotonic_ns(),
+        "tokens": n,
+    }
+    if delay:
+        stamp["frame_ns"] = frame_ns
+    state.stamps.append(stamp)
 
 
 async def main() -> None:
