@@ -86,7 +86,7 @@ def read_rows(db: Path, sql: str = "SELECT request_id, success, error FROM routi
         conn.close()
 
 
-def wait_rows(db: Path, n: int, timeout: float = 10.0) -> list:
+def wait_rows(db: Path, n: int, timeout: float = 30.0) -> list:
     """The routing_stats rows once there are at least n (the host records asynchronously)."""
     wait_for(lambda: len(read_rows(db)) >= n, timeout=timeout, message=f"{n} stats rows in {db}")
     return read_rows(db)

@@ -186,6 +186,9 @@ def test_host_killed_mid_stream_and_while_idle(omen, project, make_nvim):
     second = nv.wait_done()
     assert second["state"] == "done" and second["text"] == "second"
     assert sum("starting a new one" in m for m in zeke_messages(nv)) == 1
+    # its stats row is written after "done" reaches Neovim; let it land before the
+    # next kill, which would otherwise race the write (a loaded machine loses that race)
+    wait_rows(db, 1)
 
     # a UI call in flight when the host dies gets an answer, not silence
     pid = host_pid(nv)

@@ -6,7 +6,7 @@ import itertools
 
 import pytest
 
-from zeke.engine.fallback import Action, decide, is_router_down
+from zeke.engine.fallback import Action, decide
 from zeke.errors import ZekeError
 
 DEGRADE, SHOW, RETRY = Action.DEGRADE, Action.SHOW, Action.RETRY_CONCRETE
@@ -98,21 +98,3 @@ def test_retry_happens_at_most_once_per_request():
             break
         retried = True
     assert actions == [RETRY, SHOW]
-
-
-@pytest.mark.parametrize(
-    ("kind", "status", "down"),
-    [
-        ("unreachable", None, True),
-        ("timeout", None, True),
-        ("http", 502, True),
-        ("http", 503, True),
-        ("http", 504, True),
-        ("http", 500, False),
-        ("http", 401, False),
-        ("http", 429, False),
-        ("stream", None, False),
-    ],
-)
-def test_is_router_down(kind, status, down):
-    assert is_router_down(err(kind, status)) is down

@@ -47,10 +47,3 @@ def decide(
     ):
         return Action.RETRY_CONCRETE
     return Action.SHOW
-
-
-def is_router_down(error: ZekeError) -> bool:
-    """True when the error means OMEN itself is not serving (for the health view)."""
-    return error.kind in ("unreachable", "timeout") or (
-        error.kind == "http" and error.status in UNREACHABLE_STATUSES
-    )

@@ -67,9 +67,8 @@ class Host:
             log.exception("could not dispatch %r", method)
 
     def on_request(self, name: str, args: list[Any]) -> Any:
-        if name == "ping":
-            return "pong"
-        raise ValueError(f"unknown request {name!r}")
+        # Lua only ever notifies (a blocking request could freeze the editor)
+        raise ValueError(f"zeke's host takes notifications only (got request {name!r})")
 
     # Called on the anyio thread ---------------------------------------------------
 
