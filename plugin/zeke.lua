@@ -12,9 +12,21 @@ local function command(name, impl, opts)
   end, opts)
 end
 
-command("ZekeRefactor", "ZekeRefactor", { range = true, nargs = "*", desc = "zeke: rewrite the selection (intent code)" })
-command("ZekeTest", "ZekeTest", { range = true, nargs = "*", desc = "zeke: write tests for the selection (intent tests)" })
-command("ZekeExplain", "ZekeExplain", { range = true, nargs = "*", desc = "zeke: explain the selection (intent reason)" })
+command(
+  "ZekeRefactor",
+  "ZekeRefactor",
+  { range = true, nargs = "*", desc = "zeke: rewrite the selection (intent code)" }
+)
+command(
+  "ZekeTest",
+  "ZekeTest",
+  { range = true, nargs = "*", desc = "zeke: write tests for the selection (intent tests)" }
+)
+command(
+  "ZekeExplain",
+  "ZekeExplain",
+  { range = true, nargs = "*", desc = "zeke: explain the selection (intent reason)" }
+)
 command("ZekeCancel", "ZekeCancel", { nargs = 0, desc = "zeke: stop the running request" })
 command("ZekeApply", "ZekeApply", { nargs = 0, desc = "zeke: accept the pending change" })
 command("ZekeReject", "ZekeReject", { nargs = 0, desc = "zeke: drop the pending change" })

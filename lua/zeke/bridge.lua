@@ -68,7 +68,7 @@ function handlers.meta(req, data, unset)
   scratch.update_winbar(req)
 end
 
-function handlers.notes(req, notes)
+function handlers.notes(_, notes)
   for _, note in ipairs(notes) do
     notify(note, vim.log.levels.INFO)
   end

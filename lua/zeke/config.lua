@@ -76,12 +76,13 @@ local function one_of(...)
   local allowed = { ... }
   return function(v)
     return vim.tbl_contains(allowed, v)
-  end, "one of " .. table.concat(
-    vim.tbl_map(function(a)
-      return vim.inspect(a)
-    end, allowed),
-    ", "
-  )
+  end,
+    "one of " .. table.concat(
+      vim.tbl_map(function(a)
+        return vim.inspect(a)
+      end, allowed),
+      ", "
+    )
 end
 
 local function http_url(v)
@@ -606,8 +607,7 @@ M.schema = {
     expects = '"debug", "info", "warn" or "error"',
     type = '`"debug"`, `"info"`, `"warn"` or `"error"`',
     doc = {
-      'How much the Python host writes to its log, `stdpath("log") .. "/zeke.log"` '
-        .. "(|zeke-troubleshooting|).",
+      'How much the Python host writes to its log, `stdpath("log") .. "/zeke.log"` ' .. "(|zeke-troubleshooting|).",
     },
   },
 }
@@ -709,10 +709,7 @@ local function good_fields(key, spec, value, errors)
       )
     elseif not (spec.fields[k] or spec.fields["*"]) then
       any_bad = true
-      table.insert(
-        errors,
-        ("zeke: unknown config key '%s.%s' (ignored); see :help zeke-config-%s"):format(key, k, key)
-      )
+      table.insert(errors, ("zeke: unknown config key '%s.%s' (ignored); see :help zeke-config-%s"):format(key, k, key))
     elseif v ~= vim.NIL then -- a field set to nil: its default applies
       local field = spec.fields[k] or spec.fields["*"]
       local ok, why = field.check(v)

@@ -152,7 +152,16 @@ function M.stats_lines(result, all)
     ("zeke stats — %s"):format(all and "all projects" or cell(result.project)),
     "",
     ("%-12s %-24s %-10s %5s %6s %9s %9s %9s %9s %9s"):format(
-      "alias", "model", "provider", "reqs", "ok", "ttfb p50", "ttfb p95", "tok in", "tok out", "cost"
+      "alias",
+      "model",
+      "provider",
+      "reqs",
+      "ok",
+      "ttfb p50",
+      "ttfb p95",
+      "tok in",
+      "tok out",
+      "cost"
     ),
   }
   for _, r in ipairs(rows) do

@@ -740,10 +740,13 @@ function M.apply(id, on_done)
   local why, how = refusal(buf)
   if why then
     close_again()
-    finish(false, ("zeke: %s; nothing was changed, and the change stays pending%s"):format(
-      why,
-      how and (" (%s, then :ZekeApply)"):format(how) or ""
-    ))
+    finish(
+      false,
+      ("zeke: %s; nothing was changed, and the change stays pending%s"):format(
+        why,
+        how and (" (%s, then :ZekeApply)"):format(how) or ""
+      )
+    )
     return
   end
   local tick = api.nvim_buf_get_changedtick(buf)
@@ -762,8 +765,10 @@ function M.apply(id, on_done)
       if reopened then
         close_again()
         if call_err:find("no longer in", 1, true) then
-          call_err = ("zeke: %s had been closed, so zeke read it again from disk, and the code this change "
-            .. "was made for is not in the file; nothing was changed (:ZekeReject drops the change)"):format(name)
+          call_err = (
+            "zeke: %s had been closed, so zeke read it again from disk, and the code this change "
+            .. "was made for is not in the file; nothing was changed (:ZekeReject drops the change)"
+          ):format(name)
         else
           call_err = ("%s (%s had been closed; zeke read it again from disk)"):format(call_err, name)
         end
@@ -814,8 +819,11 @@ function M.apply(id, on_done)
     if result.written then
       msg = msg .. " (written through the tool server)"
     elseif vim.bo[buf].modified then
-      msg = msg .. (reopened and " (it had been closed, so zeke opened it again; u undoes; not saved yet)"
-        or " (u undoes; not saved yet)")
+      msg = msg
+        .. (
+          reopened and " (it had been closed, so zeke opened it again; u undoes; not saved yet)"
+          or " (u undoes; not saved yet)"
+        )
     end
     finish(true, msg .. still_pending())
   end)
