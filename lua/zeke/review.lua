@@ -792,10 +792,14 @@ function M.apply(id, on_done)
         problem = not ok and ("%s could not be changed (%s)"):format(name, err) or nil
       end
       if problem then
-        forget(review) -- the host let go of it once it answered: it cannot be applied again
-        finish(false, ("zeke: %s; nothing was changed. Run the command again on the code as it is now"):format(problem))
+        -- the host keeps an unwritten change until we settle it: it stays pending
+        finish(
+          false,
+          ("zeke: %s; nothing was changed, and the change stays pending (:ZekeApply tries again)"):format(problem)
+        )
         return
       end
+      host.call("discard", { proposal = review.id }, function() end) -- applied here: settled
     end
     if reopened then
       vim.bo[buf].buflisted = true

@@ -185,7 +185,14 @@ def test_a_session_sends_only_defined_names_and_fields_both_ways(make_nvim, omen
     )
     for command in ("ZekeStats", "ZekeAudit", "ZekeModel"):
         nv.cmd(command)
-    calls = {"apply", "stats", "audit", "aliases", "set_alias"}
+    calls = {
+        "apply",
+        "discard",
+        "stats",
+        "audit",
+        "aliases",
+        "set_alias",
+    }  # apply settles with discard
     wait_for(
         lambda: len([e for e in nv.lua("return _G.received") if e[0] == "reply"]) >= len(calls),
         message="a reply to every call",

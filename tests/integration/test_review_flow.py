@@ -408,3 +408,29 @@ def test_a_new_change_waits_while_the_cursor_is_in_the_review_window(make_nvim, 
     nv.cmd("normal ]r")
     assert the_review_window(nv)["id"] == second
     no_errors(nv)
+
+
+def test_a_buffer_edited_while_the_change_is_applied_keeps_the_change_pending(
+    make_nvim, omen, project
+):
+    omen.queue(fo.stream(TOTAL_ANSWER))
+    nv = start(make_nvim, omen, project)
+    path = project / "calc.py"
+    rid = ask(nv, "4,8ZekeRefactor")["id"]
+    before = len(notes(nv))
+    # the edit lands after the apply call left and before its answer comes back
+    nv.lua(
+        "require('zeke.review').apply(nil);"
+        "vim.api.nvim_buf_set_lines(vim.fn.bufnr(...), 0, 0, false, { '# a new first line' })",
+        str(path),
+    )
+    outcome = wait_for(lambda: (notes(nv)[before:] or [None])[0], message="the apply's outcome")
+    assert "changed while zeke applied the change" in outcome["msg"], outcome
+    assert "stays pending" in outcome["msg"]
+    assert pending_ids(nv) == [rid]
+
+    # a second try finds the code by content, below the new line
+    outcome = run(nv, "ZekeApply")
+    assert "applied 1 of 1 hunk to calc.py" in outcome["msg"], outcome
+    assert buf_lines(nv, path) == ["# a new first line", *with_total_replaced()]
+    assert pending_ids(nv) == []

@@ -754,7 +754,10 @@ class Engine:
                 out["written"] = True
             for note in notes:
                 self.events.notice(note)
-        self._proposals.pop(pid, None)
+        if out["written"]:
+            self._proposals.pop(pid, None)
+        # else the UI applies it in the buffer and settles it with "discard" once it
+        # has: if the buffer changed meanwhile, the change stays pending for a retry
         return out
 
     def _audit(self, rec: cache_mod.ToolAuditRecord) -> None:
