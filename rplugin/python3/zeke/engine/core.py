@@ -216,7 +216,8 @@ class Engine:
                 if result["state"] == "done":
                     await self._propose(state, attempt, result)
             if scope.cancelled_caught:
-                result = {"state": "cancelled", "error": "zeke: cancelled; the text so far is kept"}
+                kept = "the text so far is kept" if attempt.text else "no text had arrived"
+                result = {"state": "cancelled", "error": f"zeke: cancelled; {kept}"}
         except ZekeError as e:
             result = {"state": "error", "error": _prefixed(e.message)}
         except Exception as e:  # a bug: say so briefly, keep the details in the log
@@ -230,6 +231,9 @@ class Engine:
         result.setdefault("latency_ms", _ms_since(state.started))
         result.setdefault("ttfb_ms", attempt.ttfb_ms)
         result.setdefault("degraded", state.degraded)
+        if result["state"] == "error":
+            # at the default level: a failure is what someone reads the log for
+            log.warning("request %s failed: %s", rid, result.get("error"))
         self.events.done(rid, result)
         self._record(state, attempt, result)
 
@@ -632,9 +636,9 @@ class Engine:
         if attempt.truncated:
             cause = f" ({_printable(attempt.failure).rstrip('.')})" if attempt.failure else ""
             out["state"] = "error"
+            kept = "the text so far is kept" if attempt.text else "no text had arrived"
             out["error"] = (
-                f"zeke: the answer from {who} stopped before it was complete{cause}; "
-                "the text so far is kept"
+                f"zeke: the answer from {who} stopped before it was complete{cause}; {kept}"
             )
         elif attempt.failure:
             out["state"] = "error"
