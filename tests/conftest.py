@@ -11,7 +11,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from fakes import ollama as fl
 from fakes import omen as fo
-from nvimharness import NvimSession, nvim_binaries
+from nvimharness import BUILDS, NvimSession, nvim_binaries
 
 NVIMS = nvim_binaries()
 
@@ -21,7 +21,21 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         raise pytest.UsageError(f"CI needs both Neovim builds; found {sorted(NVIMS)}")
 
 
-@pytest.fixture(params=sorted(NVIMS) or ["missing"])
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Which Neovim builds a test runs on, chosen one way: every build, unless the
+    module sets ``DEFAULT_BUILDS`` (e.g. ``[STABLE]``) or the test itself is marked
+    ``@every_build`` / ``@one_build`` (from nvimharness)."""
+    if "nvim_bin" not in metafunc.fixturenames:
+        return
+    for mark in metafunc.definition.iter_markers("parametrize"):
+        names = mark.args[0]
+        if "nvim_bin" in (names.split(",") if isinstance(names, str) else names):
+            return  # the test chose its builds
+    builds = getattr(metafunc.module, "DEFAULT_BUILDS", BUILDS)
+    metafunc.parametrize("nvim_bin", builds, indirect=True)
+
+
+@pytest.fixture
 def nvim_bin(request: pytest.FixtureRequest) -> str:
     if request.param == "missing":
         pytest.skip(

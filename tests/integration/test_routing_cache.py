@@ -17,16 +17,12 @@ import pytest
 
 from fakes import omen as fo
 from fakes.serving import Recorded, Reply, json_reply, text_reply
-from nvimharness import nvim_binaries, wait_for
+from nvimharness import one_build, wait_for
 
 SOURCE = "def total(xs):\n    return sum(xs)\n"
 
-# Tests that do not depend on the Neovim build run on one (the newest);
-# the central ones run on both through the default fixture.
-_BUILDS = sorted(nvim_binaries())
-ONE_BUILD = pytest.mark.parametrize(
-    "nvim_bin", [_BUILDS[-1] if _BUILDS else "missing"], indirect=True
-)
+# Tests that do not depend on the Neovim build run on one (@one_build);
+# the central ones run on every build.
 
 RATE_LIMITED = {"error": {"message": "Rate limit exceeded", "type": "api_error", "code": 429}}
 
@@ -224,7 +220,7 @@ def test_designed_router_facts_reach_badge_last_and_database(make_nvim, omen, pr
 # Today's OMEN: no headers, prices from /v1/models ----------------------------------------
 
 
-@ONE_BUILD
+@one_build
 def test_today_router_cost_from_prices_unknown_or_local(make_nvim, today_omen, project, db):
     today_omen.models.append({"id": "gpt-unpriced", "object": "model", "provider": "openai"})
     unpriced(today_omen, "deepseek-coder:14b")  # local is $0 without any price
@@ -297,7 +293,7 @@ def test_today_router_cost_from_prices_unknown_or_local(make_nvim, today_omen, p
     wait_for(lambda: _last_model(db) == fourth["model"], message="routing_prefs.last_model")
 
 
-@ONE_BUILD
+@one_build
 def test_body_routing_metadata_and_usage_cost_stand_in_for_headers(
     make_nvim, today_omen, project, db
 ):
@@ -336,7 +332,7 @@ def test_body_routing_metadata_and_usage_cost_stand_in_for_headers(
     assert json.loads(trace["trace"])["routing_metadata"] == metadata
 
 
-@ONE_BUILD
+@one_build
 def test_headers_win_over_body_per_field(make_nvim, omen, project, db):
     unpriced(omen, "gpt-5-codex")
     nv = start(make_nvim, omen, project, db, {"alias": "code-smart"})
@@ -366,7 +362,7 @@ def test_headers_win_over_body_per_field(make_nvim, omen, project, db):
     assert [r["cost_usd"] for r in rows] == [pytest.approx(0.0123), pytest.approx(0.9)]
 
 
-@ONE_BUILD
+@one_build
 def test_bad_header_values_give_a_sensible_badge_and_null_cost(make_nvim, omen, project, db):
     unpriced(omen, "gpt-5-codex")  # no next source for the cost: it must stay unknown
     bad = [
@@ -416,7 +412,7 @@ class _ModelsOmen(fo.FakeOmen):
         return super().route(rec)
 
 
-@ONE_BUILD
+@one_build
 @pytest.mark.parametrize(
     "models_reply",
     [
@@ -444,7 +440,7 @@ def test_models_endpoint_missing_or_html_means_unknown_cost(make_nvim, project, 
         server.stop()
 
 
-@ONE_BUILD
+@one_build
 def test_price_list_is_fetched_again_after_a_failed_fetch(make_nvim, project, db):
     # The router was still starting when Neovim fetched its prices.
     starting = fo.error(503, {"error": {"message": "No providers available", "code": 503}})
@@ -486,7 +482,7 @@ def _set_prefs(db: Path, prefer_local: int, cents: int | None) -> None:
         conn.close()
 
 
-@ONE_BUILD
+@one_build
 def test_project_prefs_flag_over_budget_and_hint_the_router(make_nvim, omen, project, db):
     nv = start(
         make_nvim, omen, project, db, {"alias": "code-smart", "omen": {"strategy": "single"}}
@@ -528,7 +524,7 @@ def test_project_prefs_flag_over_budget_and_hint_the_router(make_nvim, omen, pro
     assert tags["size_hint"] == "large" and "prefer_local" not in tags
 
 
-@ONE_BUILD
+@one_build
 def test_budget_is_not_sent_without_an_omen_config_and_never_replaces_one(
     make_nvim, omen, project, db
 ):
@@ -552,7 +548,7 @@ def test_budget_is_not_sent_without_an_omen_config_and_never_replaces_one(
 # Sessions and two editors on one database ---------------------------------------------------
 
 
-@ONE_BUILD
+@one_build
 def test_two_neovims_share_the_database_without_losing_rows(make_nvim, omen, project, db):
     a = start(make_nvim, omen, project, db)
     b = start(make_nvim, omen, project, db)
@@ -709,7 +705,7 @@ def test_model_picker_shows_what_the_cache_knows_and_drives_the_next_request(
 # A cache that is corrupt, locked or cannot be written -----------------------------------------
 
 
-@ONE_BUILD
+@one_build
 def test_corrupt_database_is_set_aside_and_requests_still_work(make_nvim, omen, project, db):
     garbage = b"this is not a database\x00\xff\xfe" * 300
     db.parent.mkdir(parents=True)
@@ -727,7 +723,7 @@ def test_corrupt_database_is_set_aside_and_requests_still_work(make_nvim, omen, 
     assert nv.messages().count("was corrupt") == 1
 
 
-@ONE_BUILD
+@one_build
 def test_locked_database_never_holds_up_a_request(make_nvim, omen, project, db):
     nv = start(make_nvim, omen, project, db)
     nv.cmd("ZekeModel code-smart")
@@ -772,7 +768,7 @@ def unwritable_db(tmp_path: Path) -> Path:
     return blocker / "zeke.db"
 
 
-@ONE_BUILD
+@one_build
 def test_unwritable_location_means_no_stats_and_one_message(
     make_nvim, omen, project, unwritable_db
 ):
@@ -794,7 +790,7 @@ def test_unwritable_location_means_no_stats_and_one_message(
     assert not unwritable_db.parent.is_dir()
 
 
-@ONE_BUILD
+@one_build
 def test_model_choice_without_a_cache_holds_for_the_session(
     make_nvim, omen, project, unwritable_db
 ):

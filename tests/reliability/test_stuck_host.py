@@ -11,10 +11,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from faultkit import frame, host_pid, one_build, start, zeke_messages
+from faultkit import frame, host_pid, start, zeke_messages
 
 from fakes import omen as fo
-from nvimharness import NvimSession, wait_for
+from nvimharness import NvimSession, one_build, wait_for
 
 # When the request ended, on Neovim's own clock (the test's polling adds nothing).
 TIMING_LUA = """
