@@ -1,0 +1,133 @@
+"""One request as the engine holds it, and getting it ready to send: which project
+and alias, the packed context, the hint tags and OMEN options (docs/design.md §5, §6).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import anyio
+
+from zeke import protocol
+from zeke.changes import proposal as changes
+from zeke.engine import context, tags
+from zeke.engine.backend import Backend, Link, Messages
+from zeke.project import project_config, project_of, tool_root
+from zeke.settings import Settings
+from zeke.store.cache import Prefs
+
+
+@dataclass
+class Request:
+    link: Link
+    intent: str = "code"
+    started: float = field(default_factory=time.perf_counter)
+    project: str = ""
+    alias: tags.Alias | None = None
+    size_hint: str | None = None
+    tags: dict[str, str] = field(default_factory=dict)
+    omen: dict[str, Any] | None = None
+    max_cloud_cost_cents: int | None = None
+    # what the request was about (for the proposed change)
+    path: str | None = None
+    root: str = ""
+    tool_root: str | None = None  # None: no project root, no tools (project.tool_root)
+    filetype: str = ""
+    selection: list[str] = field(default_factory=list)
+    start_line: int = 1
+    # who answers, settled on the first turn (routes.py); degraded: local Ollama
+    # answers in OMEN's place
+    backend: Backend | None = None
+    degraded: bool = False
+    shown: tuple[Any, ...] | None = None  # the facts the badge shows now
+
+    @property
+    def rid(self) -> str:
+        return self.link.rid
+
+    @property
+    def settings(self) -> Settings:
+        return self.link.settings
+
+
+def configured_project(settings: Settings, where: Mapping[str, Any]) -> str | None:
+    """The project named by the payload's config `project`, else by the config."""
+    return project_config(where.get("project"))[0] or settings.project_name or None
+
+
+def choose_alias(settings: Settings, chosen: str | None, saved: str | None) -> str:
+    """The alias a project uses: the one picked with :ZekeModel in this session, else
+    the one saved for it, else the config's — a pick the config no longer has is
+    ignored."""
+    pick = chosen or saved
+    if pick and (pick == "auto" or pick in settings.aliases):
+        return pick
+    return settings.alias
+
+
+async def prepare(
+    req: Request,
+    payload: Mapping[str, Any],
+    *,
+    prefs: Callable[[str], Awaitable[Prefs]],
+    chosen: Mapping[str, str],
+    events: protocol.Events,
+) -> Messages:
+    """Fill ``req`` in from the payload; the first turn's messages."""
+    s = req.settings
+    path = payload.get("path") or None
+    cwd = str(payload.get("cwd") or os.getcwd())
+    name, root = await anyio.to_thread.run_sync(project_of, path, cwd, s.project_root)
+    req.tool_root = await anyio.to_thread.run_sync(tool_root, path, cwd, s.project_root)
+    req.project = configured_project(s, payload) or name
+    req.path, req.root = path, root
+    req.filetype = str(payload.get("filetype") or "")
+    req.start_line = int(payload.get("start_line") or 1)
+    saved = await prefs(req.project)
+    req.alias = alias = tags.resolve_alias(
+        choose_alias(s, chosen.get(req.project), saved.last_alias), s.aliases
+    )
+
+    packed = context.pack(
+        context.PackRequest(
+            intent=req.intent,
+            instruction=str(payload.get("instruction") or ""),
+            lines=[str(x) for x in payload.get("lines") or []],
+            window_start=int(payload.get("window_start") or 1),
+            start_line=req.start_line,
+            end_line=int(payload.get("end_line") or 1),
+            path=path,
+            root=root,
+            filetype=req.filetype,
+            diagnostics=list(payload.get("diagnostics") or []),
+            context_lines=s.context_lines,
+            max_context_tokens=s.max_context_tokens,
+            total_lines=payload.get("total_lines"),
+        )
+    )
+    req.size_hint = packed.size_hint
+    req.selection = changes.split_lines(packed.selection) if packed.selection else [""]
+    merged = tags.merge_tags(
+        s.tags,
+        alias.tags,
+        {"intent": req.intent},
+        {"project": req.project, "size_hint": packed.size_hint},
+    )
+    req.tags, req.omen = tags.apply_prefs(
+        merged,
+        s.omen,
+        {
+            "prefer_local": saved.prefer_local,
+            "max_cloud_cost_cents": saved.max_cloud_cost_cents,
+        },
+        omen_configured=s.omen is not None,
+    )
+    req.max_cloud_cost_cents = saved.max_cloud_cost_cents
+    events.meta(req.rid, {"alias": alias.name})
+    if packed.notes:
+        events.notes(req.rid, packed.notes)
+    return packed.messages
