@@ -58,6 +58,17 @@ class Backend(Protocol):
     def tool_message(self, call: ToolCall, content: str) -> dict[str, Any]: ...
 
 
+OpenStream = Callable[..., AbstractAsyncContextManager[client.OpenedStream]]
+
+
+@dataclass(frozen=True)
+class Wire:
+    """The two streaming POSTs (``backends.http``); in-process tests script them."""
+
+    openai: OpenStream = client.open_openai_stream
+    ollama: OpenStream = client.open_ollama_stream
+
+
 @dataclass(frozen=True)
 class Link:
     """How one request reaches the servers: the same for every backend and turn."""
@@ -67,6 +78,7 @@ class Link:
     http: Callable[[], httpx.AsyncClient]  # raises ZekeError while the host starts
     env: Mapping[str, str]
     session_id: str
+    wire: Wire = Wire()
 
     def api_key(self) -> str | None:
         return read_api_key(self.env, self.settings.api_key_env)
@@ -109,7 +121,7 @@ class OmenBackend:
             session_id=self.link.session_id,
             tags=self.tags,
         )
-        return client.open_openai_stream(
+        return self.link.wire.openai(
             self.link.http(),
             f"{s.api_base}/chat/completions",
             body,
@@ -167,7 +179,7 @@ class OllamaBackend:
         self, messages: Messages, tools: Tools
     ) -> AbstractAsyncContextManager[client.OpenedStream]:
         s = self.link.settings
-        return client.open_ollama_stream(
+        return self.link.wire.ollama(
             self.link.http(),
             f"{s.ollama_host}/api/chat",
             ollama_body(self.model, messages, tools),

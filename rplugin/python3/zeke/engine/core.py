@@ -27,7 +27,7 @@ from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStre
 
 from zeke import protocol
 from zeke.engine import facts as facts_mod
-from zeke.engine.backend import Link
+from zeke.engine.backend import Link, Wire
 from zeke.engine.catalog import Catalog
 from zeke.engine.conversation import Conversation
 from zeke.engine.degraded import DegradedMode
@@ -55,15 +55,21 @@ class Engine:
         *,
         env: Mapping[str, str] | None = None,
         session_id: str | None = None,
+        wire: Wire | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
+        """``wire`` and ``transport`` replace the streaming POSTs and the HTTP
+        transport (tests: a scripted model server, in-process)."""
         self.events = events
+        self._wire = wire or Wire()
+        self._transport = transport
         self.env = env if env is not None else os.environ
         self.session_id = session_id or uuid.uuid4().hex[:16]
         self.settings = Settings.defaults()
         self.cache: cache_mod.Cache | None = None
         self.http: httpx.AsyncClient | None = None
         self._tg: anyio.abc.TaskGroup | None = None
-        self._writes: MemoryObjectSendStream[Callable[[], Any]] | None = None
+        self._writes: MemoryObjectSendStream[Callable[[], Any] | anyio.Event] | None = None
         self._scopes: dict[str, anyio.CancelScope] = {}
         self.catalog = Catalog(
             settings=lambda: self.settings, http=self._http, secrets=self._secrets
@@ -98,9 +104,13 @@ class Engine:
         self, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED
     ) -> None:
         """Run until cancelled; background work (recording, watching OMEN) lives here."""
-        send, receive = anyio.create_memory_object_stream[Callable[[], Any]](WRITE_QUEUE)
+        send, receive = anyio.create_memory_object_stream[Callable[[], Any] | anyio.Event](
+            WRITE_QUEUE
+        )
         async with (
-            httpx.AsyncClient(trust_env=False, transport=LazyTLSTransport()) as http,
+            httpx.AsyncClient(
+                trust_env=False, transport=self._transport or LazyTLSTransport()
+            ) as http,
             anyio.create_task_group() as tg,
             send,
         ):
@@ -111,12 +121,18 @@ class Engine:
             task_status.started()
             await anyio.sleep_forever()
 
-    async def _write_in_order(self, jobs: MemoryObjectReceiveStream[Callable[[], Any]]) -> None:
+    async def _write_in_order(
+        self, jobs: MemoryObjectReceiveStream[Callable[[], Any] | anyio.Event]
+    ) -> None:
         """Every cache write, one after another in a worker thread: off the request
         path, and rows land in the order things happened (audit rows of one request
-        in call order, its stats row last)."""
+        in call order, its stats row last). An Event in the queue is set when every
+        write before it has run (``settled``)."""
         async with jobs:
             async for job in jobs:
+                if isinstance(job, anyio.Event):
+                    job.set()
+                    continue
                 try:
                     await anyio.to_thread.run_sync(job)
                 except Exception:
@@ -131,6 +147,15 @@ class Engine:
             self._writes.send_nowait(job)
         except anyio.WouldBlock:
             log.warning("cache write queue full; a row was dropped")
+
+    async def settled(self) -> None:
+        """Wait until the cache writes queued so far have run (a request's stats row
+        is queued by the time run_request returns)."""
+        if self._writes is None:
+            return
+        marker = anyio.Event()
+        await self._writes.send(marker)
+        await marker.wait()
 
     def configure(self, raw: Mapping[str, Any]) -> None:
         old_db = self.settings.db_path
@@ -155,7 +180,7 @@ class Engine:
 
     async def run_request(self, payload: Mapping[str, Any]) -> None:
         rid = str(payload.get("id") or uuid.uuid4().hex[:12])
-        link = Link(rid, self.settings, self._http, self.env, self.session_id)
+        link = Link(rid, self.settings, self._http, self.env, self.session_id, self._wire)
         req = Request(link, intent=str(payload.get("intent") or "code"))
         self.degraded.last_request_at = time.monotonic()
         self._spawn(self.catalog.refresh)  # in the background; a no-op while fresh
