@@ -29,6 +29,7 @@ FLOORS = {
     "health": 4,
 }
 ENTRY_POINTS = {"__main__", "__init__"}
+MAX_LINES = 500  # beyond this a module says why in its docstring
 
 
 def _modules() -> dict[str, Path]:
@@ -110,3 +111,16 @@ def test_no_import_cycles() -> None:
     for m in sorted(graph):
         if m not in state:
             visit(m, [m])
+
+
+@pytest.mark.parametrize("module", sorted(MODULES))
+def test_a_long_module_says_why_in_its_docstring(module: str) -> None:
+    source = MODULES[module].read_text(encoding="utf-8")
+    lines = source.count("\n")
+    if lines <= MAX_LINES:
+        return
+    doc = ast.get_docstring(ast.parse(source)) or ""
+    assert "long because" in doc.lower(), (
+        f"{module} has {lines} lines (over {MAX_LINES}): split it, or say in its "
+        "docstring why it is long ('Long because ...')"
+    )

@@ -1,1 +1,1 @@
-"""One request end to end: context, hints, routing, degraded mode."""
+"""One request end to end: context, hints, routing, degraded mode (ARCHITECTURE.md, The engine)."""
