@@ -8,19 +8,19 @@ written on disk through the tool server, checked first, audited, then reloaded.
 
 from __future__ import annotations
 
+import functools
 import os
 import sqlite3
-import sys
 from pathlib import Path
 from typing import Any
 
+import kit
 import pytest
 
 from fakes import omen as fo
 from nvimharness import STABLE, every_build, wait_for
 
 REPO = Path(__file__).resolve().parents[2]
-GLYPH = REPO / "tests" / "fakes" / "glyph.py"
 FS_SERVER = REPO / ".cache" / "npm" / "node_modules" / ".bin" / "mcp-server-filesystem"
 FS_INSTALL = "npm install --prefix .cache/npm @modelcontextprotocol/server-filesystem@2026.8.31"
 
@@ -64,49 +64,12 @@ def with_total_replaced(text: str) -> list[str]:
 # Fixtures and helpers -------------------------------------------------------------
 
 
-def glyph_config(project: Path) -> dict[str, Any]:
-    cmd = [sys.executable, str(GLYPH), "serve", "--transport", "stdio", "--root", str(project)]
-    return {"cmd": cmd}
-
-
-NOTIFY_RECORDER = """
-_G.notes = {}
-local orig = vim.notify
-vim.notify = function(msg, level, opts)
-  table.insert(_G.notes, { msg = tostring(msg), level = level or vim.log.levels.INFO })
-  return orig(msg, level, opts)
-end
-"""
-
-
-def start(
-    make_nvim,
-    omen_server,
-    project: Path,
-    *,
-    config: dict | None = None,
-    env: dict | None = None,
-    name: str = "calc.py",
-    text: str = SOURCE,
-    filetype: str = "python",
-):
-    cfg = {"api_base": omen_server.url, "fallback": False}
-    cfg.update(config or {})
-    nv = make_nvim(cfg, env)
-    nv.cmd(f"cd {project}")
-    nv.open_file(project / name, text)
-    nv.cmd(f"setfiletype {filetype}")  # -u NONE: no filetype detection
-    nv.lua(NOTIFY_RECORDER)
-    return nv
-
-
-def notes(nv) -> list[dict[str, Any]]:
-    return nv.lua("return _G.notes")
+start = functools.partial(kit.start, text=SOURCE, filetype="python", notes=True)
 
 
 def wait_note(nv, needle: str, *, since: int = 0, timeout: float = 10.0) -> dict[str, Any]:
     return wait_for(
-        lambda: next((n for n in notes(nv)[since:] if needle in n["msg"]), None),
+        lambda: next((n for n in nv.notes()[since:] if needle in n["msg"]), None),
         timeout=timeout,
         message=f"a message containing {needle!r}",
     )
@@ -114,11 +77,11 @@ def wait_note(nv, needle: str, *, since: int = 0, timeout: float = 10.0) -> dict
 
 def apply_now(nv, command: str = "ZekeApply") -> dict[str, Any]:
     """Run :ZekeApply and wait for its outcome: the "applied" note or an error."""
-    before = len(notes(nv))
+    before = len(nv.notes())
     nv.cmd(command)
 
     def outcome():
-        for n in notes(nv)[before:]:
+        for n in nv.notes()[before:]:
             if "applied" in n["msg"] or n["level"] >= 4:  # vim.log.levels.ERROR
                 return n
         return None
@@ -269,7 +232,7 @@ def test_hunk_by_hunk_reject_one_with_the_review_key(make_nvim, omen, project):
         "    return n, float(total)",
     ]
     omen.queue(fo.stream("Two tweaks:\n\n```python\n" + "\n".join(proposed) + "\n```\n"))
-    nv = start(make_nvim, omen, project, name="stats.py", text=source)
+    nv = start(make_nvim, omen, project, file="stats.py", text=source)
     path = project / "stats.py"
     nv.cmd("1,6ZekeRefactor")
     last = nv.wait_done()
@@ -307,7 +270,7 @@ def test_hunk_by_hunk_reject_one_with_the_review_key(make_nvim, omen, project):
 def test_hunk_decisions_through_the_lua_api(make_nvim, omen, project):
     source = "a = 1\nb = 2\nc = 3\nd = 4\ne = 5\n"
     omen.queue(fo.stream("```python\na = 10\nb = 2\nc = 3\nd = 4\ne = 50\n```"))
-    nv = start(make_nvim, omen, project, name="vals.py", text=source)
+    nv = start(make_nvim, omen, project, file="vals.py", text=source)
     path = project / "vals.py"
     nv.cmd("1,5ZekeRefactor")
     last = nv.wait_done()
@@ -362,7 +325,7 @@ def test_identical_code_above_does_not_take_the_change(make_nvim, omen, project)
     )
     answer = "```python\n    def size(self):\n        return len(self.entries)\n```"
     omen.queue(fo.stream(answer, delay=0.15))
-    nv = start(make_nvim, omen, project, name="shapes.py", text=source)
+    nv = start(make_nvim, omen, project, file="shapes.py", text=source)
     path = project / "shapes.py"
     nv.cmd("6,7ZekeRefactor")
     wait_for(lambda: "```python" in nv.scratch_text(), message="the answer to start")
@@ -402,14 +365,14 @@ def test_reject_changes_nothing(make_nvim, omen, project):
     nv.cmd("4,8ZekeRefactor")
     last = nv.wait_done()
     assert preview_marks(nv, path) != []
-    before = len(notes(nv))
+    before = len(nv.notes())
     nv.cmd("ZekeReject")
     wait_note(nv, "rejected", since=before)
     assert buf_lines(nv, path) == lines_of(SOURCE)
     assert pending_ids(nv) == []
     assert preview_marks(nv, path) == []
     assert review_buffer_lines(nv, last["id"]) is None
-    before = len(notes(nv))
+    before = len(nv.notes())
     nv.cmd("ZekeApply")
     assert "no change is pending" in wait_note(nv, "pending", since=before)["msg"]
     assert buf_lines(nv, path) == lines_of(SOURCE)
@@ -439,7 +402,7 @@ def test_dropped_indentation_is_restored_inside_a_class(make_nvim, omen, project
     # the model answers flush left
     code = "def total(self):\n    return sum(item.price for item in self.items)"
     omen.queue(fo.stream(f"Here:\n\n```python\n{code}\n```\n"))
-    nv = start(make_nvim, omen, project, name="cart.py", text=source)
+    nv = start(make_nvim, omen, project, file="cart.py", text=source)
     path = project / "cart.py"
     nv.cmd("2,6ZekeRefactor")
     nv.wait_done()
@@ -509,7 +472,7 @@ def test_zeketest_go_goes_next_to_the_file(make_nvim, omen, project):
         '\tif Add(1, 2) != 3 {\n\t\tt.Fatal("bad")\n\t}\n}'
     )
     omen.queue(fo.stream(f"```go\n{tests}\n```"))
-    nv = start(make_nvim, omen, project, name="pkg/calc.go", text=source, filetype="go")
+    nv = start(make_nvim, omen, project, file="pkg/calc.go", text=source, filetype="go")
     nv.cmd("3,5ZekeTest")
     nv.wait_done()
     target = project / "pkg" / "calc_test.go"
@@ -525,7 +488,7 @@ def test_zeketest_go_goes_next_to_the_file(make_nvim, omen, project):
 @every_build
 def test_accept_writes_through_glyph_and_reloads(make_nvim, omen, project):
     omen.queue(fo.stream(ANSWER))
-    nv = start(make_nvim, omen, project, config={"glyph": glyph_config(project)})
+    nv = start(make_nvim, omen, project, glyph=True)
     path = project / "calc.py"
     nv.cmd("4,8ZekeRefactor")
     last = nv.wait_done()
@@ -554,7 +517,7 @@ def test_accept_writes_through_glyph_and_reloads(make_nvim, omen, project):
 
 def test_glyph_refuses_a_buffer_with_unsaved_edits(make_nvim, omen, project):
     omen.queue(fo.stream(ANSWER))
-    nv = start(make_nvim, omen, project, config={"glyph": glyph_config(project)})
+    nv = start(make_nvim, omen, project, glyph=True)
     path = project / "calc.py"
     nv.cmd("4,8ZekeRefactor")
     last = nv.wait_done()
@@ -571,7 +534,7 @@ def test_glyph_refuses_a_buffer_with_unsaved_edits(make_nvim, omen, project):
 
 def test_glyph_refuses_when_the_file_changed_on_disk(make_nvim, omen, project):
     omen.queue(fo.stream(ANSWER))
-    nv = start(make_nvim, omen, project, config={"glyph": glyph_config(project)})
+    nv = start(make_nvim, omen, project, glyph=True)
     path = project / "calc.py"
     nv.cmd("4,8ZekeRefactor")
     last = nv.wait_done()
@@ -644,7 +607,7 @@ def open_bytes(nv, path: Path, data: bytes) -> None:
 def test_real_fs_server_crlf_file_changes_only_the_accepted_hunk(make_nvim, omen, project):
     omen.queue(fo.stream(STATS_ANSWER))
     cfg = fs_server_config(project)
-    nv = start(make_nvim, omen, project, config=cfg, name="stats.py", text=STATS)
+    nv = start(make_nvim, omen, project, config=cfg, file="stats.py", text=STATS)
     path = project / "stats.py"
     original = STATS.replace("\n", "\r\n").encode()
     open_bytes(nv, path, original)
@@ -768,10 +731,10 @@ def test_latin1_file_with_the_fs_server_is_applied_in_the_buffer(make_nvim, omen
     assert nv.lua("return vim.bo.fileencoding") == "latin1"
     nv.cmd("4,8ZekeRefactor")
     nv.wait_done(timeout=30)
-    before = len(notes(nv))
+    before = len(nv.notes())
     outcome = apply_now(nv)
     assert "applied 1 of 1 hunk" in outcome["msg"], outcome
-    seen = [n["msg"] for n in notes(nv)[before:]]
+    seen = [n["msg"] for n in nv.notes()[before:]]
     assert not any("reload" in m for m in seen), seen
     why = next(m for m in seen if "latin1" in m)
     assert "UTF-8" in why and "buffer" in why
@@ -794,7 +757,7 @@ def test_zeketest_into_a_latin1_test_file(make_nvim, omen, project):
     last = nv.wait_done(timeout=30)
     assert last["state"] == "done", last
     rv = review(nv)
-    assert rv is not None, notes(nv)
+    assert rv is not None, nv.notes()
     (hunk,) = rv["proposal"]["hunks"]
     assert hunk["old_lines"] == []
     outcome = apply_now(nv)
@@ -830,7 +793,7 @@ def test_glyph_crash_while_writing_an_accepted_change(make_nvim, omen, project):
         make_nvim,
         omen,
         project,
-        config={"glyph": glyph_config(project)},
+        glyph=True,
         env={"GLYPH_CRASH_ON": "write_file"},
     )
     path = project / "calc.py"
@@ -853,7 +816,7 @@ def test_glyph_crash_while_writing_an_accepted_change(make_nvim, omen, project):
 def test_glyph_write_keeps_crlf_line_ends(make_nvim, omen, project):
     omen.queue(fo.stream(ANSWER))
     path = project / "calc.py"
-    nv = start(make_nvim, omen, project, config={"glyph": glyph_config(project)})
+    nv = start(make_nvim, omen, project, glyph=True)
     path.write_bytes(SOURCE.replace("\n", "\r\n").encode())
     nv.cmd("edit!")  # read as fileformat=dos
     assert nv.lua("return vim.bo.fileformat") == "dos"
@@ -868,7 +831,7 @@ def test_glyph_write_keeps_crlf_line_ends(make_nvim, omen, project):
 
 def test_zeketest_through_glyph_creates_the_file(make_nvim, omen, project):
     omen.queue(fo.stream(f"```python\n{TESTS_CODE}\n```"))
-    nv = start(make_nvim, omen, project, config={"glyph": glyph_config(project)})
+    nv = start(make_nvim, omen, project, glyph=True)
     target = project / "tests" / "test_calc.py"
     nv.cmd("4,8ZekeTest")
     last = nv.wait_done()

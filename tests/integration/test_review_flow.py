@@ -11,9 +11,11 @@ buffer is read again from its file.
 from __future__ import annotations
 
 import contextlib
+import functools
 from pathlib import Path
 from typing import Any
 
+import kit
 import pynvim
 import pytest
 
@@ -40,27 +42,11 @@ OTHER_ANSWER = "```python\ndef other():\n    return 2\n```"
 
 DEFAULT_BUILDS = [STABLE]  # the key tests run on every build (@every_build)
 
-NOTIFY_RECORDER = """
-_G.notes = {}
-local orig = vim.notify
-vim.notify = function(msg, level, opts)
-  table.insert(_G.notes, { msg = tostring(msg), level = level or vim.log.levels.INFO })
-  return orig(msg, level, opts)
-end
-"""
-
 ERROR = 4  # vim.log.levels.ERROR
 
 
-def start(make_nvim, omen_server, project: Path, *, small: bool = False):
-    nv = make_nvim({"api_base": omen_server.url, "fallback": False})
-    if small:
-        nv.cmd("set lines=24 columns=80")
-    nv.cmd(f"cd {project}")
-    nv.open_file(project / "calc.py", SOURCE)
-    nv.cmd("setfiletype python")  # -u NONE: no filetype detection
-    nv.lua(NOTIFY_RECORDER)
-    return nv
+start = functools.partial(kit.start, text=SOURCE, filetype="python", notes=True)
+SMALL = (24, 80)  # lines, columns: no room for many splits
 
 
 def with_total_replaced() -> list[str]:
@@ -81,17 +67,15 @@ def ask(nv, command: str) -> dict[str, Any]:
     return last
 
 
-def notes(nv) -> list[dict[str, Any]]:
-    return nv.lua("return _G.notes")
-
-
 def run(nv, command: str) -> dict[str, Any]:
     """Run a command and wait for its outcome: the first message it gives."""
-    before = len(notes(nv))
+    before = len(nv.notes())
     # an error message given at once reaches the RPC caller as an error: it is in the notes
     with contextlib.suppress(pynvim.NvimError):
         nv.cmd(command)
-    return wait_for(lambda: (notes(nv)[before:] or [None])[0], message=f"the outcome of :{command}")
+    return wait_for(
+        lambda: (nv.notes()[before:] or [None])[0], message=f"the outcome of :{command}"
+    )
 
 
 def buf_lines(nv, path: Path) -> list[str] | None:
@@ -141,7 +125,7 @@ def current_win(nv) -> int:
 
 def no_errors(nv) -> None:
     assert "E36" not in nv.messages()
-    errors = [n for n in notes(nv) if n["level"] >= ERROR]
+    errors = [n for n in nv.notes() if n["level"] >= ERROR]
     assert errors == [], errors
 
 
@@ -157,7 +141,7 @@ def test_fifteen_pending_reviews_share_one_window_and_each_is_reachable(make_nvi
             for i in range(count)
         ]
     )
-    nv = start(make_nvim, omen, project, small=True)
+    nv = start(make_nvim, omen, project, size=SMALL)
     here = current_win(nv)
     ids = []
     for i in range(count):
@@ -191,7 +175,7 @@ def test_fifteen_pending_reviews_share_one_window_and_each_is_reachable(make_nvi
 
 def test_no_room_for_a_split_the_review_floats(make_nvim, omen, project):
     omen.queue(fo.stream(TOTAL_ANSWER), fo.stream(OTHER_ANSWER))
-    nv = start(make_nvim, omen, project, small=True)
+    nv = start(make_nvim, omen, project, size=SMALL)
     here = current_win(nv)
     ask(nv, "4,8ZekeRefactor")
     # close the review window, then fill the answer window's column with splits
@@ -407,14 +391,14 @@ def test_a_buffer_edited_while_the_change_is_applied_keeps_the_change_pending(
     nv = start(make_nvim, omen, project)
     path = project / "calc.py"
     rid = ask(nv, "4,8ZekeRefactor")["id"]
-    before = len(notes(nv))
+    before = len(nv.notes())
     # the edit lands after the apply call left and before its answer comes back
     nv.lua(
         "require('zeke.review').apply(nil);"
         "vim.api.nvim_buf_set_lines(vim.fn.bufnr(...), 0, 0, false, { '# a new first line' })",
         str(path),
     )
-    outcome = wait_for(lambda: (notes(nv)[before:] or [None])[0], message="the apply's outcome")
+    outcome = wait_for(lambda: (nv.notes()[before:] or [None])[0], message="the apply's outcome")
     assert "changed while zeke applied the change" in outcome["msg"], outcome
     assert "stays pending" in outcome["msg"]
     assert pending_ids(nv) == [rid]

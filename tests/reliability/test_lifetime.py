@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from faultkit import host_pid, start
+from faultkit import start
 
 from fakes import omen as fo
 from nvimharness import one_build, wait_for
@@ -71,6 +71,6 @@ def test_a_tool_server_ends_when_the_host_is_killed_outright(stuck_server):
     if not sys.platform.startswith("linux"):
         pytest.skip("the parent-death signal is Linux only")
     nv, (server,) = stuck_server(helper=False)
-    os.kill(host_pid(nv), signal.SIGKILL)
+    os.kill(nv.host_pid(), signal.SIGKILL)
     wait_for(lambda: not alive(server), timeout=30, message=f"the tool server ({server}) to end")
     assert "host exited" in nv.wait_done()["error"]
