@@ -69,6 +69,15 @@ def wait_for(
     raise AssertionError(f"timed out after {timeout}s waiting for {message}; last value: {last!r}")
 
 
+def ended(pid: int) -> bool:
+    """The process has exited (reaped, or a zombie waiting to be)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return True
+    return state in ("Z", "X")
+
+
 STATS_ROWS = "SELECT request_id, success, error FROM routing_stats ORDER BY id"
 
 
@@ -199,6 +208,14 @@ class NvimSession:
 
     def messages(self) -> str:
         return self.nvim.command_output("messages")
+
+    def buf_lines(self, path: Path | str) -> list[str] | None:
+        """The lines of the buffer for ``path``; None when there is none."""
+        return self.lua(
+            "local b = vim.fn.bufnr(...); if b == -1 then return vim.NIL end;"
+            "return vim.api.nvim_buf_get_lines(b, 0, -1, false)",
+            str(path),
+        )
 
     def zeke_messages(self, prefix: str = "zeke:") -> list[str]:
         """The lines of :messages that zeke gave."""

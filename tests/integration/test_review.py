@@ -89,14 +89,6 @@ def apply_now(nv, command: str = "ZekeApply") -> dict[str, Any]:
     return wait_for(outcome, message=f"the outcome of :{command}")
 
 
-def buf_lines(nv, path: Path | str) -> list[str] | None:
-    return nv.lua(
-        "local b = vim.fn.bufnr(...); if b == -1 then return vim.NIL end;"
-        "return vim.api.nvim_buf_get_lines(b, 0, -1, false)",
-        str(path),
-    )
-
-
 def set_buf_lines(nv, path: Path, start: int, end: int, lines: list[str]) -> None:
     nv.lua(
         "local p, s, e, l = ...; vim.api.nvim_buf_set_lines(vim.fn.bufnr(p), s, e, false, l)",
@@ -196,12 +188,12 @@ def test_refactor_is_reviewed_then_applied_as_one_undo_step(make_nvim, omen, pro
     marks = preview_marks(nv, path)
     assert sorted(m["row"] for m in marks if m["hl"] == "DiffDelete") == [4, 5, 6, 7]
     assert [v for m in marks for v in m["virt"]] == ["    return sum(xs)"]
-    assert buf_lines(nv, path) == lines_of(SOURCE)
+    assert nv.buf_lines(path) == lines_of(SOURCE)
     assert nv.lua("return vim.bo[vim.fn.bufnr(...)].modified", str(path)) is False
 
     outcome = apply_now(nv)
     assert "applied 1 of 1 hunk" in outcome["msg"], outcome
-    assert buf_lines(nv, path) == with_total_replaced(SOURCE)
+    assert nv.buf_lines(path) == with_total_replaced(SOURCE)
     assert path.read_text() == SOURCE  # not saved: the disk is untouched
     assert nv.lua("return vim.bo[vim.fn.bufnr(...)].modified", str(path)) is True
     assert preview_marks(nv, path) == []
@@ -210,7 +202,7 @@ def test_refactor_is_reviewed_then_applied_as_one_undo_step(make_nvim, omen, pro
 
     nv.cmd(f"buffer {path}")
     nv.cmd("undo")
-    assert buf_lines(nv, path) == lines_of(SOURCE)
+    assert nv.buf_lines(path) == lines_of(SOURCE)
 
 
 def test_hunk_by_hunk_reject_one_with_the_review_key(make_nvim, omen, project):
@@ -264,7 +256,7 @@ def test_hunk_by_hunk_reject_one_with_the_review_key(make_nvim, omen, project):
     assert "applied 1 of 2 hunks" in outcome["msg"], outcome
     expected = lines_of(source)
     expected[-1] = "    return n, float(total)"
-    assert buf_lines(nv, path) == expected
+    assert nv.buf_lines(path) == expected
 
 
 def test_hunk_decisions_through_the_lua_api(make_nvim, omen, project):
@@ -278,7 +270,7 @@ def test_hunk_decisions_through_the_lua_api(make_nvim, omen, project):
     nv.lua("require('zeke.review').decide(..., 1, 'reject')", last["id"])
     outcome = apply_now(nv)
     assert "applied 1 of 2 hunks" in outcome["msg"]
-    assert buf_lines(nv, path) == ["a = 10", "b = 2", "c = 3", "d = 4", "e = 5"]
+    assert nv.buf_lines(path) == ["a = 10", "b = 2", "c = 3", "d = 4", "e = 5"]
 
 
 def test_edits_above_the_selection_while_streaming(make_nvim, omen, project):
@@ -294,7 +286,7 @@ def test_edits_above_the_selection_while_streaming(make_nvim, omen, project):
 
     outcome = apply_now(nv)
     assert "applied 1 of 1 hunk" in outcome["msg"], outcome
-    assert buf_lines(nv, path) == added + with_total_replaced(SOURCE)
+    assert nv.buf_lines(path) == added + with_total_replaced(SOURCE)
 
 
 def test_inline_preview_follows_lines_added_above(make_nvim, omen, project):
@@ -337,7 +329,7 @@ def test_identical_code_above_does_not_take_the_change(make_nvim, omen, project)
     apply_now(nv)
     expected = added + lines_of(source)
     expected[-1] = "        return len(self.entries)"
-    assert buf_lines(nv, path) == expected
+    assert nv.buf_lines(path) == expected
 
 
 def test_original_changed_apply_refuses_and_keeps_the_change(make_nvim, omen, project):
@@ -347,13 +339,13 @@ def test_original_changed_apply_refuses_and_keeps_the_change(make_nvim, omen, pr
     nv.cmd("4,8ZekeRefactor")
     last = nv.wait_done()
     set_buf_lines(nv, path, 5, 6, ["    for x in reversed(xs):"])  # inside the selection
-    edited = buf_lines(nv, path)
+    edited = nv.buf_lines(path)
 
     outcome = apply_now(nv)
     assert outcome["level"] >= 4 and "no longer in" in outcome["msg"], outcome
     assert "nothing was changed" in outcome["msg"]
     assert "Traceback" not in outcome["msg"]
-    assert buf_lines(nv, path) == edited
+    assert nv.buf_lines(path) == edited
     assert pending_ids(nv) == [last["id"]]
     assert path.read_text() == SOURCE
 
@@ -368,14 +360,14 @@ def test_reject_changes_nothing(make_nvim, omen, project):
     before = len(nv.notes())
     nv.cmd("ZekeReject")
     wait_note(nv, "rejected", since=before)
-    assert buf_lines(nv, path) == lines_of(SOURCE)
+    assert nv.buf_lines(path) == lines_of(SOURCE)
     assert pending_ids(nv) == []
     assert preview_marks(nv, path) == []
     assert review_buffer_lines(nv, last["id"]) is None
     before = len(nv.notes())
     nv.cmd("ZekeApply")
     assert "no change is pending" in wait_note(nv, "pending", since=before)["msg"]
-    assert buf_lines(nv, path) == lines_of(SOURCE)
+    assert nv.buf_lines(path) == lines_of(SOURCE)
 
 
 def test_answer_without_a_code_block_is_a_note_not_a_change(make_nvim, omen, project):
@@ -407,7 +399,7 @@ def test_dropped_indentation_is_restored_inside_a_class(make_nvim, omen, project
     nv.cmd("2,6ZekeRefactor")
     nv.wait_done()
     apply_now(nv)
-    assert buf_lines(nv, path) == [
+    assert nv.buf_lines(path) == [
         "class Cart:",
         "    def total(self):",
         "        return sum(item.price for item in self.items)",
@@ -432,9 +424,9 @@ def test_zeketest_python_new_test_file_in_a_buffer(make_nvim, omen, project):
 
     outcome = apply_now(nv)
     assert "applied" in outcome["msg"], outcome
-    assert buf_lines(nv, target) == lines_of(TESTS_CODE)
+    assert nv.buf_lines(target) == lines_of(TESTS_CODE)
     assert not target.exists()  # in a buffer, not on disk until saved
-    assert buf_lines(nv, project / "calc.py") == lines_of(SOURCE)
+    assert nv.buf_lines(project / "calc.py") == lines_of(SOURCE)
     # the new test file is shown; the cursor stays in the source
     assert nv.lua("return vim.fn.bufwinid(...)", str(target)) != -1
     assert nv.lua("return vim.api.nvim_buf_get_name(0)") == str(project / "calc.py")
@@ -457,7 +449,7 @@ def test_zeketest_appends_to_an_existing_test_file(make_nvim, omen, project):
     nv.wait_done()
     assert review(nv)["proposal"]["create"] is False
     apply_now(nv)
-    got = buf_lines(nv, target)
+    got = nv.buf_lines(target)
     assert got[: len(lines_of(existing))] == lines_of(existing)  # kept as it was
     added = got[len(lines_of(existing)) :]
     assert "def test_total():" in added and "    assert total([1, 2]) == 3" in added
@@ -478,7 +470,7 @@ def test_zeketest_go_goes_next_to_the_file(make_nvim, omen, project):
     target = project / "pkg" / "calc_test.go"
     assert review(nv)["proposal"]["path"] == str(target)
     apply_now(nv)
-    assert buf_lines(nv, target) == lines_of(tests)
+    assert nv.buf_lines(target) == lines_of(tests)
     assert not target.exists()
 
 
@@ -499,7 +491,7 @@ def test_accept_writes_through_glyph_and_reloads(make_nvim, omen, project):
     assert "applied 1 of 1 hunk" in outcome["msg"], outcome
     expected = with_total_replaced(SOURCE)
     assert path.read_text() == "\n".join(expected) + "\n"
-    assert buf_lines(nv, path) == expected
+    assert nv.buf_lines(path) == expected
     assert nv.lua("return vim.bo[vim.fn.bufnr(...)].modified", str(path)) is False
 
     rows = audit_rows(nv, last["id"], 2)
@@ -510,7 +502,7 @@ def test_accept_writes_through_glyph_and_reloads(make_nvim, omen, project):
     assert all(r["project"] == "grim" and r["server"] for r in rows)
 
     nv.cmd("ZekeAudit")
-    listing = wait_for(lambda: buf_lines(nv, "zeke://audit"), message="the :ZekeAudit listing")
+    listing = wait_for(lambda: nv.buf_lines("zeke://audit"), message="the :ZekeAudit listing")
     text = "\n".join(listing)
     assert "read_file" in text and "write_file" in text and "allow" in text
 
@@ -522,12 +514,12 @@ def test_glyph_refuses_a_buffer_with_unsaved_edits(make_nvim, omen, project):
     nv.cmd("4,8ZekeRefactor")
     last = nv.wait_done()
     set_buf_lines(nv, path, 11, 12, ["    return 2"])  # elsewhere, not saved
-    edited = buf_lines(nv, path)
+    edited = nv.buf_lines(path)
 
     outcome = apply_now(nv)
     assert outcome["level"] >= 4 and "unsaved edits" in outcome["msg"], outcome
     assert path.read_text() == SOURCE
-    assert buf_lines(nv, path) == edited
+    assert nv.buf_lines(path) == edited
     assert pending_ids(nv) == [last["id"]]
     assert nv.db_rows("SELECT * FROM tool_calls WHERE tool = 'write_file'") == []
 
@@ -544,7 +536,7 @@ def test_glyph_refuses_when_the_file_changed_on_disk(make_nvim, omen, project):
     outcome = apply_now(nv)
     assert outcome["level"] >= 4 and "no longer matches" in outcome["msg"], outcome
     assert path.read_text() == elsewhere
-    assert buf_lines(nv, path) == lines_of(SOURCE)
+    assert nv.buf_lines(path) == lines_of(SOURCE)
     rows = audit_rows(nv, last["id"], 1)
     assert [r["tool"] for r in rows] == ["read_file"]
 
@@ -571,7 +563,7 @@ def test_real_filesystem_server_writes_the_change(make_nvim, omen, project):
     assert "applied" in outcome["msg"], outcome
     expected = with_total_replaced(SOURCE)
     assert path.read_text() == "\n".join(expected) + "\n"
-    assert buf_lines(nv, path) == expected
+    assert nv.buf_lines(path) == expected
     rows = audit_rows(nv, last["id"], 2)
     # its edit_file would turn every CRLF of the file into LF: the exact text is written
     assert [(r["tool"], r["result_status"]) for r in rows] == [
@@ -739,7 +731,7 @@ def test_latin1_file_with_the_fs_server_is_applied_in_the_buffer(make_nvim, omen
     why = next(m for m in seen if "latin1" in m)
     assert "UTF-8" in why and "buffer" in why
     assert path.read_bytes() == LATIN1_SOURCE.encode("latin-1")  # nothing through the server
-    assert buf_lines(nv, path) == with_total_replaced(LATIN1_SOURCE)
+    assert nv.buf_lines(path) == with_total_replaced(LATIN1_SOURCE)
     nv.cmd(f"buffer {path}")
     nv.cmd("write")
     expected = "\n".join(with_total_replaced(LATIN1_SOURCE)) + "\n"
@@ -779,7 +771,7 @@ def test_zeketest_through_the_fs_server_makes_the_tests_directory(make_nvim, ome
     outcome = apply_now(nv)
     assert "applied" in outcome["msg"], outcome
     assert target.read_text() == TESTS_CODE + "\n"
-    assert buf_lines(nv, target) == lines_of(TESTS_CODE)
+    assert nv.buf_lines(target) == lines_of(TESTS_CODE)
     rows = audit_rows(nv, last["id"], 2)
     assert [(r["tool"], r["result_status"]) for r in rows] == [
         ("create_directory", "ok"),
@@ -803,7 +795,7 @@ def test_glyph_crash_while_writing_an_accepted_change(make_nvim, omen, project):
     assert outcome["level"] >= 4 and "write_file" in outcome["msg"], outcome
     assert "Traceback" not in outcome["msg"]
     assert path.read_text() == SOURCE
-    assert buf_lines(nv, path) == lines_of(SOURCE)
+    assert nv.buf_lines(path) == lines_of(SOURCE)
     assert pending_ids(nv) == [last["id"]]
     # both calls are on record, the failed write included
     rows = audit_rows(nv, last["id"], 2)
@@ -826,7 +818,7 @@ def test_glyph_write_keeps_crlf_line_ends(make_nvim, omen, project):
     assert "applied 1 of 1 hunk" in outcome["msg"], outcome
     expected = "\r\n".join(with_total_replaced(SOURCE)) + "\r\n"
     assert path.read_bytes().decode() == expected
-    assert buf_lines(nv, path) == with_total_replaced(SOURCE)
+    assert nv.buf_lines(path) == with_total_replaced(SOURCE)
 
 
 def test_zeketest_through_glyph_creates_the_file(make_nvim, omen, project):
@@ -838,7 +830,7 @@ def test_zeketest_through_glyph_creates_the_file(make_nvim, omen, project):
     outcome = apply_now(nv)
     assert "applied" in outcome["msg"], outcome
     assert target.read_text() == TESTS_CODE + "\n"
-    assert buf_lines(nv, target) == lines_of(TESTS_CODE)
+    assert nv.buf_lines(target) == lines_of(TESTS_CODE)
     rows = audit_rows(nv, last["id"], 1)
     assert [(r["tool"], r["decision"], r["result_status"]) for r in rows] == [
         ("write_file", "allow", "ok")

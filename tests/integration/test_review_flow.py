@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-from pathlib import Path
 from typing import Any
 
 import kit
@@ -75,14 +74,6 @@ def run(nv, command: str) -> dict[str, Any]:
         nv.cmd(command)
     return wait_for(
         lambda: (nv.notes()[before:] or [None])[0], message=f"the outcome of :{command}"
-    )
-
-
-def buf_lines(nv, path: Path) -> list[str] | None:
-    return nv.lua(
-        "local b = vim.fn.bufnr(...); if b == -1 then return vim.NIL end;"
-        "return vim.api.nvim_buf_get_lines(b, 0, -1, false)",
-        str(path),
     )
 
 
@@ -199,7 +190,7 @@ def test_no_room_for_a_split_the_review_floats(make_nvim, omen, project):
     nv.lua("vim.api.nvim_set_current_win(...)", shown["win"])
     outcome = run(nv, "ZekeApply")
     assert "applied 1 of 1 hunk to calc.py (lines 11–12)" in outcome["msg"], outcome
-    assert buf_lines(nv, project / "calc.py") == with_other_replaced()
+    assert nv.buf_lines(project / "calc.py") == with_other_replaced()
 
 
 def test_q_closes_the_review_window_and_zekereview_shows_it_again(make_nvim, omen, project):
@@ -241,7 +232,7 @@ def test_apply_after_rejecting_the_newest_applies_the_older_one(make_nvim, omen,
 
     outcome = run(nv, "ZekeApply")
     assert "applied 1 of 1 hunk to calc.py (lines 4–8)" in outcome["msg"], outcome
-    assert buf_lines(nv, path) == with_total_replaced()
+    assert nv.buf_lines(path) == with_total_replaced()
     assert pending_ids(nv) == []
     assert review_windows(nv) == []
 
@@ -258,7 +249,7 @@ def test_apply_in_the_review_window_applies_the_change_shown_there(make_nvim, om
 
     outcome = run(nv, "ZekeApply")
     assert "applied 1 of 1 hunk to calc.py (lines 4–8)" in outcome["msg"], outcome
-    assert buf_lines(nv, path) == with_total_replaced()
+    assert nv.buf_lines(path) == with_total_replaced()
     assert pending_ids(nv) == [second]
     assert the_review_window(nv)["id"] == second
 
@@ -275,8 +266,8 @@ def test_apply_from_a_source_buffer_applies_its_own_change(make_nvim, omen, proj
     nv.cmd(f"buffer {path}")
     outcome = run(nv, "ZekeApply")
     assert "applied 1 of 1 hunk to calc.py (lines 4–8)" in outcome["msg"], outcome
-    assert buf_lines(nv, path) == with_total_replaced()
-    assert buf_lines(nv, project / "util.py") == ["VALUE = 1"]
+    assert nv.buf_lines(path) == with_total_replaced()
+    assert nv.buf_lines(project / "util.py") == ["VALUE = 1"]
     assert pending_ids(nv) == [second]
 
 
@@ -304,13 +295,13 @@ def test_a_buffer_that_cannot_take_the_change_is_refused_plainly(
     assert outcome["level"] >= ERROR and said in outcome["msg"], outcome
     assert "nothing was changed" in outcome["msg"] and "stays pending" in outcome["msg"]
     assert "internal error" not in outcome["msg"] and "review.lua" not in outcome["msg"]
-    assert buf_lines(nv, path) == SOURCE.splitlines()
+    assert nv.buf_lines(path) == SOURCE.splitlines()
     assert pending_ids(nv) == [rid]
 
     nv.cmd(f"setlocal {undo}")
     outcome = run(nv, "ZekeApply")
     assert "applied 1 of 1 hunk" in outcome["msg"], outcome
-    assert buf_lines(nv, path) == with_total_replaced()
+    assert nv.buf_lines(path) == with_total_replaced()
 
 
 @pytest.mark.parametrize("close", ["bdelete", "bwipeout"])
@@ -326,7 +317,7 @@ def test_apply_after_closing_the_source_buffer_reads_the_file_again(
     outcome = run(nv, "ZekeApply")
     assert "applied 1 of 1 hunk to calc.py (lines 4–8)" in outcome["msg"], outcome
     assert "closed" in outcome["msg"] and "edited since" not in outcome["msg"]
-    assert buf_lines(nv, path) == with_total_replaced()
+    assert nv.buf_lines(path) == with_total_replaced()
     assert nv.lua("return vim.bo[vim.fn.bufnr(...)].modified", str(path)) is True
     assert path.read_text() == SOURCE  # in the buffer, not saved
     assert pending_ids(nv) == []
@@ -406,5 +397,5 @@ def test_a_buffer_edited_while_the_change_is_applied_keeps_the_change_pending(
     # a second try finds the code by content, below the new line
     outcome = run(nv, "ZekeApply")
     assert "applied 1 of 1 hunk to calc.py" in outcome["msg"], outcome
-    assert buf_lines(nv, path) == ["# a new first line", *with_total_replaced()]
+    assert nv.buf_lines(path) == ["# a new first line", *with_total_replaced()]
     assert pending_ids(nv) == []

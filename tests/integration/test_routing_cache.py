@@ -19,7 +19,7 @@ import pytest
 
 from fakes import omen as fo
 from fakes.serving import Recorded, Reply, json_reply, text_reply
-from nvimharness import db_rows, one_build, wait_for, wait_rows
+from nvimharness import db_rows, ended, one_build, wait_for, wait_rows
 
 SOURCE = "def total(xs):\n    return sum(xs)\n"
 
@@ -780,21 +780,13 @@ def test_model_choice_without_a_cache_holds_for_the_session(
 # Quitting ----------------------------------------------------------------------------------
 
 
-def _gone(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/status") as f:
-            return any(line.startswith("State:") and "Z" in line.split()[1] for line in f)
-    except FileNotFoundError:
-        return True
-
-
 def test_quitting_neovim_does_not_wait_for_the_host(make_nvim, omen, project, db):
     nv = start(make_nvim, omen, project, db=db)
     ask(nv)
     pid = nv.host_pid()
     t0 = time.monotonic()
     nv.close()
-    wait_for(lambda: _gone(pid), timeout=5, message="the host to exit")
+    wait_for(lambda: ended(pid), timeout=5, message="the host to exit")
     assert time.monotonic() - t0 < 1.0  # Neovim 0.11 waits for its jobs on :qa
 
 

@@ -123,7 +123,7 @@ def test_control_characters_from_the_router_never_break_the_badges(make_nvim, om
     win = nv.lua("return vim.fn.bufwinid(require('zeke').last().buf)")
     for text in (
         nv.lua("return vim.wo[...].winbar", win),
-        nv.lua("return require('zeke').statusline()"),
+        nv.badge(),
     ):
         assert "two lines and ]0;title more" in text and "@line feed 31m" in text, text
     assert "Error" not in nv.messages() and "internal error" not in nv.messages()

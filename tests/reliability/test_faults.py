@@ -170,7 +170,7 @@ def test_host_killed_mid_stream_and_while_idle(omen, project, make_nvim):
     assert dead["state"] == "error" and dead["text"] == "before the crash"
     assert "host exited" in dead["error"]
     assert nv.lua("return vim.g.zeke_status.state") == "error"
-    assert "✗" in nv.lua("return require('zeke').statusline()")
+    assert "✗" in nv.badge()
     assert nv.scratch_text().startswith("before the crash")
 
     nv.cmd("1ZekeExplain")

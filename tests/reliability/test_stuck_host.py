@@ -8,13 +8,12 @@ import contextlib
 import os
 import signal
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from faultkit import frame, start
 
 from fakes import omen as fo
-from nvimharness import NvimSession, one_build, wait_for
+from nvimharness import NvimSession, ended, one_build, wait_for
 
 # When the request ended, on Neovim's own clock (the test's polling adds nothing).
 TIMING_LUA = """
@@ -25,15 +24,6 @@ end })
 _G.cancel_t0 = vim.uv.hrtime()
 vim.cmd("ZekeCancel")
 """
-
-
-def gone(pid: int) -> bool:
-    """The process has exited (reaped, or a zombie waiting to be)."""
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return True
-    return state in ("Z", "X")
 
 
 @pytest.fixture
@@ -71,7 +61,7 @@ def test_cancel_with_a_stopped_host_ends_in_a_second_and_the_next_command_restar
     assert "the host is not answering" in last["error"]
     assert any("the host is not answering" in m for m in nv.zeke_messages())
     assert nv.scratch_text().startswith("partial ")  # the text stays, the note below it
-    assert "⊘" in nv.lua("return require('zeke').statusline()")
+    assert "⊘" in nv.badge()
 
     nv.cmd("1ZekeExplain")
     fresh = nv.wait_done(timeout=20)
@@ -79,7 +69,7 @@ def test_cancel_with_a_stopped_host_ends_in_a_second_and_the_next_command_restar
     assert nv.host_pid() != old
     said = [m for m in nv.zeke_messages() if "starting a new one" in m]
     assert len(said) == 1 and "stopped answering" in said[0], said
-    wait_for(lambda: gone(old), timeout=15, message="the stopped host to be ended")
+    wait_for(lambda: ended(old), timeout=15, message="the stopped host to be ended")
     assert nv.last()["id"] == fresh["id"]  # and the old request stayed cancelled
     assert nv.lua("return require('zeke.requests').get(...).state", last["id"]) == "cancelled"
 
