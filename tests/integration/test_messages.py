@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+import functools
+
+import kit
 
 from fakes import omen as fo
 from nvimharness import wait_for
 
-
-def start(make_nvim, server, project: Path):
-    nv = make_nvim({"api_base": server.url, "fallback": False})
-    nv.cmd(f"cd {project}")
-    nv.open_file(project / "calc.py", "def total(xs):\n    return sum(xs)\n")
-    return nv
+start = functools.partial(kit.start, text="def total(xs):\n    return sum(xs)\n")
 
 
 def test_cancel_before_any_text_does_not_claim_text_was_kept(make_nvim, omen, project):
@@ -45,7 +42,7 @@ def test_a_dropped_stream_without_text_says_so_and_is_logged(make_nvim, omen, pr
     last = nv.wait_done()
     assert last["state"] == "error"
     assert "text so far is kept" not in last["error"]
-    log = Path(nv.lua("return require('zeke.host').log_file()"))
+    log = nv.log_file()
     # the default log level records every failed request, with its message
     logged = wait_for(
         lambda: (

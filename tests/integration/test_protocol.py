@@ -14,6 +14,7 @@ import typing
 from pathlib import Path
 from typing import Any
 
+import kit
 import pytest
 
 from fakes import omen as fo
@@ -154,11 +155,10 @@ def _unknown_fields(value: Any, shape: Any, where: str) -> list[str]:
 
 def test_a_session_sends_only_defined_names_and_fields_both_ways(make_nvim, omen, project):
     omen.queue(fo.stream(ANSWER))
-    nv = make_nvim({"api_base": omen.url, "fallback": False})
-    nv.cmd(f"cd {project}")
-    nv.open_file(project / "calc.py", SOURCE)
-    nv.cmd("setfiletype python")
-    nv.lua(RECORD_LUA)
+    # the host starts with the first command, after the recorder: it sees every message
+    nv = kit.start(
+        make_nvim, omen, project, text=SOURCE, filetype="python", lua=RECORD_LUA, host=False
+    )
     nv.cmd("1,5ZekeRefactor make it shorter")
     assert nv.wait_done()["state"] == "done"
     wait_for(lambda: nv.lua("return require('zeke.review').current"), message="the review")

@@ -8,19 +8,19 @@ written on disk through the tool server, checked first, audited, then reloaded.
 
 from __future__ import annotations
 
+import functools
 import os
 import sqlite3
-import sys
 from pathlib import Path
 from typing import Any
 
+import kit
 import pytest
 
 from fakes import omen as fo
 from nvimharness import STABLE, every_build, wait_for
 
 REPO = Path(__file__).resolve().parents[2]
-GLYPH = REPO / "tests" / "fakes" / "glyph.py"
 FS_SERVER = REPO / ".cache" / "npm" / "node_modules" / ".bin" / "mcp-server-filesystem"
 FS_INSTALL = "npm install --prefix .cache/npm @modelcontextprotocol/server-filesystem@2026.8.31"
 
@@ -64,49 +64,12 @@ def with_total_replaced(text: str) -> list[str]:
 # Fixtures and helpers -------------------------------------------------------------
 
 
-def glyph_config(project: Path) -> dict[str, Any]:
-    cmd = [sys.executable, str(GLYPH), "serve", "--transport", "stdio", "--root", str(project)]
-    return {"cmd": cmd}
-
-
-NOTIFY_RECORDER = """
-_G.notes = {}
-local orig = vim.notify
-vim.notify = function(msg, level, opts)
-  table.insert(_G.notes, { msg = tostring(msg), level = level or vim.log.levels.INFO })
-  return orig(msg, level, opts)
-end
-"""
-
-
-def start(
-    make_nvim,
-    omen_server,
-    project: Path,
-    *,
-    config: dict | None = None,
-    env: dict | None = None,
-    name: str = "calc.py",
-    text: str = SOURCE,
-    filetype: str = "python",
-):
-    cfg = {"api_base": omen_server.url, "fallback": False}
-    cfg.update(config or {})
-    nv = make_nvim(cfg, env)
-    nv.cmd(f"cd {project}")
-    nv.open_file(project / name, text)
-    nv.cmd(f"setfiletype {filetype}")  # -u NONE: no filetype detection
-    nv.lua(NOTIFY_RECORDER)
-    return nv
-
-
-def notes(nv) -> list[dict[str, Any]]:
-    return nv.lua("return _G.notes")
+start = functools.partial(kit.start, text=SOURCE, filetype="python", notes=True)
 
 
 def wait_note(nv, needle: str, *, since: int = 0, timeout: float = 10.0) -> dict[str, Any]:
     return wait_for(
-        lambda: next((n for n in notes(nv)[since:] if needle in n["msg"]), None),
+        lambda: next((n for n in nv.notes()[since:] if needle in n["msg"]), None),
         timeout=timeout,
         message=f"a message containing {needle!r}",
     )
@@ -114,24 +77,16 @@ def wait_note(nv, needle: str, *, since: int = 0, timeout: float = 10.0) -> dict
 
 def apply_now(nv, command: str = "ZekeApply") -> dict[str, Any]:
     """Run :ZekeApply and wait for its outcome: the "applied" note or an error."""
-    before = len(notes(nv))
+    before = len(nv.notes())
     nv.cmd(command)
 
     def outcome():
-        for n in notes(nv)[before:]:
+        for n in nv.notes()[before:]:
             if "applied" in n["msg"] or n["level"] >= 4:  # vim.log.levels.ERROR
                 return n
         return None
 
     return wait_for(outcome, message=f"the outcome of :{command}")
-
-
-def buf_lines(nv, path: Path | str) -> list[str] | None:
-    return nv.lua(
-        "local b = vim.fn.bufnr(...); if b == -1 then return vim.NIL end;"
-        "return vim.api.nvim_buf_get_lines(b, 0, -1, false)",
-        str(path),
-    )
 
 
 def set_buf_lines(nv, path: Path, start: int, end: int, lines: list[str]) -> None:
@@ -233,12 +188,12 @@ def test_refactor_is_reviewed_then_applied_as_one_undo_step(make_nvim, omen, pro
     marks = preview_marks(nv, path)
     assert sorted(m["row"] for m in marks if m["hl"] == "DiffDelete") == [4, 5, 6, 7]
     assert [v for m in marks for v in m["virt"]] == ["    return sum(xs)"]
-    assert buf_lines(nv, path) == lines_of(SOURCE)
+    assert nv.buf_lines(path) == lines_of(SOURCE)
     assert nv.lua("return vim.bo[vim.fn.bufnr(...)].modified", str(path)) is False
 
     outcome = apply_now(nv)
     assert "applied 1 of 1 hunk" in outcome["msg"], outcome
-    assert buf_lines(nv, path) == with_total_replaced(SOURCE)
+    assert nv.buf_lines(path) == with_total_replaced(SOURCE)
     assert path.read_text() == SOURCE  # not saved: the disk is untouched
     assert nv.lua("return vim.bo[vim.fn.bufnr(...)].modified", str(path)) is True
     assert preview_marks(nv, path) == []
@@ -247,7 +202,7 @@ def test_refactor_is_reviewed_then_applied_as_one_undo_step(make_nvim, omen, pro
 
     nv.cmd(f"buffer {path}")
     nv.cmd("undo")
-    assert buf_lines(nv, path) == lines_of(SOURCE)
+    assert nv.buf_lines(path) == lines_of(SOURCE)
 
 
 def test_hunk_by_hunk_reject_one_with_the_review_key(make_nvim, omen, project):
@@ -269,7 +224,7 @@ def test_hunk_by_hunk_reject_one_with_the_review_key(make_nvim, omen, project):
         "    return n, float(total)",
     ]
     omen.queue(fo.stream("Two tweaks:\n\n```python\n" + "\n".join(proposed) + "\n```\n"))
-    nv = start(make_nvim, omen, project, name="stats.py", text=source)
+    nv = start(make_nvim, omen, project, file="stats.py", text=source)
     path = project / "stats.py"
     nv.cmd("1,6ZekeRefactor")
     last = nv.wait_done()
@@ -301,13 +256,13 @@ def test_hunk_by_hunk_reject_one_with_the_review_key(make_nvim, omen, project):
     assert "applied 1 of 2 hunks" in outcome["msg"], outcome
     expected = lines_of(source)
     expected[-1] = "    return n, float(total)"
-    assert buf_lines(nv, path) == expected
+    assert nv.buf_lines(path) == expected
 
 
 def test_hunk_decisions_through_the_lua_api(make_nvim, omen, project):
     source = "a = 1\nb = 2\nc = 3\nd = 4\ne = 5\n"
     omen.queue(fo.stream("```python\na = 10\nb = 2\nc = 3\nd = 4\ne = 50\n```"))
-    nv = start(make_nvim, omen, project, name="vals.py", text=source)
+    nv = start(make_nvim, omen, project, file="vals.py", text=source)
     path = project / "vals.py"
     nv.cmd("1,5ZekeRefactor")
     last = nv.wait_done()
@@ -315,7 +270,7 @@ def test_hunk_decisions_through_the_lua_api(make_nvim, omen, project):
     nv.lua("require('zeke.review').decide(..., 1, 'reject')", last["id"])
     outcome = apply_now(nv)
     assert "applied 1 of 2 hunks" in outcome["msg"]
-    assert buf_lines(nv, path) == ["a = 10", "b = 2", "c = 3", "d = 4", "e = 5"]
+    assert nv.buf_lines(path) == ["a = 10", "b = 2", "c = 3", "d = 4", "e = 5"]
 
 
 def test_edits_above_the_selection_while_streaming(make_nvim, omen, project):
@@ -331,7 +286,7 @@ def test_edits_above_the_selection_while_streaming(make_nvim, omen, project):
 
     outcome = apply_now(nv)
     assert "applied 1 of 1 hunk" in outcome["msg"], outcome
-    assert buf_lines(nv, path) == added + with_total_replaced(SOURCE)
+    assert nv.buf_lines(path) == added + with_total_replaced(SOURCE)
 
 
 def test_inline_preview_follows_lines_added_above(make_nvim, omen, project):
@@ -362,7 +317,7 @@ def test_identical_code_above_does_not_take_the_change(make_nvim, omen, project)
     )
     answer = "```python\n    def size(self):\n        return len(self.entries)\n```"
     omen.queue(fo.stream(answer, delay=0.15))
-    nv = start(make_nvim, omen, project, name="shapes.py", text=source)
+    nv = start(make_nvim, omen, project, file="shapes.py", text=source)
     path = project / "shapes.py"
     nv.cmd("6,7ZekeRefactor")
     wait_for(lambda: "```python" in nv.scratch_text(), message="the answer to start")
@@ -374,7 +329,7 @@ def test_identical_code_above_does_not_take_the_change(make_nvim, omen, project)
     apply_now(nv)
     expected = added + lines_of(source)
     expected[-1] = "        return len(self.entries)"
-    assert buf_lines(nv, path) == expected
+    assert nv.buf_lines(path) == expected
 
 
 def test_original_changed_apply_refuses_and_keeps_the_change(make_nvim, omen, project):
@@ -384,13 +339,13 @@ def test_original_changed_apply_refuses_and_keeps_the_change(make_nvim, omen, pr
     nv.cmd("4,8ZekeRefactor")
     last = nv.wait_done()
     set_buf_lines(nv, path, 5, 6, ["    for x in reversed(xs):"])  # inside the selection
-    edited = buf_lines(nv, path)
+    edited = nv.buf_lines(path)
 
     outcome = apply_now(nv)
     assert outcome["level"] >= 4 and "no longer in" in outcome["msg"], outcome
     assert "nothing was changed" in outcome["msg"]
     assert "Traceback" not in outcome["msg"]
-    assert buf_lines(nv, path) == edited
+    assert nv.buf_lines(path) == edited
     assert pending_ids(nv) == [last["id"]]
     assert path.read_text() == SOURCE
 
@@ -402,17 +357,17 @@ def test_reject_changes_nothing(make_nvim, omen, project):
     nv.cmd("4,8ZekeRefactor")
     last = nv.wait_done()
     assert preview_marks(nv, path) != []
-    before = len(notes(nv))
+    before = len(nv.notes())
     nv.cmd("ZekeReject")
     wait_note(nv, "rejected", since=before)
-    assert buf_lines(nv, path) == lines_of(SOURCE)
+    assert nv.buf_lines(path) == lines_of(SOURCE)
     assert pending_ids(nv) == []
     assert preview_marks(nv, path) == []
     assert review_buffer_lines(nv, last["id"]) is None
-    before = len(notes(nv))
+    before = len(nv.notes())
     nv.cmd("ZekeApply")
     assert "no change is pending" in wait_note(nv, "pending", since=before)["msg"]
-    assert buf_lines(nv, path) == lines_of(SOURCE)
+    assert nv.buf_lines(path) == lines_of(SOURCE)
 
 
 def test_answer_without_a_code_block_is_a_note_not_a_change(make_nvim, omen, project):
@@ -439,12 +394,12 @@ def test_dropped_indentation_is_restored_inside_a_class(make_nvim, omen, project
     # the model answers flush left
     code = "def total(self):\n    return sum(item.price for item in self.items)"
     omen.queue(fo.stream(f"Here:\n\n```python\n{code}\n```\n"))
-    nv = start(make_nvim, omen, project, name="cart.py", text=source)
+    nv = start(make_nvim, omen, project, file="cart.py", text=source)
     path = project / "cart.py"
     nv.cmd("2,6ZekeRefactor")
     nv.wait_done()
     apply_now(nv)
-    assert buf_lines(nv, path) == [
+    assert nv.buf_lines(path) == [
         "class Cart:",
         "    def total(self):",
         "        return sum(item.price for item in self.items)",
@@ -469,9 +424,9 @@ def test_zeketest_python_new_test_file_in_a_buffer(make_nvim, omen, project):
 
     outcome = apply_now(nv)
     assert "applied" in outcome["msg"], outcome
-    assert buf_lines(nv, target) == lines_of(TESTS_CODE)
+    assert nv.buf_lines(target) == lines_of(TESTS_CODE)
     assert not target.exists()  # in a buffer, not on disk until saved
-    assert buf_lines(nv, project / "calc.py") == lines_of(SOURCE)
+    assert nv.buf_lines(project / "calc.py") == lines_of(SOURCE)
     # the new test file is shown; the cursor stays in the source
     assert nv.lua("return vim.fn.bufwinid(...)", str(target)) != -1
     assert nv.lua("return vim.api.nvim_buf_get_name(0)") == str(project / "calc.py")
@@ -494,7 +449,7 @@ def test_zeketest_appends_to_an_existing_test_file(make_nvim, omen, project):
     nv.wait_done()
     assert review(nv)["proposal"]["create"] is False
     apply_now(nv)
-    got = buf_lines(nv, target)
+    got = nv.buf_lines(target)
     assert got[: len(lines_of(existing))] == lines_of(existing)  # kept as it was
     added = got[len(lines_of(existing)) :]
     assert "def test_total():" in added and "    assert total([1, 2]) == 3" in added
@@ -509,13 +464,13 @@ def test_zeketest_go_goes_next_to_the_file(make_nvim, omen, project):
         '\tif Add(1, 2) != 3 {\n\t\tt.Fatal("bad")\n\t}\n}'
     )
     omen.queue(fo.stream(f"```go\n{tests}\n```"))
-    nv = start(make_nvim, omen, project, name="pkg/calc.go", text=source, filetype="go")
+    nv = start(make_nvim, omen, project, file="pkg/calc.go", text=source, filetype="go")
     nv.cmd("3,5ZekeTest")
     nv.wait_done()
     target = project / "pkg" / "calc_test.go"
     assert review(nv)["proposal"]["path"] == str(target)
     apply_now(nv)
-    assert buf_lines(nv, target) == lines_of(tests)
+    assert nv.buf_lines(target) == lines_of(tests)
     assert not target.exists()
 
 
@@ -525,7 +480,7 @@ def test_zeketest_go_goes_next_to_the_file(make_nvim, omen, project):
 @every_build
 def test_accept_writes_through_glyph_and_reloads(make_nvim, omen, project):
     omen.queue(fo.stream(ANSWER))
-    nv = start(make_nvim, omen, project, config={"glyph": glyph_config(project)})
+    nv = start(make_nvim, omen, project, glyph=True)
     path = project / "calc.py"
     nv.cmd("4,8ZekeRefactor")
     last = nv.wait_done()
@@ -536,7 +491,7 @@ def test_accept_writes_through_glyph_and_reloads(make_nvim, omen, project):
     assert "applied 1 of 1 hunk" in outcome["msg"], outcome
     expected = with_total_replaced(SOURCE)
     assert path.read_text() == "\n".join(expected) + "\n"
-    assert buf_lines(nv, path) == expected
+    assert nv.buf_lines(path) == expected
     assert nv.lua("return vim.bo[vim.fn.bufnr(...)].modified", str(path)) is False
 
     rows = audit_rows(nv, last["id"], 2)
@@ -547,31 +502,31 @@ def test_accept_writes_through_glyph_and_reloads(make_nvim, omen, project):
     assert all(r["project"] == "grim" and r["server"] for r in rows)
 
     nv.cmd("ZekeAudit")
-    listing = wait_for(lambda: buf_lines(nv, "zeke://audit"), message="the :ZekeAudit listing")
+    listing = wait_for(lambda: nv.buf_lines("zeke://audit"), message="the :ZekeAudit listing")
     text = "\n".join(listing)
     assert "read_file" in text and "write_file" in text and "allow" in text
 
 
 def test_glyph_refuses_a_buffer_with_unsaved_edits(make_nvim, omen, project):
     omen.queue(fo.stream(ANSWER))
-    nv = start(make_nvim, omen, project, config={"glyph": glyph_config(project)})
+    nv = start(make_nvim, omen, project, glyph=True)
     path = project / "calc.py"
     nv.cmd("4,8ZekeRefactor")
     last = nv.wait_done()
     set_buf_lines(nv, path, 11, 12, ["    return 2"])  # elsewhere, not saved
-    edited = buf_lines(nv, path)
+    edited = nv.buf_lines(path)
 
     outcome = apply_now(nv)
     assert outcome["level"] >= 4 and "unsaved edits" in outcome["msg"], outcome
     assert path.read_text() == SOURCE
-    assert buf_lines(nv, path) == edited
+    assert nv.buf_lines(path) == edited
     assert pending_ids(nv) == [last["id"]]
     assert nv.db_rows("SELECT * FROM tool_calls WHERE tool = 'write_file'") == []
 
 
 def test_glyph_refuses_when_the_file_changed_on_disk(make_nvim, omen, project):
     omen.queue(fo.stream(ANSWER))
-    nv = start(make_nvim, omen, project, config={"glyph": glyph_config(project)})
+    nv = start(make_nvim, omen, project, glyph=True)
     path = project / "calc.py"
     nv.cmd("4,8ZekeRefactor")
     last = nv.wait_done()
@@ -581,7 +536,7 @@ def test_glyph_refuses_when_the_file_changed_on_disk(make_nvim, omen, project):
     outcome = apply_now(nv)
     assert outcome["level"] >= 4 and "no longer matches" in outcome["msg"], outcome
     assert path.read_text() == elsewhere
-    assert buf_lines(nv, path) == lines_of(SOURCE)
+    assert nv.buf_lines(path) == lines_of(SOURCE)
     rows = audit_rows(nv, last["id"], 1)
     assert [r["tool"] for r in rows] == ["read_file"]
 
@@ -608,7 +563,7 @@ def test_real_filesystem_server_writes_the_change(make_nvim, omen, project):
     assert "applied" in outcome["msg"], outcome
     expected = with_total_replaced(SOURCE)
     assert path.read_text() == "\n".join(expected) + "\n"
-    assert buf_lines(nv, path) == expected
+    assert nv.buf_lines(path) == expected
     rows = audit_rows(nv, last["id"], 2)
     # its edit_file would turn every CRLF of the file into LF: the exact text is written
     assert [(r["tool"], r["result_status"]) for r in rows] == [
@@ -644,7 +599,7 @@ def open_bytes(nv, path: Path, data: bytes) -> None:
 def test_real_fs_server_crlf_file_changes_only_the_accepted_hunk(make_nvim, omen, project):
     omen.queue(fo.stream(STATS_ANSWER))
     cfg = fs_server_config(project)
-    nv = start(make_nvim, omen, project, config=cfg, name="stats.py", text=STATS)
+    nv = start(make_nvim, omen, project, config=cfg, file="stats.py", text=STATS)
     path = project / "stats.py"
     original = STATS.replace("\n", "\r\n").encode()
     open_bytes(nv, path, original)
@@ -768,15 +723,15 @@ def test_latin1_file_with_the_fs_server_is_applied_in_the_buffer(make_nvim, omen
     assert nv.lua("return vim.bo.fileencoding") == "latin1"
     nv.cmd("4,8ZekeRefactor")
     nv.wait_done(timeout=30)
-    before = len(notes(nv))
+    before = len(nv.notes())
     outcome = apply_now(nv)
     assert "applied 1 of 1 hunk" in outcome["msg"], outcome
-    seen = [n["msg"] for n in notes(nv)[before:]]
+    seen = [n["msg"] for n in nv.notes()[before:]]
     assert not any("reload" in m for m in seen), seen
     why = next(m for m in seen if "latin1" in m)
     assert "UTF-8" in why and "buffer" in why
     assert path.read_bytes() == LATIN1_SOURCE.encode("latin-1")  # nothing through the server
-    assert buf_lines(nv, path) == with_total_replaced(LATIN1_SOURCE)
+    assert nv.buf_lines(path) == with_total_replaced(LATIN1_SOURCE)
     nv.cmd(f"buffer {path}")
     nv.cmd("write")
     expected = "\n".join(with_total_replaced(LATIN1_SOURCE)) + "\n"
@@ -794,7 +749,7 @@ def test_zeketest_into_a_latin1_test_file(make_nvim, omen, project):
     last = nv.wait_done(timeout=30)
     assert last["state"] == "done", last
     rv = review(nv)
-    assert rv is not None, notes(nv)
+    assert rv is not None, nv.notes()
     (hunk,) = rv["proposal"]["hunks"]
     assert hunk["old_lines"] == []
     outcome = apply_now(nv)
@@ -816,7 +771,7 @@ def test_zeketest_through_the_fs_server_makes_the_tests_directory(make_nvim, ome
     outcome = apply_now(nv)
     assert "applied" in outcome["msg"], outcome
     assert target.read_text() == TESTS_CODE + "\n"
-    assert buf_lines(nv, target) == lines_of(TESTS_CODE)
+    assert nv.buf_lines(target) == lines_of(TESTS_CODE)
     rows = audit_rows(nv, last["id"], 2)
     assert [(r["tool"], r["result_status"]) for r in rows] == [
         ("create_directory", "ok"),
@@ -830,7 +785,7 @@ def test_glyph_crash_while_writing_an_accepted_change(make_nvim, omen, project):
         make_nvim,
         omen,
         project,
-        config={"glyph": glyph_config(project)},
+        glyph=True,
         env={"GLYPH_CRASH_ON": "write_file"},
     )
     path = project / "calc.py"
@@ -840,7 +795,7 @@ def test_glyph_crash_while_writing_an_accepted_change(make_nvim, omen, project):
     assert outcome["level"] >= 4 and "write_file" in outcome["msg"], outcome
     assert "Traceback" not in outcome["msg"]
     assert path.read_text() == SOURCE
-    assert buf_lines(nv, path) == lines_of(SOURCE)
+    assert nv.buf_lines(path) == lines_of(SOURCE)
     assert pending_ids(nv) == [last["id"]]
     # both calls are on record, the failed write included
     rows = audit_rows(nv, last["id"], 2)
@@ -853,7 +808,7 @@ def test_glyph_crash_while_writing_an_accepted_change(make_nvim, omen, project):
 def test_glyph_write_keeps_crlf_line_ends(make_nvim, omen, project):
     omen.queue(fo.stream(ANSWER))
     path = project / "calc.py"
-    nv = start(make_nvim, omen, project, config={"glyph": glyph_config(project)})
+    nv = start(make_nvim, omen, project, glyph=True)
     path.write_bytes(SOURCE.replace("\n", "\r\n").encode())
     nv.cmd("edit!")  # read as fileformat=dos
     assert nv.lua("return vim.bo.fileformat") == "dos"
@@ -863,19 +818,19 @@ def test_glyph_write_keeps_crlf_line_ends(make_nvim, omen, project):
     assert "applied 1 of 1 hunk" in outcome["msg"], outcome
     expected = "\r\n".join(with_total_replaced(SOURCE)) + "\r\n"
     assert path.read_bytes().decode() == expected
-    assert buf_lines(nv, path) == with_total_replaced(SOURCE)
+    assert nv.buf_lines(path) == with_total_replaced(SOURCE)
 
 
 def test_zeketest_through_glyph_creates_the_file(make_nvim, omen, project):
     omen.queue(fo.stream(f"```python\n{TESTS_CODE}\n```"))
-    nv = start(make_nvim, omen, project, config={"glyph": glyph_config(project)})
+    nv = start(make_nvim, omen, project, glyph=True)
     target = project / "tests" / "test_calc.py"
     nv.cmd("4,8ZekeTest")
     last = nv.wait_done()
     outcome = apply_now(nv)
     assert "applied" in outcome["msg"], outcome
     assert target.read_text() == TESTS_CODE + "\n"
-    assert buf_lines(nv, target) == lines_of(TESTS_CODE)
+    assert nv.buf_lines(target) == lines_of(TESTS_CODE)
     rows = audit_rows(nv, last["id"], 1)
     assert [(r["tool"], r["decision"], r["result_status"]) for r in rows] == [
         ("write_file", "allow", "ok")

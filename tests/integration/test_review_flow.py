@@ -11,9 +11,10 @@ buffer is read again from its file.
 from __future__ import annotations
 
 import contextlib
-from pathlib import Path
+import functools
 from typing import Any
 
+import kit
 import pynvim
 import pytest
 
@@ -40,27 +41,11 @@ OTHER_ANSWER = "```python\ndef other():\n    return 2\n```"
 
 DEFAULT_BUILDS = [STABLE]  # the key tests run on every build (@every_build)
 
-NOTIFY_RECORDER = """
-_G.notes = {}
-local orig = vim.notify
-vim.notify = function(msg, level, opts)
-  table.insert(_G.notes, { msg = tostring(msg), level = level or vim.log.levels.INFO })
-  return orig(msg, level, opts)
-end
-"""
-
 ERROR = 4  # vim.log.levels.ERROR
 
 
-def start(make_nvim, omen_server, project: Path, *, small: bool = False):
-    nv = make_nvim({"api_base": omen_server.url, "fallback": False})
-    if small:
-        nv.cmd("set lines=24 columns=80")
-    nv.cmd(f"cd {project}")
-    nv.open_file(project / "calc.py", SOURCE)
-    nv.cmd("setfiletype python")  # -u NONE: no filetype detection
-    nv.lua(NOTIFY_RECORDER)
-    return nv
+start = functools.partial(kit.start, text=SOURCE, filetype="python", notes=True)
+SMALL = (24, 80)  # lines, columns: no room for many splits
 
 
 def with_total_replaced() -> list[str]:
@@ -81,24 +66,14 @@ def ask(nv, command: str) -> dict[str, Any]:
     return last
 
 
-def notes(nv) -> list[dict[str, Any]]:
-    return nv.lua("return _G.notes")
-
-
 def run(nv, command: str) -> dict[str, Any]:
     """Run a command and wait for its outcome: the first message it gives."""
-    before = len(notes(nv))
+    before = len(nv.notes())
     # an error message given at once reaches the RPC caller as an error: it is in the notes
     with contextlib.suppress(pynvim.NvimError):
         nv.cmd(command)
-    return wait_for(lambda: (notes(nv)[before:] or [None])[0], message=f"the outcome of :{command}")
-
-
-def buf_lines(nv, path: Path) -> list[str] | None:
-    return nv.lua(
-        "local b = vim.fn.bufnr(...); if b == -1 then return vim.NIL end;"
-        "return vim.api.nvim_buf_get_lines(b, 0, -1, false)",
-        str(path),
+    return wait_for(
+        lambda: (nv.notes()[before:] or [None])[0], message=f"the outcome of :{command}"
     )
 
 
@@ -141,7 +116,7 @@ def current_win(nv) -> int:
 
 def no_errors(nv) -> None:
     assert "E36" not in nv.messages()
-    errors = [n for n in notes(nv) if n["level"] >= ERROR]
+    errors = [n for n in nv.notes() if n["level"] >= ERROR]
     assert errors == [], errors
 
 
@@ -157,7 +132,7 @@ def test_fifteen_pending_reviews_share_one_window_and_each_is_reachable(make_nvi
             for i in range(count)
         ]
     )
-    nv = start(make_nvim, omen, project, small=True)
+    nv = start(make_nvim, omen, project, size=SMALL)
     here = current_win(nv)
     ids = []
     for i in range(count):
@@ -191,7 +166,7 @@ def test_fifteen_pending_reviews_share_one_window_and_each_is_reachable(make_nvi
 
 def test_no_room_for_a_split_the_review_floats(make_nvim, omen, project):
     omen.queue(fo.stream(TOTAL_ANSWER), fo.stream(OTHER_ANSWER))
-    nv = start(make_nvim, omen, project, small=True)
+    nv = start(make_nvim, omen, project, size=SMALL)
     here = current_win(nv)
     ask(nv, "4,8ZekeRefactor")
     # close the review window, then fill the answer window's column with splits
@@ -215,7 +190,7 @@ def test_no_room_for_a_split_the_review_floats(make_nvim, omen, project):
     nv.lua("vim.api.nvim_set_current_win(...)", shown["win"])
     outcome = run(nv, "ZekeApply")
     assert "applied 1 of 1 hunk to calc.py (lines 11–12)" in outcome["msg"], outcome
-    assert buf_lines(nv, project / "calc.py") == with_other_replaced()
+    assert nv.buf_lines(project / "calc.py") == with_other_replaced()
 
 
 def test_q_closes_the_review_window_and_zekereview_shows_it_again(make_nvim, omen, project):
@@ -257,7 +232,7 @@ def test_apply_after_rejecting_the_newest_applies_the_older_one(make_nvim, omen,
 
     outcome = run(nv, "ZekeApply")
     assert "applied 1 of 1 hunk to calc.py (lines 4–8)" in outcome["msg"], outcome
-    assert buf_lines(nv, path) == with_total_replaced()
+    assert nv.buf_lines(path) == with_total_replaced()
     assert pending_ids(nv) == []
     assert review_windows(nv) == []
 
@@ -274,7 +249,7 @@ def test_apply_in_the_review_window_applies_the_change_shown_there(make_nvim, om
 
     outcome = run(nv, "ZekeApply")
     assert "applied 1 of 1 hunk to calc.py (lines 4–8)" in outcome["msg"], outcome
-    assert buf_lines(nv, path) == with_total_replaced()
+    assert nv.buf_lines(path) == with_total_replaced()
     assert pending_ids(nv) == [second]
     assert the_review_window(nv)["id"] == second
 
@@ -291,8 +266,8 @@ def test_apply_from_a_source_buffer_applies_its_own_change(make_nvim, omen, proj
     nv.cmd(f"buffer {path}")
     outcome = run(nv, "ZekeApply")
     assert "applied 1 of 1 hunk to calc.py (lines 4–8)" in outcome["msg"], outcome
-    assert buf_lines(nv, path) == with_total_replaced()
-    assert buf_lines(nv, project / "util.py") == ["VALUE = 1"]
+    assert nv.buf_lines(path) == with_total_replaced()
+    assert nv.buf_lines(project / "util.py") == ["VALUE = 1"]
     assert pending_ids(nv) == [second]
 
 
@@ -320,13 +295,13 @@ def test_a_buffer_that_cannot_take_the_change_is_refused_plainly(
     assert outcome["level"] >= ERROR and said in outcome["msg"], outcome
     assert "nothing was changed" in outcome["msg"] and "stays pending" in outcome["msg"]
     assert "internal error" not in outcome["msg"] and "review.lua" not in outcome["msg"]
-    assert buf_lines(nv, path) == SOURCE.splitlines()
+    assert nv.buf_lines(path) == SOURCE.splitlines()
     assert pending_ids(nv) == [rid]
 
     nv.cmd(f"setlocal {undo}")
     outcome = run(nv, "ZekeApply")
     assert "applied 1 of 1 hunk" in outcome["msg"], outcome
-    assert buf_lines(nv, path) == with_total_replaced()
+    assert nv.buf_lines(path) == with_total_replaced()
 
 
 @pytest.mark.parametrize("close", ["bdelete", "bwipeout"])
@@ -342,7 +317,7 @@ def test_apply_after_closing_the_source_buffer_reads_the_file_again(
     outcome = run(nv, "ZekeApply")
     assert "applied 1 of 1 hunk to calc.py (lines 4–8)" in outcome["msg"], outcome
     assert "closed" in outcome["msg"] and "edited since" not in outcome["msg"]
-    assert buf_lines(nv, path) == with_total_replaced()
+    assert nv.buf_lines(path) == with_total_replaced()
     assert nv.lua("return vim.bo[vim.fn.bufnr(...)].modified", str(path)) is True
     assert path.read_text() == SOURCE  # in the buffer, not saved
     assert pending_ids(nv) == []
@@ -407,14 +382,14 @@ def test_a_buffer_edited_while_the_change_is_applied_keeps_the_change_pending(
     nv = start(make_nvim, omen, project)
     path = project / "calc.py"
     rid = ask(nv, "4,8ZekeRefactor")["id"]
-    before = len(notes(nv))
+    before = len(nv.notes())
     # the edit lands after the apply call left and before its answer comes back
     nv.lua(
         "require('zeke.review').apply(nil);"
         "vim.api.nvim_buf_set_lines(vim.fn.bufnr(...), 0, 0, false, { '# a new first line' })",
         str(path),
     )
-    outcome = wait_for(lambda: (notes(nv)[before:] or [None])[0], message="the apply's outcome")
+    outcome = wait_for(lambda: (nv.notes()[before:] or [None])[0], message="the apply's outcome")
     assert "changed while zeke applied the change" in outcome["msg"], outcome
     assert "stays pending" in outcome["msg"]
     assert pending_ids(nv) == [rid]
@@ -422,5 +397,5 @@ def test_a_buffer_edited_while_the_change_is_applied_keeps_the_change_pending(
     # a second try finds the code by content, below the new line
     outcome = run(nv, "ZekeApply")
     assert "applied 1 of 1 hunk to calc.py" in outcome["msg"], outcome
-    assert buf_lines(nv, path) == ["# a new first line", *with_total_replaced()]
+    assert nv.buf_lines(path) == ["# a new first line", *with_total_replaced()]
     assert pending_ids(nv) == []

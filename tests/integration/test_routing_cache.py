@@ -7,17 +7,19 @@ together with what lands in the database, read back with sqlite3.
 
 from __future__ import annotations
 
+import functools
 import json
 import sqlite3
 import time
 from pathlib import Path
 from typing import Any
 
+import kit
 import pytest
 
 from fakes import omen as fo
 from fakes.serving import Recorded, Reply, json_reply, text_reply
-from nvimharness import one_build, wait_for
+from nvimharness import db_rows, ended, one_build, wait_for, wait_rows
 
 SOURCE = "def total(xs):\n    return sum(xs)\n"
 
@@ -35,13 +37,7 @@ def db(tmp_path: Path) -> Path:
     return tmp_path / "cache" / "zeke.db"
 
 
-def start(make_nvim, server, project: Path, db: Path, config: dict | None = None, **kw):
-    cfg = {"api_base": server.url, "fallback": False, "db_path": str(db)}
-    cfg.update(config or {})
-    nv = make_nvim(cfg, **kw)
-    nv.cmd(f"cd {project}")
-    nv.open_file(project / "calc.py", SOURCE)
-    return nv
+start = functools.partial(kit.start, text=SOURCE)
 
 
 def ask(nv, command: str = "1ZekeExplain") -> dict[str, Any]:
@@ -49,46 +45,24 @@ def ask(nv, command: str = "1ZekeExplain") -> dict[str, Any]:
     return nv.wait_done()
 
 
-def badge(nv) -> str:
-    return nv.lua("return require('zeke').statusline()")
-
-
-def query(db: Path, sql: str, params: tuple = ()) -> list[dict[str, Any]] | None:
-    """Rows as dicts; None while the engine has not created the file or table yet."""
-    if not db.exists():  # connecting would create it
-        return None
-    try:
-        conn = sqlite3.connect(db, timeout=2)
-    except sqlite3.Error:
-        return None
-    try:
-        conn.row_factory = sqlite3.Row
-        return [dict(r) for r in conn.execute(sql, params)]
-    except sqlite3.OperationalError:
-        return None
-    finally:
-        conn.close()
+def query(db: Path, sql: str, *params: Any) -> list[dict[str, Any]]:
+    """Rows as dicts; [] while the engine has not created the file or table yet."""
+    return [dict(r) for r in db_rows(db, sql, *params)]
 
 
 def stats_rows(db: Path, n: int) -> list[dict[str, Any]]:
     """routing_stats, once it has n rows (the engine writes asynchronously); exactly n."""
-    rows = wait_for(
-        lambda: (lambda r: r if r is not None and len(r) >= n else None)(
-            query(db, "SELECT * FROM routing_stats ORDER BY id")
-        ),
-        timeout=10,
-        message=f"{n} routing_stats rows",
-    )
+    rows = [dict(r) for r in wait_rows(db, n, "SELECT * FROM routing_stats ORDER BY id")]
     assert len(rows) == n, rows
     return rows
 
 
 def trace_rows(db: Path) -> list[dict[str, Any]]:
-    return query(db, "SELECT * FROM routing_trace ORDER BY id") or []
+    return query(db, "SELECT * FROM routing_trace ORDER BY id")
 
 
 def prefs_row(db: Path, project: str = "grim") -> dict[str, Any] | None:
-    rows = query(db, "SELECT * FROM routing_prefs WHERE project = ?", (project,))
+    rows = query(db, "SELECT * FROM routing_prefs WHERE project = ?", project)
     return rows[0] if rows else None
 
 
@@ -156,14 +130,14 @@ def test_designed_router_facts_reach_badge_last_and_database(make_nvim, omen, pr
             headers={"X-OMEN-Cost-Est": "0.0421", "x-OmEn-Region": "eu-west"},
         )
     )
-    nv = start(make_nvim, omen, project, db, {"alias": "code-smart"})
+    nv = start(make_nvim, omen, project, {"alias": "code-smart"}, db=db)
     nv.lua(
         "_G.status_events = 0; vim.api.nvim_create_autocmd('User', { pattern = 'ZekeStatus',"
         " callback = function() _G.status_events = _G.status_events + 1 end })"
     )
     nv.cmd("1ZekeExplain")
     # streaming: the marker and the alias, no cost yet (the router holds the first byte)
-    wait_for(lambda: badge(nv) == "zeke … code-smart", message="the streaming badge")
+    wait_for(lambda: nv.badge() == "zeke … code-smart", message="the streaming badge")
     last = nv.wait_done()
 
     assert last["state"] == "done", last
@@ -179,7 +153,7 @@ def test_designed_router_facts_reach_badge_last_and_database(make_nvim, omen, pr
     assert last["ttfb_ms"] >= 250  # the router held the first byte back 0.3 s
 
     expected = f"zeke ✓ code-smart→gpt-5-codex @azure $0.04 {fmt_ms(last['latency_ms'])}"
-    assert badge(nv) == expected
+    assert nv.badge() == expected
     # lualine's component renders the same badge (a plain function without lualine)
     assert nv.lua("return require('lualine.components.zeke')()") == expected
     status = nv.lua("return vim.g.zeke_status")
@@ -228,11 +202,11 @@ def test_today_router_cost_from_prices_unknown_or_local(make_nvim, today_omen, p
         make_nvim,
         today_omen,
         project,
-        db,
         {
             "alias": "code-smart",
             "aliases": {"cloud-x": {"provider": "openai", "model": "gpt-unpriced"}},
         },
+        db=db,
     )
     prices_loaded(nv, today_omen)
 
@@ -243,7 +217,7 @@ def test_today_router_cost_from_prices_unknown_or_local(make_nvim, today_omen, p
     assert (first["model"], first["provider"]) == ("gpt-5-codex", "azure")
     price_in, price_out = 0.00125, 0.01  # what the fake lists for gpt-5-codex
     assert first["cost_usd"] == pytest.approx(1000 / 1000 * price_in + 2000 / 1000 * price_out)
-    assert " code-smart→gpt-5-codex @azure $0.02 " in badge(nv)
+    assert " code-smart→gpt-5-codex @azure $0.02 " in nv.badge()
 
     # 2. a cloud model without a price: unknown, never $0
     nv.cmd("ZekeModel cloud-x")
@@ -253,7 +227,7 @@ def test_today_router_cost_from_prices_unknown_or_local(make_nvim, today_omen, p
     assert second["state"] == "done", second
     assert (second["model"], second["provider"]) == ("gpt-unpriced", "openai")
     assert second.get("cost_usd") is None
-    assert " cloud-x→gpt-unpriced @openai $? " in badge(nv) and "$0" not in badge(nv)
+    assert " cloud-x→gpt-unpriced @openai $? " in nv.badge() and "$0" not in nv.badge()
 
     # 3. an Ollama alias, the chunks echoing "auto": the alias's model, $0
     nv.cmd("ZekeModel code-fast")
@@ -266,7 +240,7 @@ def test_today_router_cost_from_prices_unknown_or_local(make_nvim, today_omen, p
         "ollama",
         0,
     )
-    assert " code-fast→deepseek-coder:14b @ollama $0 " in badge(nv)
+    assert " code-fast→deepseek-coder:14b @ollama $0 " in nv.badge()
 
     rows = stats_rows(db, 3)
     assert [(r["alias"], r["model"], r["provider"]) for r in rows] == [
@@ -297,7 +271,7 @@ def test_today_router_cost_from_prices_unknown_or_local(make_nvim, today_omen, p
 def test_body_routing_metadata_and_usage_cost_stand_in_for_headers(
     make_nvim, today_omen, project, db
 ):
-    nv = start(make_nvim, today_omen, project, db, {"alias": "code-smart"})
+    nv = start(make_nvim, today_omen, project, {"alias": "code-smart"}, db=db)
     prices_loaded(nv, today_omen)
     metadata = {
         "provider": "anthropic",
@@ -315,7 +289,7 @@ def test_body_routing_metadata_and_usage_cost_stand_in_for_headers(
     # routing_metadata beats usage.cost, the chunk's model and the alias
     assert (first["model"], first["provider"]) == ("claude-3-5-sonnet", "anthropic")
     assert first["cost_usd"] == pytest.approx(0.031)
-    assert " code-smart→claude-3-5-sonnet @anthropic $0.03 " in badge(nv)
+    assert " code-smart→claude-3-5-sonnet @anthropic $0.03 " in nv.badge()
 
     second = ask(nv)
     assert second["state"] == "done", second
@@ -335,7 +309,7 @@ def test_body_routing_metadata_and_usage_cost_stand_in_for_headers(
 @one_build
 def test_headers_win_over_body_per_field(make_nvim, omen, project, db):
     unpriced(omen, "gpt-5-codex")
-    nv = start(make_nvim, omen, project, db, {"alias": "code-smart"})
+    nv = start(make_nvim, omen, project, {"alias": "code-smart"}, db=db)
     metadata = {"provider": "anthropic", "model_used": "claude-3-5-sonnet", "cost_usd": 0.9}
     omen.queue(
         fo.stream(
@@ -357,7 +331,7 @@ def test_headers_win_over_body_per_field(make_nvim, omen, project, db):
     second = ask(nv)
     assert (second["model"], second["provider"]) == ("gpt-5-codex", "azure")
     assert second["cost_usd"] == pytest.approx(0.9)
-    assert " code-smart→gpt-5-codex @azure $0.90 " in badge(nv)
+    assert " code-smart→gpt-5-codex @azure $0.90 " in nv.badge()
     rows = stats_rows(db, 2)
     assert [r["cost_usd"] for r in rows] == [pytest.approx(0.0123), pytest.approx(0.9)]
 
@@ -373,7 +347,7 @@ def test_bad_header_values_give_a_sensible_badge_and_null_cost(make_nvim, omen, 
         {"X-OMEN-Cost-Est": "inf", "X-OMEN-Latency-Ms": "1e300"},
     ]
     omen.queue(*(fo.stream("ok", headers=h) for h in bad))
-    nv = start(make_nvim, omen, project, db, {"alias": "code-smart"})
+    nv = start(make_nvim, omen, project, {"alias": "code-smart"}, db=db)
     results = [ask(nv) for _ in bad]
     for headers, last in zip(bad, results, strict=True):
         assert last["state"] == "done", (headers, last)
@@ -381,7 +355,7 @@ def test_bad_header_values_give_a_sensible_badge_and_null_cost(make_nvim, omen, 
         assert (last["model"], last["provider"]) == ("gpt-5-codex", "azure"), headers
         assert last.get("cost_usd") is None, headers
         assert 0 <= last["latency_ms"] < 60_000
-    text = badge(nv)
+    text = nv.badge()
     assert text.startswith("zeke ✓ code-smart→gpt-5-codex @azure $? "), text
     assert "$0" not in text and "nan" not in text.lower() and "inf" not in text.lower()
     rows = stats_rows(db, len(bad))
@@ -425,14 +399,14 @@ class _ModelsOmen(fo.FakeOmen):
 def test_models_endpoint_missing_or_html_means_unknown_cost(make_nvim, project, db, models_reply):
     server = _ModelsOmen(models_reply()).start()
     try:
-        nv = start(make_nvim, server, project, db, {"alias": "code-smart"})
+        nv = start(make_nvim, server, project, {"alias": "code-smart"}, db=db)
         prices_loaded(nv, server)
         server.queue(fo.stream("still answers", usage=usage(1000, 2000)))
         last = ask(nv)
         assert last["state"] == "done", last
         assert last["text"] == "still answers" and last["model"] == "gpt-5-codex"
         assert last.get("cost_usd") is None
-        assert " $? " in badge(nv)
+        assert " $? " in nv.badge()
         (row,) = stats_rows(db, 1)
         assert row.get("cost_usd") is None and row["success"] == 1
         assert "Traceback" not in nv.messages() and "internal error" not in nv.messages()
@@ -446,7 +420,7 @@ def test_price_list_is_fetched_again_after_a_failed_fetch(make_nvim, project, db
     starting = fo.error(503, {"error": {"message": "No providers available", "code": 503}})
     server = _ModelsOmen(starting).start()
     try:
-        nv = start(make_nvim, server, project, db, {"alias": "code-smart"})
+        nv = start(make_nvim, server, project, {"alias": "code-smart"}, db=db)
         prices_loaded(nv, server)
         assert ask(nv).get("cost_usd") is None
         server.models_reply = None  # the router is up now
@@ -485,7 +459,7 @@ def _set_prefs(db: Path, prefer_local: int, cents: int | None) -> None:
 @one_build
 def test_project_prefs_flag_over_budget_and_hint_the_router(make_nvim, omen, project, db):
     nv = start(
-        make_nvim, omen, project, db, {"alias": "code-smart", "omen": {"strategy": "single"}}
+        make_nvim, omen, project, {"alias": "code-smart", "omen": {"strategy": "single"}}, db=db
     )
     ask(nv)  # creates the cache
     stats_rows(db, 1)
@@ -497,7 +471,7 @@ def test_project_prefs_flag_over_budget_and_hint_the_router(make_nvim, omen, pro
     )
     over = ask(nv)
     assert over["state"] == "done" and over["over_budget"] is True
-    text = badge(nv)
+    text = nv.badge()
     assert "$0.05!" in text and text.endswith("over budget"), text
     body = omen.chat_requests()[-1].body
     assert body["tags"]["prefer_local"] == "true"
@@ -505,7 +479,7 @@ def test_project_prefs_flag_over_budget_and_hint_the_router(make_nvim, omen, pro
 
     under = ask(nv)
     assert under["over_budget"] is False
-    assert "over budget" not in badge(nv) and "!" not in badge(nv)
+    assert "over budget" not in nv.badge() and "!" not in nv.badge()
 
     rows = stats_rows(db, 3)
     assert [r["over_budget"] for r in rows[1:]] == [1, 0]
@@ -528,7 +502,7 @@ def test_project_prefs_flag_over_budget_and_hint_the_router(make_nvim, omen, pro
 def test_budget_is_not_sent_without_an_omen_config_and_never_replaces_one(
     make_nvim, omen, project, db
 ):
-    plain = start(make_nvim, omen, project, db, {"alias": "code-smart"})
+    plain = start(make_nvim, omen, project, {"alias": "code-smart"}, db=db)
     ask(plain)
     stats_rows(db, 1)
     _set_prefs(db, prefer_local=1, cents=7)
@@ -538,8 +512,8 @@ def test_budget_is_not_sent_without_an_omen_config_and_never_replaces_one(
         make_nvim,
         omen,
         project,
-        db,
         {"alias": "code-smart", "omen": {"strategy": "race", "budget_usd": 0.5}},
+        db=db,
     )
     ask(configured)
     assert omen.chat_requests()[-1].body["omen"] == {"strategy": "race", "budget_usd": 0.5}
@@ -550,8 +524,8 @@ def test_budget_is_not_sent_without_an_omen_config_and_never_replaces_one(
 
 @one_build
 def test_two_neovims_share_the_database_without_losing_rows(make_nvim, omen, project, db):
-    a = start(make_nvim, omen, project, db)
-    b = start(make_nvim, omen, project, db)
+    a = start(make_nvim, omen, project, db=db)
+    b = start(make_nvim, omen, project, db=db)
     ids: dict[str, list[str]] = {"a": [], "b": []}
     for _ in range(4):
         a.cmd("1ZekeExplain")
@@ -605,7 +579,7 @@ def picker(nv, choose: str | None) -> dict[str, Any]:
 def test_model_picker_shows_what_the_cache_knows_and_drives_the_next_request(
     make_nvim, omen, project, db
 ):
-    nv = start(make_nvim, omen, project, db)
+    nv = start(make_nvim, omen, project, db=db)
     nv.lua(CAPTURE_SELECT)
     # set directly, with completion
     assert nv.lua("return vim.fn.getcompletion('ZekeModel c', 'cmdline')") == [
@@ -710,7 +684,7 @@ def test_corrupt_database_is_set_aside_and_requests_still_work(make_nvim, omen, 
     garbage = b"this is not a database\x00\xff\xfe" * 300
     db.parent.mkdir(parents=True)
     db.write_bytes(garbage)
-    nv = start(make_nvim, omen, project, db)
+    nv = start(make_nvim, omen, project, db=db)
     first = ask(nv)
     assert first["state"] == "done" and first["text"] == "Hello from the fake OMEN."
     msgs = wait_message(nv, "was corrupt")
@@ -725,7 +699,7 @@ def test_corrupt_database_is_set_aside_and_requests_still_work(make_nvim, omen, 
 
 @one_build
 def test_locked_database_never_holds_up_a_request(make_nvim, omen, project, db):
-    nv = start(make_nvim, omen, project, db)
+    nv = start(make_nvim, omen, project, db=db)
     nv.cmd("ZekeModel code-smart")
     wait_message(nv, "now uses code-smart")
     ask(nv)
@@ -743,7 +717,7 @@ def test_locked_database_never_holds_up_a_request(make_nvim, omen, project, db):
         # the project's choice still applies while another process writes
         assert [r.body["model"] for r in omen.chat_requests()] == ["code-smart"] * 3
         msgs = wait_message(nv, "locked", timeout=8)
-        assert "error" not in badge(nv)
+        assert "error" not in nv.badge()
     finally:
         locker.execute("ROLLBACK")
         locker.close()
@@ -772,7 +746,7 @@ def unwritable_db(tmp_path: Path) -> Path:
 def test_unwritable_location_means_no_stats_and_one_message(
     make_nvim, omen, project, unwritable_db
 ):
-    nv = start(make_nvim, omen, project, unwritable_db)
+    nv = start(make_nvim, omen, project, db=unwritable_db)
     results = [ask(nv) for _ in range(2)]
     assert [r["state"] for r in results] == ["done", "done"]
     msgs = wait_message(nv, "stats are off")
@@ -794,7 +768,7 @@ def test_unwritable_location_means_no_stats_and_one_message(
 def test_model_choice_without_a_cache_holds_for_the_session(
     make_nvim, omen, project, unwritable_db
 ):
-    nv = start(make_nvim, omen, project, unwritable_db)
+    nv = start(make_nvim, omen, project, db=unwritable_db)
     nv.cmd("ZekeModel code-smart")
     msgs = wait_message(nv, "now uses code-smart")
     assert "for this session only" in msgs
@@ -806,21 +780,13 @@ def test_model_choice_without_a_cache_holds_for_the_session(
 # Quitting ----------------------------------------------------------------------------------
 
 
-def _gone(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/status") as f:
-            return any(line.startswith("State:") and "Z" in line.split()[1] for line in f)
-    except FileNotFoundError:
-        return True
-
-
 def test_quitting_neovim_does_not_wait_for_the_host(make_nvim, omen, project, db):
-    nv = start(make_nvim, omen, project, db)
+    nv = start(make_nvim, omen, project, db=db)
     ask(nv)
-    pid = nv.lua("return vim.fn.jobpid(require('zeke.host').chan)")
+    pid = nv.host_pid()
     t0 = time.monotonic()
     nv.close()
-    wait_for(lambda: _gone(pid), timeout=5, message="the host to exit")
+    wait_for(lambda: ended(pid), timeout=5, message="the host to exit")
     assert time.monotonic() - t0 < 1.0  # Neovim 0.11 waits for its jobs on :qa
 
 

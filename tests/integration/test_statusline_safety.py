@@ -3,6 +3,9 @@ give, in lualine, and in the answer window's winbar: it never runs as an express
 
 from __future__ import annotations
 
+import functools
+
+import kit
 import pytest
 
 from fakes import omen as fo
@@ -46,13 +49,7 @@ FORMS = {
 }
 
 
-def start(make_nvim, omen, project) -> NvimSession:
-    nv = make_nvim({"api_base": omen.url, "fallback": False})
-    nv.cmd(f"cd {project}")
-    nv.open_file(project / "calc.py", SOURCE)
-    nv.lua(LUALINE_STUB)
-    nv.cmd("set laststatus=2")
-    return nv
+start = functools.partial(kit.start, text=SOURCE, lua=LUALINE_STUB + "vim.o.laststatus = 2\n")
 
 
 def pwned(nv: NvimSession) -> object:
@@ -126,7 +123,7 @@ def test_control_characters_from_the_router_never_break_the_badges(make_nvim, om
     win = nv.lua("return vim.fn.bufwinid(require('zeke').last().buf)")
     for text in (
         nv.lua("return vim.wo[...].winbar", win),
-        nv.lua("return require('zeke').statusline()"),
+        nv.badge(),
     ):
         assert "two lines and ]0;title more" in text and "@line feed 31m" in text, text
     assert "Error" not in nv.messages() and "internal error" not in nv.messages()

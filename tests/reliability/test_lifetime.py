@@ -12,21 +12,12 @@ import sys
 from pathlib import Path
 
 import pytest
-from faultkit import host_pid, start
+from faultkit import start
 
 from fakes import omen as fo
-from nvimharness import one_build, wait_for
+from nvimharness import ended, one_build, wait_for
 
 STUCK = Path(__file__).resolve().parent.parent / "fakes" / "stuck_mcp.py"
-
-
-def alive(pid: int) -> bool:
-    """Running (a zombie waiting to be reaped has ended)."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    return stat.rsplit(")", 1)[1].split()[0] != "Z"
 
 
 @pytest.fixture
@@ -45,7 +36,7 @@ def stuck_server(omen, project, make_nvim, tmp_path):
             lambda: pidfile.exists() and pidfile.read_text(), timeout=20, message="the stuck call"
         )
         started.extend(int(p) for p in text.split())
-        assert all(alive(p) for p in started) and nv.last()["state"] == "streaming"
+        assert not any(ended(p) for p in started) and nv.last()["state"] == "streaming"
         return nv, started
 
     yield begin
@@ -59,7 +50,7 @@ def test_a_tool_server_stuck_in_a_call_ends_with_neovim(stuck_server):
     nv, pids = stuck_server(helper=True)
     nv.close()  # :qa!
     wait_for(
-        lambda: not any(alive(p) for p in pids),
+        lambda: all(ended(p) for p in pids),
         timeout=30,  # a loaded 2-core machine; it takes about a second
         message=f"the tool server and its helper ({pids}) to end",
     )
@@ -71,6 +62,6 @@ def test_a_tool_server_ends_when_the_host_is_killed_outright(stuck_server):
     if not sys.platform.startswith("linux"):
         pytest.skip("the parent-death signal is Linux only")
     nv, (server,) = stuck_server(helper=False)
-    os.kill(host_pid(nv), signal.SIGKILL)
-    wait_for(lambda: not alive(server), timeout=30, message=f"the tool server ({server}) to end")
+    os.kill(nv.host_pid(), signal.SIGKILL)
+    wait_for(lambda: ended(server), timeout=30, message=f"the tool server ({server}) to end")
     assert "host exited" in nv.wait_done()["error"]

@@ -15,10 +15,11 @@ import signal
 from pathlib import Path
 
 import pytest
-from faultkit import SOURCE, db_path, frame, glyph_config, host_pid, read_rows, start, zeke_messages
+from faultkit import SOURCE, frame, start
+from kit import glyph_config
 
 from fakes import omen as fo
-from nvimharness import one_build, wait_for
+from nvimharness import db_rows, one_build, wait_for, wait_rows
 
 
 def all_cmdlines() -> dict[int, bytes]:
@@ -94,7 +95,7 @@ def test_api_key_never_in_argv_log_cache_or_messages(omen, project, make_nvim):
     assert ok["state"] == "done" and ok["tool_calls"][0]["status"] == "ok"
     assert omen.chat_requests()[0].headers["authorization"] == f"Bearer {KEY}"
 
-    host = host_pid(nv)
+    host = nv.host_pid()
     tool_server = children(host)
     assert tool_server, "the tool server should be running"
     leaks = {pid for pid, argv in all_cmdlines().items() if KEY.encode() in argv}
@@ -116,10 +117,10 @@ def test_api_key_never_in_argv_log_cache_or_messages(omen, project, make_nvim):
     crashed = nv.wait_done()
     assert crashed["state"] == "error" and "host exited" in crashed["error"]
 
-    log = Path(nv.lua("return require('zeke.host').log_file()"))
+    log = nv.log_file()
     assert log.exists() and "request" in log.read_text()  # debug logging was on
-    db = db_path(nv)
-    assert read_rows(db, "SELECT COUNT(*) FROM routing_stats")[0][0] >= 3
+    db = nv.db_path()
+    assert db_rows(db, "SELECT COUNT(*) FROM routing_stats")[0][0] >= 3
     places = {
         "what the user sees (messages, answer buffers, last(), status)": everything_the_user_can_see(
             nv
@@ -175,11 +176,11 @@ def test_a_router_and_a_tool_server_that_echo_the_key_leave_it_nowhere(omen, pro
     ]
     assert "OMEN_API_KEY=[redacted]" in results[1]
 
-    db = db_path(nv)
-    wait_for(lambda: read_rows(db, "SELECT COUNT(*) FROM routing_trace")[0][0] >= 1
-             and read_rows(db, "SELECT COUNT(*) FROM tool_calls")[0][0] >= 2,
+    db = nv.db_path()
+    wait_for(lambda: db_rows(db, "SELECT COUNT(*) FROM routing_trace")[0][0] >= 1
+             and db_rows(db, "SELECT COUNT(*) FROM tool_calls")[0][0] >= 2,
              message="the trace and audit rows")  # fmt: skip
-    log = Path(nv.lua("return require('zeke.host').log_file()"))
+    log = nv.log_file()
     places = {
         "what the user sees (messages, answer buffers, last(), status)": everything_the_user_can_see(
             nv
@@ -205,7 +206,7 @@ def test_tool_server_does_not_inherit_the_router_key(omen, project, make_nvim):
                env={"ZEKE_API_KEY": KEY, "OMEN_API_KEY": KEY, "MY_ROUTER_KEY": KEY})  # fmt: skip
     nv.cmd("1ZekeRefactor")
     assert nv.wait_done(timeout=20)["state"] == "done"
-    (server,) = children(host_pid(nv))
+    (server,) = children(nv.host_pid())
     environ = Path(f"/proc/{server}/environ").read_bytes()
     assert b"glyph.py" in Path(f"/proc/{server}/cmdline").read_bytes()
     assert KEY.encode() not in environ, "the tool server was handed the router key"
@@ -299,10 +300,9 @@ def test_tool_calls_cannot_escape_the_project_root(omen, project, make_nvim, tmp
     assert all("outside the project" in m["content"] for m in outside)
     assert all("inside a .git directory" in m["content"] for m in dot_git)
     assert sorted(p.name for p in (project / ".git").iterdir()) == []
-    db = db_path(nv)
-    wait_for(lambda: len(read_rows(db, "SELECT id FROM tool_calls")) >= len(calls),
-             message="audit rows")  # fmt: skip
-    audit = read_rows(db, "SELECT decision FROM tool_calls ORDER BY id")
+    db = nv.db_path()
+    wait_rows(db, len(calls), "SELECT id FROM tool_calls")
+    audit = db_rows(db, "SELECT decision FROM tool_calls ORDER BY id")
     assert [d for (d,) in audit] == ["refused"] * len(escapes) + ["policy"]
 
 
@@ -361,12 +361,12 @@ def test_outside_any_project_an_accepted_change_is_not_written_by_the_tool_serve
     assert nv.wait_done()["state"] == "done"
     nv.cmd("ZekeApply")
     refusal = wait_for(
-        lambda: next((m for m in zeke_messages(nv) if "Nothing was written" in m), None),
+        lambda: next((m for m in nv.zeke_messages() if "Nothing was written" in m), None),
         message="the refusal",
     )
     assert "calc.py is not inside a project" in refusal and "project = { root =" in refusal
     assert (home / "calc.py").read_text() == SOURCE
-    assert read_rows(db_path(nv), "SELECT tool FROM tool_calls") == []  # not even a read
+    assert db_rows(nv.db_path(), "SELECT tool FROM tool_calls") == []  # not even a read
 
 
 # The consent prompt is vim.ui.select: replaced here by a script of answers.

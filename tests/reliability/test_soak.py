@@ -12,10 +12,10 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from faultkit import db_path, frame, host_pid, read_rows, start, wait_rows
+from faultkit import frame, start
 
 from fakes import omen as fo
-from nvimharness import one_build, wait_for
+from nvimharness import db_rows, one_build, wait_for, wait_rows
 
 # Requests chained from Lua: the next one starts when ZekeRequestDone fires, so the
 # loop runs at the plugin's pace, not at the pace of RPC round trips from here.
@@ -59,9 +59,9 @@ def cpu_seconds(pid: int) -> float:
 @one_build
 def test_soak_300_requests_and_30_cancels(omen, project, make_nvim):
     nv = start(make_nvim, omen, project)
-    db = db_path(nv)
+    db = nv.db_path()
     chain(nv, 20)  # warm-up: host started, connection pooled, cache open
-    pid = host_pid(nv)
+    pid = nv.host_pid()
     wait_rows(db, 20)
     warm = footprint(pid)
 
@@ -102,4 +102,4 @@ def test_soak_300_requests_and_30_cancels(omen, project, make_nvim):
     assert busy < 0.25, f"the idle host uses {busy:.0%} CPU: a task is still running"
     # the Lua side keeps a bounded history
     assert nv.lua("return vim.tbl_count(require('zeke.requests').by_id)") <= 51
-    assert read_rows(db, "SELECT COUNT(*) FROM routing_stats")[0][0] == 330
+    assert db_rows(db, "SELECT COUNT(*) FROM routing_stats")[0][0] == 330

@@ -8,13 +8,12 @@ import contextlib
 import os
 import signal
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
-from faultkit import frame, host_pid, start, zeke_messages
+from faultkit import frame, start
 
 from fakes import omen as fo
-from nvimharness import NvimSession, one_build, wait_for
+from nvimharness import NvimSession, ended, one_build, wait_for
 
 # When the request ended, on Neovim's own clock (the test's polling adds nothing).
 TIMING_LUA = """
@@ -25,15 +24,6 @@ end })
 _G.cancel_t0 = vim.uv.hrtime()
 vim.cmd("ZekeCancel")
 """
-
-
-def gone(pid: int) -> bool:
-    """The process has exited (reaped, or a zombie waiting to be)."""
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return True
-    return state in ("Z", "X")
 
 
 @pytest.fixture
@@ -59,7 +49,7 @@ def test_cancel_with_a_stopped_host_ends_in_a_second_and_the_next_command_restar
     omen.queue(fo.stall_after([frame("partial ")]), fo.stream("From a new host."))
     nv = start(make_nvim, omen, project)
     stream_then_stall(nv)
-    old = host_pid(nv)
+    old = nv.host_pid()
     os.kill(old, signal.SIGSTOP)
     stopped.append(old)
 
@@ -69,17 +59,17 @@ def test_cancel_with_a_stopped_host_ends_in_a_second_and_the_next_command_restar
     took = wait_for(lambda: nv.lua("return _G.cancel_ms"), message="ZekeRequestDone")
     assert took < 1000, f"the cancel took {took:.0f} ms"
     assert "the host is not answering" in last["error"]
-    assert any("the host is not answering" in m for m in zeke_messages(nv))
+    assert any("the host is not answering" in m for m in nv.zeke_messages())
     assert nv.scratch_text().startswith("partial ")  # the text stays, the note below it
-    assert "⊘" in nv.lua("return require('zeke').statusline()")
+    assert "⊘" in nv.badge()
 
     nv.cmd("1ZekeExplain")
     fresh = nv.wait_done(timeout=20)
     assert fresh["state"] == "done" and fresh["text"] == "From a new host.", fresh
-    assert host_pid(nv) != old
-    said = [m for m in zeke_messages(nv) if "starting a new one" in m]
+    assert nv.host_pid() != old
+    said = [m for m in nv.zeke_messages() if "starting a new one" in m]
     assert len(said) == 1 and "stopped answering" in said[0], said
-    wait_for(lambda: gone(old), timeout=15, message="the stopped host to be ended")
+    wait_for(lambda: ended(old), timeout=15, message="the stopped host to be ended")
     assert nv.last()["id"] == fresh["id"]  # and the old request stayed cancelled
     assert nv.lua("return require('zeke.requests').get(...).state", last["id"]) == "cancelled"
 
@@ -89,7 +79,7 @@ def test_a_host_that_answers_the_cancel_is_kept(omen, project, make_nvim):
     omen.queue(fo.stall_after([frame("partial ")]), fo.stream("Same host."))
     nv = start(make_nvim, omen, project)
     stream_then_stall(nv)
-    pid = host_pid(nv)
+    pid = nv.host_pid()
     nv.lua(TIMING_LUA)
     last = nv.wait_done(timeout=5)
     assert last["state"] == "cancelled" and last["text"] == "partial "
@@ -97,8 +87,8 @@ def test_a_host_that_answers_the_cancel_is_kept(omen, project, make_nvim):
     nv.cmd("1ZekeExplain")
     again = nv.wait_done(timeout=20)
     assert again["state"] == "done" and again["text"] == "Same host."
-    assert host_pid(nv) == pid
-    assert not [m for m in zeke_messages(nv) if "starting a new one" in m or "not answering" in m]
+    assert nv.host_pid() == pid
+    assert not [m for m in nv.zeke_messages() if "starting a new one" in m or "not answering" in m]
 
 
 @one_build
@@ -110,7 +100,7 @@ def test_two_requests_on_a_stopped_host_both_cancel_without_a_new_host(
     stream_then_stall(nv)
     first = nv.last()["id"]
     stream_then_stall(nv)
-    pid = host_pid(nv)
+    pid = nv.host_pid()
     os.kill(pid, signal.SIGSTOP)
     stopped.append(pid)
     nv.lua(TIMING_LUA)  # the newer one: waits for the host, then ends here
@@ -120,5 +110,5 @@ def test_two_requests_on_a_stopped_host_both_cancel_without_a_new_host(
     took = wait_for(lambda: nv.lua("return _G.cancel_ms"), message="ZekeRequestDone")
     assert took < 200, f"the second cancel waited {took:.0f} ms"
     assert nv.lua("return require('zeke.requests').get(...).state", first) == "cancelled"
-    assert host_pid(nv) == pid  # no host was started just to carry a cancel
-    assert not [m for m in zeke_messages(nv) if "starting a new one" in m]
+    assert nv.host_pid() == pid  # no host was started just to carry a cancel
+    assert not [m for m in nv.zeke_messages() if "starting a new one" in m]
