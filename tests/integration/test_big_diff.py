@@ -9,7 +9,6 @@ import random
 import time
 
 import kit
-
 from fakes import omen as fo
 from nvimharness import STABLE, wait_for
 

@@ -7,9 +7,9 @@ from __future__ import annotations
 import functools
 import math
 
-import kit
 import pytest
 
+import kit
 from fakes import omen as fo
 from nvimharness import STABLE, NvimSession, wait_for
 

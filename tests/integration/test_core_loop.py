@@ -9,9 +9,9 @@ import re
 import signal
 from pathlib import Path
 
-import kit
 import pytest
 
+import kit
 from fakes import omen as fo
 from nvimharness import wait_for
 

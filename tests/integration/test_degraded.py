@@ -5,9 +5,9 @@ from __future__ import annotations
 import functools
 from pathlib import Path
 
-import kit
 import pytest
 
+import kit
 from fakes import ollama as fl
 from fakes import omen as fo
 from nvimharness import wait_for, wait_rows

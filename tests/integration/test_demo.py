@@ -21,10 +21,10 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from plugincopy import ROOT, copy_plugin, link_venv
 
 from fakes import omen as fo
 from nvimharness import nvim_binaries
+from plugincopy import ROOT, copy_plugin, link_venv
 
 pytestmark = pytest.mark.nvim
 

@@ -11,9 +11,9 @@ import sys
 import time
 from pathlib import Path
 
-import kit
 import pytest
 
+import kit
 from fakes import ollama as fl
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -20,9 +20,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from plugincopy import ROOT, copy_plugin
 
 from nvimharness import nvim_binaries
+from plugincopy import ROOT, copy_plugin
 
 pytestmark = [pytest.mark.nvim, pytest.mark.timeout(300)]
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import functools
 
 import kit
-
 from fakes import omen as fo
 from nvimharness import wait_for
 

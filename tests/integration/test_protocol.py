@@ -14,9 +14,9 @@ import typing
 from pathlib import Path
 from typing import Any
 
-import kit
 import pytest
 
+import kit
 from fakes import omen as fo
 from nvimharness import ROOT, STABLE, wait_for
 from zeke import protocol

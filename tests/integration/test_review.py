@@ -14,9 +14,9 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
-import kit
 import pytest
 
+import kit
 from fakes import omen as fo
 from nvimharness import STABLE, every_build, wait_for
 

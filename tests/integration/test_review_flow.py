@@ -14,10 +14,10 @@ import contextlib
 import functools
 from typing import Any
 
-import kit
 import pynvim
 import pytest
 
+import kit
 from fakes import omen as fo
 from nvimharness import STABLE, every_build, wait_for
 

@@ -14,9 +14,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-import kit
 import pytest
 
+import kit
 from fakes import omen as fo
 from fakes.serving import Recorded, Reply, json_reply, text_reply
 from nvimharness import db_rows, ended, one_build, wait_for, wait_rows

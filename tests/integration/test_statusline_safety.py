@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import functools
 
-import kit
 import pytest
 
+import kit
 from fakes import omen as fo
 from nvimharness import NvimSession
 

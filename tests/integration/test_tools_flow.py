@@ -15,9 +15,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import kit
 import pytest
 
+import kit
 from fakes import omen as fo
 from nvimharness import STABLE, every_build, wait_for
 

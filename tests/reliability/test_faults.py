@@ -15,10 +15,9 @@ import time
 from collections import Counter
 from pathlib import Path
 
+from fakes import omen as fo
 from faultkit import frame, start
 from kit import glyph_config
-
-from fakes import omen as fo
 from nvimharness import STATS_ROWS, db_rows, one_build, wait_for, wait_rows
 
 

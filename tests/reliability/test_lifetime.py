@@ -12,9 +12,9 @@ import sys
 from pathlib import Path
 
 import pytest
-from faultkit import start
 
 from fakes import omen as fo
+from faultkit import start
 from nvimharness import ended, one_build, wait_for
 
 STUCK = Path(__file__).resolve().parent.parent / "fakes" / "stuck_mcp.py"

@@ -15,10 +15,10 @@ import signal
 from pathlib import Path
 
 import pytest
-from faultkit import SOURCE, frame, start
-from kit import glyph_config
 
 from fakes import omen as fo
+from faultkit import SOURCE, frame, start
+from kit import glyph_config
 from nvimharness import db_rows, one_build, wait_for, wait_rows
 
 

@@ -12,9 +12,8 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from faultkit import frame, start
-
 from fakes import omen as fo
+from faultkit import frame, start
 from nvimharness import db_rows, one_build, wait_for, wait_rows
 
 # Requests chained from Lua: the next one starts when ZekeRequestDone fires, so the

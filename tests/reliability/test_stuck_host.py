@@ -10,9 +10,9 @@ import signal
 from collections.abc import Iterator
 
 import pytest
-from faultkit import frame, start
 
 from fakes import omen as fo
+from faultkit import frame, start
 from nvimharness import NvimSession, ended, one_build, wait_for
 
 # When the request ended, on Neovim's own clock (the test's polling adds nothing).

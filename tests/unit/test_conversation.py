@@ -9,6 +9,7 @@ from typing import Any
 
 import anyio
 import pytest
+
 from enginekit import (
     ScriptedModel,
     ScriptedTools,
@@ -19,7 +20,6 @@ from enginekit import (
     serving,
     tool_turn,
 )
-
 from zeke.errors import ZekeError
 
 ALIASES = {

@@ -10,8 +10,8 @@ from typing import Any
 
 import anyio
 import pytest
-from enginekit import Reply, ScriptedModel, answer, request, rows, serving
 
+from enginekit import Reply, ScriptedModel, answer, request, rows, serving
 from zeke.backends.events import End, Meta, StreamFailure, TextDelta, Usage
 from zeke.errors import ZekeError
 
