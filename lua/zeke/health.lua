@@ -84,7 +84,7 @@ function H.check_state()
   local host = package.loaded["zeke.host"]
   local requests = package.loaded["zeke.requests"]
   if not (host and host.chan) then
-    report.info("the Python host is not running (it starts with the first zeke command)")
+    report.info("the Python host was not running (it starts now, to say which alias this project uses)")
     return
   end
   if requests and requests.degraded then
