@@ -8,8 +8,12 @@
 
 local requests = require("zeke.requests")
 local scratch = require("zeke.scratch")
+local util = require("zeke.util")
 
 local M = {}
+local H = {}
+
+local notify = util.notify
 
 --- The host's None arrives as vim.NIL; it becomes nil here, once, for every payload
 --- (call replies included), so nothing else compares with vim.NIL. A None inside a
@@ -41,7 +45,7 @@ end
 ---@param req zeke.Request
 ---@param data table
 ---@param unset table<string, true>
-local function merge(req, data, unset)
+function H.merge(req, data, unset)
   for _, k in ipairs(requests.HOST_FIELDS) do
     if unset[k] then
       req[k] = nil
@@ -49,10 +53,6 @@ local function merge(req, data, unset)
       req[k] = data[k] -- `false` must survive (degraded, truncated, over_budget)
     end
   end
-end
-
-local function notify(msg, level)
-  vim.notify(msg, level or vim.log.levels.INFO, { title = "zeke" })
 end
 
 local handlers = {}
@@ -63,7 +63,7 @@ function handlers.text(req, text)
 end
 
 function handlers.meta(req, data, unset)
-  merge(req, data, unset)
+  H.merge(req, data, unset)
   requests.publish(req)
   scratch.update_winbar(req)
 end
@@ -89,7 +89,7 @@ function handlers.tool(req, call)
 end
 
 function handlers.done(req, data, unset)
-  merge(req, data, unset)
+  H.merge(req, data, unset)
   local state = data.state or "done"
   if data.error then
     req.error = data.error
@@ -123,19 +123,10 @@ function global.reply(data)
 end
 
 function global.degraded(data)
-  local was = requests.degraded
-  requests.degraded = data.on and true or false
-  requests.degraded_model = data.model
-  if data.message and was ~= requests.degraded then
+  local changed = requests.set_degraded(data.on and true or false, data.model)
+  if data.message and changed then
     notify(data.message, data.on and vim.log.levels.WARN or vim.log.levels.INFO)
   end
-  local s = vim.g.zeke_status
-  if type(s) == "table" then
-    s.degraded = requests.degraded
-    vim.g.zeke_status = s
-  end
-  require("zeke.status").changed()
-  requests.fire("ZekeStatus", nil)
 end
 
 function global.consent(data)
@@ -147,6 +138,18 @@ end
 --- The handler tables, by event name (for the protocol test).
 M.request_handlers = handlers
 M.global_handlers = global
+
+--- The host died (or was given up): every streaming request ends in error, with
+--- the reason below the text that arrived.
+---@param reason string
+function M.host_died(reason)
+  for _, req in ipairs(requests.streaming()) do
+    req.error = "zeke: " .. reason
+    scratch.show_error(req, req.error)
+    requests.finish(req, "error")
+    scratch.update_winbar(req)
+  end
+end
 
 --- Apply a batch of `{kind, id, data}` events from the host, in order.
 ---@param batch table[]

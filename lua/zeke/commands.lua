@@ -5,13 +5,15 @@ local config = require("zeke.config")
 local host = require("zeke.host")
 local requests = require("zeke.requests")
 local scratch = require("zeke.scratch")
+local util = require("zeke.util")
 
 local M = {}
+local H = {}
 
 local api = vim.api
 local anchor_ns = api.nvim_create_namespace("zeke.anchor")
 
-local INTENTS = {
+H.INTENTS = {
   ZekeRefactor = "code",
   ZekeTest = "tests",
   ZekeExplain = "reason",
@@ -27,6 +29,8 @@ local INTENTS = {
 --- The selection a command acts on: the live visual selection when the command
 --- runs while visual mode is still active (a `<Cmd>` mapping: the `'<`/`'>`
 --- marks are stale then), else the command's range, else the cursor line.
+--- Visual mode ends here, and the screen is redrawn at once: else the next
+--- statusline redraw (the request's status) leaves `-- VISUAL LINE --` standing.
 ---@param args table|nil  the user-command args (line1, line2, range)
 ---@return zeke.Selection
 function M.selection(args)
@@ -36,6 +40,7 @@ function M.selection(args)
     local a = vim.fn.getpos("v")[2]
     local b = vim.fn.getpos(".")[2]
     api.nvim_feedkeys(api.nvim_replace_termcodes("<Esc>", true, false, true), "nx", false)
+    vim.cmd.redraw()
     return { buf = buf, start_line = math.min(a, b), end_line = math.max(a, b) }
   end
   if args and args.range and args.range > 0 then
@@ -45,10 +50,116 @@ function M.selection(args)
   return { buf = buf, start_line = row, end_line = row }
 end
 
+-- Public -----------------------------------------------------------------------
+
+--- :ZekeRefactor / :ZekeTest / :ZekeExplain
+---@param command "ZekeRefactor"|"ZekeTest"|"ZekeExplain"
+---@param args table
+function M.ask(command, args)
+  host.recover() -- before this request exists: what ends with an old host is not it
+  local sel = M.selection(args)
+  if vim.bo[sel.buf].buftype ~= "" then
+    local msg = "zeke: run this from a file buffer (this one is " .. vim.bo[sel.buf].buftype .. ")"
+    util.notify(msg, vim.log.levels.WARN)
+    return
+  end
+  local payload = H.context_payload(sel)
+  payload.id = H.new_id()
+  payload.intent = H.INTENTS[command]
+  payload.instruction = args.args or ""
+  payload.project = config.get().project
+
+  ---@type zeke.Request
+  local req = {
+    id = payload.id,
+    command = command,
+    intent = payload.intent,
+    started = vim.uv.hrtime(),
+    source = {
+      buf = sel.buf,
+      start_line = sel.start_line,
+      end_line = sel.end_line,
+      text = api.nvim_buf_get_lines(sel.buf, sel.start_line - 1, sel.end_line, false),
+      path = payload.path,
+      filetype = payload.filetype,
+      -- follows the selection through edits above it while the answer streams
+      mark = payload.intent == "code" and api.nvim_buf_set_extmark(sel.buf, anchor_ns, sel.start_line - 1, 0, {})
+        or nil,
+    },
+  }
+  scratch.discard(requests.add(req))
+  -- from here on the request must reach a final state, whatever fails
+  local opened, open_err = pcall(scratch.open, req)
+  if not opened then
+    local err = "zeke: could not open the answer window: " .. tostring(open_err)
+    req.error = err
+    util.notify(err, vim.log.levels.ERROR)
+    requests.finish(req, "error")
+    return
+  end
+  local ok, err = host.notify("request", payload)
+  if not ok then
+    req.error = err
+    scratch.show_error(req, err)
+    util.notify(err, vim.log.levels.ERROR)
+    requests.finish(req, "error")
+  end
+end
+
+--- How long the host has to confirm a cancel (it does at once) before the request
+--- is ended here: a cancel always ends the request within a second.
+M.CANCEL_GRACE_MS = 750
+
+--- :ZekeCancel — stop the running request (or the one given); the text stays.
+---@param id string|nil
+function M.cancel(id)
+  local req = id and requests.get(id) or requests.running()
+  if not req or req.state ~= "streaming" then
+    util.notify("zeke: nothing is running")
+    return
+  end
+  if not host.chan then
+    req.error = "zeke: cancelled"
+    requests.finish(req, "cancelled")
+    return
+  end
+  local chan = host.chan
+  if host.suspect == chan then -- it already left a cancel unanswered: do not wait again
+    H.cancel_here(req, "the host is not answering (the next command starts a new one)")
+    return
+  end
+  if not host.notify("cancel", { id = req.id }) then
+    H.cancel_here(req, "the host could not be reached")
+    return
+  end
+  vim.defer_fn(function()
+    if req.state == "streaming" then
+      host.not_answering(chan)
+      H.cancel_here(req, "the host is not answering (the next command starts a new one)")
+    end
+  end, M.CANCEL_GRACE_MS)
+end
+
+--- Alias names for completion: configured ones plus auto.
+---@param arglead string
+---@return string[]
+function M.complete_alias(arglead)
+  local names = { "auto" }
+  for name in pairs(config.get().aliases) do
+    table.insert(names, name)
+  end
+  table.sort(names)
+  return vim.tbl_filter(function(n)
+    return vim.startswith(n, arglead or "")
+  end, names)
+end
+
+-- Private helpers --------------------------------------------------------------
+
 --- Lines around the selection plus what the packer needs; never the whole file.
 ---@param sel zeke.Selection
 ---@return table
-local function context_payload(sel)
+function H.context_payload(sel)
   local cfg = config.get()
   local total = api.nvim_buf_line_count(sel.buf)
   local first = math.max(1, sel.start_line - cfg.context_lines)
@@ -85,7 +196,8 @@ end
 
 --- A UUID (v4 layout): it doubles as X-Request-ID, which some OpenAI-compatible
 --- servers (llama.cpp's) reject unless it is UUID-shaped.
-local function new_id()
+---@return string
+function H.new_id()
   local hex = vim.fn.sha256(("%d-%d-%s"):format(vim.uv.hrtime(), vim.fn.getpid(), tostring(math.random())))
   local variant = ("89ab"):sub(math.random(1, 4), nil):sub(1, 1)
   return ("%s-%s-4%s-%s%s-%s"):format(
@@ -98,120 +210,16 @@ local function new_id()
   )
 end
 
--- Public -----------------------------------------------------------------------
-
---- :ZekeRefactor / :ZekeTest / :ZekeExplain
----@param command "ZekeRefactor"|"ZekeTest"|"ZekeExplain"
----@param args table
-function M.ask(command, args)
-  host.recover() -- before this request exists: what ends with an old host is not it
-  local sel = M.selection(args)
-  if vim.bo[sel.buf].buftype ~= "" and not vim.b[sel.buf].zeke_allow_special then
-    local msg = "zeke: run this from a file buffer (this one is " .. vim.bo[sel.buf].buftype .. ")"
-    vim.notify(msg, vim.log.levels.WARN, { title = "zeke" })
-    return
-  end
-  local payload = context_payload(sel)
-  payload.id = new_id()
-  payload.intent = INTENTS[command]
-  payload.instruction = args.args or ""
-  payload.project = config.get().project
-
-  ---@type zeke.Request
-  local req = {
-    id = payload.id,
-    command = command,
-    intent = payload.intent,
-    started = vim.uv.hrtime(),
-    source = {
-      buf = sel.buf,
-      start_line = sel.start_line,
-      end_line = sel.end_line,
-      text = api.nvim_buf_get_lines(sel.buf, sel.start_line - 1, sel.end_line, false),
-      path = payload.path,
-      filetype = payload.filetype,
-      -- follows the selection through edits above it while the answer streams
-      mark = payload.intent == "code" and api.nvim_buf_set_extmark(sel.buf, anchor_ns, sel.start_line - 1, 0, {})
-        or nil,
-    },
-  }
-  requests.add(req)
-  -- from here on the request must reach a final state, whatever fails
-  local opened, open_err = pcall(scratch.open, req)
-  if not opened then
-    local err = "zeke: could not open the answer window: " .. tostring(open_err)
-    req.error = err
-    vim.notify(err, vim.log.levels.ERROR, { title = "zeke" })
-    requests.finish(req, "error")
-    return
-  end
-  local ok, err = host.notify("request", payload)
-  if not ok then
-    req.error = err
-    scratch.show_error(req, err)
-    vim.notify(err, vim.log.levels.ERROR, { title = "zeke" })
-    requests.finish(req, "error")
-  end
-end
-
---- How long the host has to confirm a cancel (it does at once) before the request
---- is ended here: a cancel always ends the request within a second.
-M.CANCEL_GRACE_MS = 750
-
 --- End a cancelled request on this side, the host never having confirmed it.
 ---@param req zeke.Request
 ---@param why string
-local function cancel_here(req, why)
+function H.cancel_here(req, why)
   req.error = ("zeke: cancelled; %s. The text so far is kept."):format(why)
   req.cancelled_here = true -- a late confirmation from the host changes nothing
   scratch.show_error(req, req.error)
   requests.finish(req, "cancelled")
   scratch.update_winbar(req)
-  vim.notify(req.error, vim.log.levels.WARN, { title = "zeke" })
-end
-
---- :ZekeCancel — stop the running request (or the one given); the text stays.
----@param id string|nil
-function M.cancel(id)
-  local req = id and requests.get(id) or requests.running()
-  if not req or req.state ~= "streaming" then
-    vim.notify("zeke: nothing is running", vim.log.levels.INFO, { title = "zeke" })
-    return
-  end
-  if not host.chan then
-    req.error = "zeke: cancelled"
-    requests.finish(req, "cancelled")
-    return
-  end
-  local chan = host.chan
-  if host.suspect == chan then -- it already left a cancel unanswered: do not wait again
-    cancel_here(req, "the host is not answering (the next command starts a new one)")
-    return
-  end
-  if not host.notify("cancel", { id = req.id }) then
-    cancel_here(req, "the host could not be reached")
-    return
-  end
-  vim.defer_fn(function()
-    if req.state == "streaming" then
-      host.not_answering(chan)
-      cancel_here(req, "the host is not answering (the next command starts a new one)")
-    end
-  end, M.CANCEL_GRACE_MS)
-end
-
---- Alias names for completion: configured ones plus auto.
----@param arglead string
----@return string[]
-function M.complete_alias(arglead)
-  local names = { "auto" }
-  for name in pairs(config.get().aliases) do
-    table.insert(names, name)
-  end
-  table.sort(names)
-  return vim.tbl_filter(function(n)
-    return vim.startswith(n, arglead or "")
-  end, names)
+  util.notify(req.error, vim.log.levels.WARN)
 end
 
 return M

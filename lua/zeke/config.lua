@@ -845,7 +845,7 @@ function M.get()
   current = cfg
   if #errors > 0 then
     vim.schedule(function()
-      vim.notify(table.concat(errors, "\n"), vim.log.levels.WARN, { title = "zeke" })
+      util.notify(table.concat(errors, "\n"), vim.log.levels.WARN)
     end)
   end
   M.errors = errors

@@ -3,17 +3,23 @@
 --- the key) by `python -m zeke doctor --json`, run on the host's own interpreter
 --- with the same config, so the shell and the editor tell the same story.
 
-local M = {}
+local util = require("zeke.util")
 
-local DOCTOR_TIMEOUT_MS = 15000 -- the doctor bounds itself (a few seconds); this is a backstop
+local M = {}
+local H = {}
+
+H.DOCTOR_TIMEOUT_MS = 15000 -- the doctor bounds itself (a few seconds); this is a backstop
+--- How long the report waits for the host to say which alias the project uses
+--- (asked before the doctor runs, so it is mostly waited for already).
+H.ALIAS_TIMEOUT_MS = 5000
 
 local report = vim.health
 
 --- The Neovim releases the test suite runs on; older ones get a warning.
-local TESTED = { min_minor = 11, text = "0.11 and 0.12" }
+H.TESTED = { min_minor = 11, text = "0.11 and 0.12" }
 
 --- Which section of the report a doctor check belongs to.
-local SECTIONS = {
+H.SECTIONS = {
   { title = "zeke: Python host", names = { ["Python"] = true, ["Python packages"] = true } },
   { title = "zeke: OMEN (router)", names = { ["OMEN"] = true, ["OMEN models"] = true } },
   { title = "zeke: Ollama (degraded mode)", names = { ["Ollama"] = true, ["Ollama models"] = true } },
@@ -24,23 +30,36 @@ local SECTIONS = {
   },
 }
 
+-- Public -----------------------------------------------------------------------
+
+function M.check()
+  report.start("zeke: Neovim and config")
+  H.check_neovim()
+  H.check_config()
+  H.check_state()
+  local alias = H.ask_alias() -- the host answers while the doctor runs
+  H.check_doctor()
+  report.start("zeke: this project")
+  H.report_alias(alias)
+end
+
 -- Private helpers --------------------------------------------------------------
 
 --- Neovim's version: fine from the oldest release the suite runs on.
-local function check_neovim()
+function H.check_neovim()
   local v = vim.version()
   local text = ("Neovim %d.%d.%d"):format(v.major, v.minor, v.patch)
-  if v.major == 0 and v.minor < TESTED.min_minor then
+  if v.major == 0 and v.minor < H.TESTED.min_minor then
     report.warn(
-      ("%s: zeke is tested on %s"):format(text, TESTED.text),
-      { ("Upgrade Neovim to 0.%d or newer."):format(TESTED.min_minor) }
+      ("%s: zeke is tested on %s"):format(text, H.TESTED.text),
+      { ("Upgrade Neovim to 0.%d or newer."):format(H.TESTED.min_minor) }
     )
   else
     report.ok(text)
   end
 end
 
-local function check_config()
+function H.check_config()
   local config = require("zeke.config")
   local cfg = config.get()
   local errors = config.errors or {}
@@ -52,7 +71,7 @@ local function check_config()
     end
   end
   report.info(
-    ("api_base %s, ollama_host %s, fallback %s, alias %s"):format(
+    ("api_base %s, ollama_host %s, fallback %s, default alias %s"):format(
       cfg.api_base,
       cfg.ollama_host,
       tostring(cfg.fallback),
@@ -61,11 +80,11 @@ local function check_config()
   )
 end
 
-local function check_state()
+function H.check_state()
   local host = package.loaded["zeke.host"]
   local requests = package.loaded["zeke.requests"]
   if not (host and host.chan) then
-    report.info("the Python host is not running (it starts with the first zeke command)")
+    report.info("the Python host was not running (it starts now, to say which alias this project uses)")
     return
   end
   if requests and requests.degraded then
@@ -83,14 +102,11 @@ end
 ---@param python string the host's interpreter
 ---@param root string the plugin's root directory
 ---@return table|nil report, string|nil err
-local function run_doctor(python, root)
-  local pypath = root .. "/rplugin/python3"
-  if vim.env.PYTHONPATH and vim.env.PYTHONPATH ~= "" then
-    pypath = pypath .. ":" .. vim.env.PYTHONPATH
-  end
+function H.run_doctor(python, root)
   local input = vim.json.encode(require("zeke.config").for_host())
   local cmd = { python, "-m", "zeke", "doctor", "--json" }
-  local opts = { stdin = input, env = { PYTHONPATH = pypath }, text = true, timeout = DOCTOR_TIMEOUT_MS }
+  local opts =
+    { stdin = input, env = { PYTHONPATH = util.pythonpath(root) }, text = true, timeout = H.DOCTOR_TIMEOUT_MS }
   local ran, res = pcall(function()
     return vim.system(cmd, opts):wait()
   end)
@@ -99,7 +115,7 @@ local function run_doctor(python, root)
   end
   local code, stdout, stderr = res.code, res.stdout or "", res.stderr or ""
   if code == 124 then -- vim.system's timeout: TERM sent, exit code 124
-    return nil, ("`%s -m zeke doctor` did not finish within %d s"):format(python, DOCTOR_TIMEOUT_MS / 1000)
+    return nil, ("`%s -m zeke doctor` did not finish within %d s"):format(python, H.DOCTOR_TIMEOUT_MS / 1000)
   end
   -- a JSON null in an object becomes nil here, once (in a list it stays vim.NIL)
   local ok, decoded = pcall(vim.json.decode, stdout, { luanil = { object = true } })
@@ -111,7 +127,7 @@ local function run_doctor(python, root)
   return decoded
 end
 
-local function emit(check)
+function H.emit(check)
   local status = check.status
   local text = ("%s: %s"):format(check.name, check.message)
   local fix = check.fix
@@ -126,7 +142,7 @@ local function emit(check)
   end
 end
 
-local function check_doctor()
+function H.check_doctor()
   local hostmod = require("zeke.host")
   local python = hostmod.python()
   local root = hostmod.root()
@@ -138,7 +154,7 @@ local function check_doctor()
     })
     return
   end
-  local result, err = run_doctor(python, root)
+  local result, err = H.run_doctor(python, root)
   if not result then
     report.error(err, {
       ("Run `make install` in %s, then `:checkhealth zeke` again."):format(root),
@@ -147,14 +163,14 @@ local function check_doctor()
     return
   end
   local placed = {}
-  for i, section in ipairs(SECTIONS) do
+  for i, section in ipairs(H.SECTIONS) do
     if i > 1 then
       report.start(section.title)
     end
     for n, check in ipairs(result.checks) do
       if section.names[check.name] then
         placed[n] = true
-        emit(check)
+        H.emit(check)
       end
     end
   end
@@ -167,19 +183,41 @@ local function check_doctor()
   if #rest > 0 then
     report.start("zeke: other")
     for _, check in ipairs(rest) do
-      emit(check)
+      H.emit(check)
     end
   end
 end
 
--- Public -----------------------------------------------------------------------
+--- Ask the host which alias this project's requests use (starting it, as any zeke
+--- command does): it knows the :ZekeModel choices, saved or for this session only.
+---@return { done: boolean, result: table|nil, err: string|nil }
+function H.ask_alias()
+  local answer = { done = false }
+  local ok, err = pcall(require("zeke.host").call, "aliases", {
+    cwd = vim.fn.getcwd(),
+    project = require("zeke.config").get().project,
+  }, function(result, call_err)
+    answer.done, answer.result, answer.err = true, result, call_err
+  end)
+  if not ok then
+    answer.done, answer.err = true, tostring(err)
+  end
+  return answer
+end
 
-function M.check()
-  report.start("zeke: Neovim and config")
-  check_neovim()
-  check_config()
-  check_state()
-  check_doctor()
+---@param answer { done: boolean, result: table|nil, err: string|nil }
+function H.report_alias(answer)
+  vim.wait(H.ALIAS_TIMEOUT_MS, function()
+    return answer.done
+  end, 20)
+  local r = answer.result
+  if not answer.done or answer.err or type(r) ~= "table" then
+    local why = answer.err or ("no answer within %d s"):format(H.ALIAS_TIMEOUT_MS / 1000)
+    report.info(("which alias this project uses is unknown: the Python host did not tell (%s)"):format(why))
+    return
+  end
+  local how = r.current == require("zeke.config").get().alias and "the config's `alias`" or "chosen with :ZekeModel"
+  report.ok(("%s uses the alias %s (%s)"):format(util.one_line(r.project), util.one_line(r.current), how))
 end
 
 return M

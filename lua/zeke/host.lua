@@ -3,8 +3,10 @@
 --- command could freeze the editor while the host is busy).
 
 local config = require("zeke.config")
+local util = require("zeke.util")
 
 local M = {}
+local H = {}
 
 ---@type integer|nil job/channel id of the running host
 M.chan = nil
@@ -16,31 +18,9 @@ M.exit_reason = nil
 ---@type integer|nil
 M.suspect = nil
 
-local callbacks = {} ---@type table<integer, fun(result: any, err: string|nil)>
-local next_call_id = 0
-local session_id = nil
-
---- The one way a message goes to the host: a notification (zeke/protocol.py NOTIFICATIONS).
----@param chan integer
----@param method string
----@param payload any
----@return boolean ok, string|nil err
-local function send(chan, method, payload)
-  local ok, err = pcall(vim.rpcnotify, chan, "zeke", method, payload)
-  if not ok then
-    return false, "zeke: lost the Python host: " .. tostring(err)
-  end
-  return true
-end
-
---- Every call still waiting for the host gets an answer: the reason it never will.
----@param reason string
-local function fail_pending(reason)
-  for id, cb in pairs(callbacks) do
-    callbacks[id] = nil
-    cb(nil, "zeke: " .. reason)
-  end
-end
+H.callbacks = {} ---@type table<integer, fun(result: any, err: string|nil)>
+H.next_call_id = 0
+H.session_id = nil ---@type string|nil
 
 -- Public -----------------------------------------------------------------------
 
@@ -70,11 +50,11 @@ end
 --- One id per Neovim session, sent as X-Zeke-Session (OMEN's stickiness).
 ---@return string
 function M.session_id()
-  if not session_id then
+  if not H.session_id then
     local seed = ("%d-%d-%s"):format(vim.fn.getpid(), vim.uv.hrtime(), tostring(math.random()))
-    session_id = vim.fn.sha256(seed):sub(1, 16)
+    H.session_id = vim.fn.sha256(seed):sub(1, 16)
   end
-  return session_id
+  return H.session_id
 end
 
 function M.log_file()
@@ -90,7 +70,7 @@ function M.ensure()
   end
   local reason = M.take_exit_reason()
   if reason then
-    vim.notify("zeke: " .. reason .. "; starting a new one", vim.log.levels.WARN, { title = "zeke" })
+    util.notify("zeke: " .. reason .. "; starting a new one", vim.log.levels.WARN)
   end
   local python = M.python()
   if vim.fn.executable(python) ~= 1 then
@@ -100,16 +80,12 @@ function M.ensure()
         M.root()
       )
   end
-  local pypath = M.root() .. "/rplugin/python3"
-  if vim.env.PYTHONPATH and vim.env.PYTHONPATH ~= "" then
-    pypath = pypath .. ":" .. vim.env.PYTHONPATH
-  end
   local stderr_tail = {} -- this host's own: an old one may still be writing to its pipe
   local ok, chan = pcall(vim.fn.jobstart, { python, "-m", "zeke", "host" }, {
     rpc = true,
     -- the API key stays in the environment the host inherits: never in argv
     env = {
-      PYTHONPATH = pypath,
+      PYTHONPATH = util.pythonpath(M.root()),
       ZEKE_LOG_FILE = M.log_file(),
       ZEKE_LOG_LEVEL = config.get().log_level,
       ZEKE_SESSION = M.session_id(),
@@ -143,7 +119,7 @@ function M.ensure()
       M.stop()
     end,
   })
-  send(chan, "setup", config.for_host())
+  H.send(chan, "setup", config.for_host())
   return chan
 end
 
@@ -156,7 +132,7 @@ function M.notify(method, payload)
   if not chan then
     return false, err
   end
-  return send(chan, method, payload)
+  return H.send(chan, method, payload)
 end
 
 --- Ask the host something (zeke/protocol.py CALLS); `cb(result, err)` runs on the main loop later.
@@ -164,12 +140,12 @@ end
 ---@param args any
 ---@param cb fun(result: any, err: string|nil)
 function M.call(method, args, cb)
-  next_call_id = next_call_id + 1
-  local id = next_call_id
-  callbacks[id] = cb
+  H.next_call_id = H.next_call_id + 1
+  local id = H.next_call_id
+  H.callbacks[id] = cb
   local ok, err = M.notify("call", { id = id, method = method, args = args or vim.empty_dict() })
   if not ok then
-    callbacks[id] = nil
+    H.callbacks[id] = nil
     cb(nil, err)
   end
 end
@@ -177,7 +153,7 @@ end
 --- Push the current config to a running host (after setup()).
 function M.push_config()
   if M.chan then
-    send(M.chan, "setup", config.for_host())
+    H.send(M.chan, "setup", config.for_host())
   end
 end
 
@@ -221,15 +197,15 @@ function M.abandon(reason)
     pcall(vim.fn.jobstop, chan)
   end
   M.exit_reason = reason
-  fail_pending(reason)
-  require("zeke.requests").host_died(reason)
+  H.fail_pending(reason)
+  require("zeke.bridge").host_died(reason)
 end
 
 -- Called by the host (through zeke.bridge) -------------------------------------
 
 function M._resolve(id, result, err)
-  local cb = callbacks[id]
-  callbacks[id] = nil
+  local cb = H.callbacks[id]
+  H.callbacks[id] = nil
   if cb then
     cb(result, err) -- nil for the host's None already (bridge.denull)
   end
@@ -251,8 +227,8 @@ function M._on_exit(job, code, stderr_tail)
     reason = reason .. ": " .. tail:sub(-400)
   end
   M.exit_reason = reason
-  fail_pending(reason)
-  require("zeke.requests").host_died(reason)
+  H.fail_pending(reason)
+  require("zeke.bridge").host_died(reason)
 end
 
 --- If the last host died, say so once (the next command starts a new one).
@@ -261,6 +237,30 @@ function M.take_exit_reason()
   local r = M.exit_reason
   M.exit_reason = nil
   return r
+end
+
+-- Private helpers --------------------------------------------------------------
+
+--- The one way a message goes to the host: a notification (zeke/protocol.py NOTIFICATIONS).
+---@param chan integer
+---@param method string
+---@param payload any
+---@return boolean ok, string|nil err
+function H.send(chan, method, payload)
+  local ok, err = pcall(vim.rpcnotify, chan, "zeke", method, payload)
+  if not ok then
+    return false, "zeke: lost the Python host: " .. tostring(err)
+  end
+  return true
+end
+
+--- Every call still waiting for the host gets an answer: the reason it never will.
+---@param reason string
+function H.fail_pending(reason)
+  for id, cb in pairs(H.callbacks) do
+    H.callbacks[id] = nil
+    cb(nil, "zeke: " .. reason)
+  end
 end
 
 return M

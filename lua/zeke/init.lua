@@ -5,6 +5,7 @@
 --- Status for statuslines: vim.g.zeke_status + `User ZekeStatus`.
 
 local M = {}
+local H = {}
 
 -- Setup --------------------------------------------------------------------------
 
@@ -48,9 +49,20 @@ function M.cancel(id)
   require("zeke.commands").cancel(id)
 end
 
--- Private ------------------------------------------------------------------------
+--- Entry point of every user command (plugin/zeke.lua keeps startup cheap).
+---@param name string
+---@param args table
+function M._command(name, args)
+  local ok, err = xpcall(H.dispatch[name], debug.traceback, args)
+  if not ok then
+    require("zeke.util").notify(("zeke: %s failed: %s"):format(name, err), vim.log.levels.ERROR)
+  end
+end
 
-local dispatch = {
+-- Private helpers ----------------------------------------------------------------
+
+--- What each user command does.
+H.dispatch = {
   ZekeRefactor = function(args)
     require("zeke.commands").ask("ZekeRefactor", args)
   end,
@@ -85,15 +97,5 @@ local dispatch = {
     vim.cmd("checkhealth zeke")
   end,
 }
-
---- Entry point of every user command (plugin/zeke.lua keeps startup cheap).
----@param name string
----@param args table
-function M._command(name, args)
-  local ok, err = xpcall(dispatch[name], debug.traceback, args)
-  if not ok then
-    vim.notify(("zeke: %s failed: %s"):format(name, err), vim.log.levels.ERROR, { title = "zeke" })
-  end
-end
 
 return M

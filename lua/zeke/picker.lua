@@ -7,92 +7,13 @@ local status = require("zeke.status")
 local util = require("zeke.util")
 
 local M = {}
+local H = {}
 
 local api = vim.api
+local notify = util.notify
 
--- Private helpers --------------------------------------------------------------
-
-local function where()
-  local name = api.nvim_buf_get_name(0)
-  return {
-    path = name ~= "" and vim.fn.fnamemodify(name, ":p") or nil,
-    cwd = vim.fn.getcwd(),
-    project = config.get().project,
-  }
-end
-
-local function notify(msg, level)
-  vim.notify(msg, level or vim.log.levels.INFO, { title = "zeke" })
-end
-
-local function nz(v)
-  return v ~= nil
-end
-
-local function pct(v)
-  return nz(v) and ("%d%%"):format(math.floor(v * 100 + 0.5)) or "–"
-end
-
-local function ms(v)
-  return nz(v) and status.format_ms(v) or "–"
-end
-
---- A cell of text from the host (model, provider, alias, detail: the router's or
---- a tool server's words): one line, "?" when missing.
-local function cell(v)
-  return nz(v) and util.one_line(v) or "?"
-end
-
---- A count for a `%d` column (a missing or odd value must not break the table).
-local function count(v)
-  return util.is_finite(v) and math.floor(v) or 0
-end
-
---- One picker line: what the local stats know of an alias.
----@param item table
----@param current string
----@return string
-function M.format_item(item, current)
-  local mark = item.name == current and "● " or "  "
-  local target = nz(item.model) and (cell(item.model) .. (nz(item.provider) and ("@" .. cell(item.provider)) or ""))
-    or "router's choice"
-  local s = item.summary
-  local facts
-  if type(s) == "table" and count(s.requests) > 0 then
-    facts = ("last %s · ttfb %s · ok %s · avg %s · %d req"):format(
-      cell(s.last_model),
-      ms(s.median_ttfb_ms),
-      pct(s.success_rate),
-      status.format_cost(nz(s.avg_cost_usd) and s.avg_cost_usd or nil),
-      count(s.requests)
-    )
-  else
-    facts = "no requests yet"
-  end
-  return ("%s%-12s %-28s %s"):format(mark, cell(item.name), target, facts)
-end
-
---- A read-only scratch buffer with lines (stats, audit).
-local function show_table(name, lines)
-  local buf = vim.fn.bufnr(name)
-  if buf == -1 then
-    buf = api.nvim_create_buf(false, true)
-    api.nvim_buf_set_name(buf, name)
-    vim.bo[buf].buftype = "nofile"
-    vim.bo[buf].bufhidden = "wipe"
-    vim.bo[buf].swapfile = false
-    vim.keymap.set("n", "q", "<Cmd>close<CR>", { buffer = buf, nowait = true, silent = true })
-  end
-  vim.bo[buf].modifiable = true
-  api.nvim_buf_set_lines(buf, 0, -1, false, lines)
-  vim.bo[buf].modifiable = false
-  if vim.fn.bufwinid(buf) == -1 then
-    vim.cmd("botright split")
-    api.nvim_win_set_buf(0, buf)
-    api.nvim_win_set_height(0, math.min(#lines + 1, math.floor(vim.o.lines / 2)))
-  end
-  return buf
-end
+--- The widest the picker's model column grows before long names are cut with "…".
+H.MAX_TARGET_WIDTH = 40
 
 -- Public -----------------------------------------------------------------------
 
@@ -103,17 +24,18 @@ function M.run(alias)
     M.set(alias)
     return
   end
-  host.call("aliases", where(), function(result, err)
+  host.call("aliases", H.where(), function(result, err)
     if err then
       notify(err, vim.log.levels.ERROR)
       return
     end
     local items = result.aliases
+    local widths = M.widths(items)
     vim.ui.select(items, {
-      prompt = ("zeke model for %s"):format(cell(result.project)),
+      prompt = ("zeke model for %s"):format(H.cell(result.project)),
       kind = "zeke.alias",
       format_item = function(item)
-        return M.format_item(item, result.current)
+        return M.format_item(item, result.current, widths)
       end,
     }, function(choice)
       if choice then
@@ -123,17 +45,61 @@ function M.run(alias)
   end)
 end
 
+--- The picker's column widths (display cells) for these items: every name and
+--- model fits, up to H.MAX_TARGET_WIDTH for the model.
+---@param items table[]
+---@return { name: integer, target: integer }
+function M.widths(items)
+  local w = { name = 4, target = 14 }
+  for _, item in ipairs(items) do
+    w.name = math.max(w.name, vim.fn.strdisplaywidth(H.cell(item.name)))
+    w.target = math.max(w.target, vim.fn.strdisplaywidth(H.target(item)))
+  end
+  w.target = math.min(w.target, H.MAX_TARGET_WIDTH)
+  return w
+end
+
+--- One picker line: what the local stats know of an alias, in columns `widths`
+--- wide (M.widths of all the items; by default this item's own).
+---@param item table
+---@param current string
+---@param widths? { name: integer, target: integer }
+---@return string
+function M.format_item(item, current, widths)
+  widths = widths or M.widths({ item })
+  local mark = item.name == current and "● " or "  "
+  local s = item.summary
+  local facts
+  if type(s) == "table" and H.count(s.requests) > 0 then
+    facts = ("last %s · ttfb %s · ok %s · avg %s · %d req"):format(
+      H.cell(s.last_model),
+      H.ms(s.median_ttfb_ms),
+      H.pct(s.success_rate),
+      status.format_cost(H.nz(s.avg_cost_usd) and s.avg_cost_usd or nil),
+      H.count(s.requests)
+    )
+  else
+    facts = "no requests yet"
+  end
+  return ("%s%s %s %s"):format(
+    mark,
+    util.pad(H.cell(item.name), widths.name),
+    util.pad(H.target(item), widths.target),
+    facts
+  )
+end
+
 --- Remember an alias for the current project.
 ---@param alias string
 function M.set(alias)
-  local args = where()
+  local args = H.where()
   args.alias = alias
   host.call("set_alias", args, function(result, err)
     if err then
       notify(err, vim.log.levels.ERROR)
       return
     end
-    local msg = ("zeke: %s now uses %s"):format(cell(result.project), cell(result.alias))
+    local msg = ("zeke: %s now uses %s"):format(H.cell(result.project), H.cell(result.alias))
     if not result.saved then
       msg = msg .. " (for this session only: the stats cache is unavailable)"
     end
@@ -149,7 +115,7 @@ end
 function M.stats_lines(result, all)
   local rows = type(result.rows) == "table" and result.rows or {}
   local lines = {
-    ("zeke stats — %s"):format(all and "all projects" or cell(result.project)),
+    ("zeke stats — %s"):format(all and "all projects" or H.cell(result.project)),
     "",
     ("%-12s %-24s %-10s %5s %6s %9s %9s %9s %9s %9s"):format(
       "alias",
@@ -165,22 +131,22 @@ function M.stats_lines(result, all)
     ),
   }
   for _, r in ipairs(rows) do
-    local cost = status.format_cost(nz(r.cost_usd) and r.cost_usd or nil)
-    if count(r.cost_unknown) > 0 and nz(r.cost_usd) then
+    local cost = status.format_cost(H.nz(r.cost_usd) and r.cost_usd or nil)
+    if H.count(r.cost_unknown) > 0 and H.nz(r.cost_usd) then
       cost = cost .. "+?"
     end
     table.insert(
       lines,
       ("%-12s %-24s %-10s %5d %6s %9s %9s %9d %9d %9s"):format(
-        cell(r.alias),
-        cell(r.model) .. (r.degraded == true and " (degraded)" or ""),
-        cell(r.provider),
-        count(r.requests),
-        pct(r.success_rate),
-        ms(r.median_ttfb_ms),
-        ms(r.p95_ttfb_ms),
-        count(r.tokens_in),
-        count(r.tokens_out),
+        H.cell(r.alias),
+        H.cell(r.model) .. (r.degraded == true and " (degraded)" or ""),
+        H.cell(r.provider),
+        H.count(r.requests),
+        H.pct(r.success_rate),
+        H.ms(r.median_ttfb_ms),
+        H.ms(r.p95_ttfb_ms),
+        H.count(r.tokens_in),
+        H.count(r.tokens_out),
         cost
       )
     )
@@ -194,14 +160,14 @@ end
 --- :ZekeStats[!]
 ---@param all boolean
 function M.stats(all)
-  local args = where()
+  local args = H.where()
   args.all = all and true or false
   host.call("stats", args, function(result, err)
     if err then
       notify(err, vim.log.levels.ERROR)
       return
     end
-    show_table("zeke://stats", M.stats_lines(result, all))
+    H.show_table("zeke: stats", M.stats_lines(result, all))
   end)
 end
 
@@ -212,21 +178,21 @@ end
 function M.audit_lines(result, all)
   local rows = type(result.rows) == "table" and result.rows or {}
   local lines = {
-    ("zeke tool-call audit — %s"):format(all and "all projects" or cell(result.project)),
+    ("zeke tool-call audit — %s"):format(all and "all projects" or H.cell(result.project)),
     "",
     ("%-19s %-16s %-14s %-8s %-8s %s"):format("time", "tool", "decision", "result", "ms", "detail"),
   }
   for _, r in ipairs(rows) do
-    local detail = (nz(r.detail) and util.one_line(r.detail) or "")
-      .. (nz(r.args_digest) and (" #" .. cell(r.args_digest)) or "")
+    local detail = (H.nz(r.detail) and util.one_line(r.detail) or "")
+      .. (H.nz(r.args_digest) and (" #" .. H.cell(r.args_digest)) or "")
     table.insert(
       lines,
       ("%-19s %-16s %-14s %-8s %-8s %s"):format(
-        os.date("%Y-%m-%d %H:%M:%S", count(r.created_at)),
-        cell(r.tool),
-        cell(r.decision),
-        cell(r.result_status),
-        nz(r.duration_ms) and cell(r.duration_ms) or "–",
+        os.date("%Y-%m-%d %H:%M:%S", H.count(r.created_at)),
+        H.cell(r.tool),
+        H.cell(r.decision),
+        H.cell(r.result_status),
+        H.nz(r.duration_ms) and H.cell(r.duration_ms) or "–",
         detail
       )
     )
@@ -240,15 +206,82 @@ end
 --- :ZekeAudit[!] — recent tool calls and consent decisions.
 ---@param all boolean
 function M.audit(all)
-  local args = where()
+  local args = H.where()
   args.all = all and true or false
   host.call("audit", args, function(result, err)
     if err then
       notify(err, vim.log.levels.ERROR)
       return
     end
-    show_table("zeke://audit", M.audit_lines(result, all))
+    H.show_table("zeke: audit", M.audit_lines(result, all))
   end)
+end
+
+-- Private helpers --------------------------------------------------------------
+
+--- Where a UI question is about: the current file, cwd, the configured project.
+---@return table
+function H.where()
+  local name = api.nvim_buf_get_name(0)
+  return {
+    path = name ~= "" and vim.fn.fnamemodify(name, ":p") or nil,
+    cwd = vim.fn.getcwd(),
+    project = config.get().project,
+  }
+end
+
+function H.nz(v)
+  return v ~= nil
+end
+
+function H.pct(v)
+  return H.nz(v) and ("%d%%"):format(math.floor(v * 100 + 0.5)) or "–"
+end
+
+function H.ms(v)
+  return H.nz(v) and status.format_ms(v) or "–"
+end
+
+--- A cell of text from the host (model, provider, alias, detail: the router's or
+--- a tool server's words): one line, "?" when missing.
+function H.cell(v)
+  return H.nz(v) and util.one_line(v) or "?"
+end
+
+--- What an alias points at: `model@provider`, or the router's choice.
+---@param item table
+---@return string
+function H.target(item)
+  if not H.nz(item.model) then
+    return "router's choice"
+  end
+  return H.cell(item.model) .. (H.nz(item.provider) and ("@" .. H.cell(item.provider)) or "")
+end
+
+--- A count for a `%d` column (a missing or odd value must not break the table).
+function H.count(v)
+  return util.is_finite(v) and math.floor(v) or 0
+end
+
+--- A read-only scratch buffer with lines (stats, audit).
+---@param name string
+---@param lines string[]
+---@return integer buf
+function H.show_table(name, lines)
+  local buf = util.find_buffer(name)
+  if not buf then
+    buf = util.scratch_buffer(name, "wipe")
+    vim.keymap.set("n", "q", "<Cmd>close<CR>", { buffer = buf, nowait = true, silent = true })
+  end
+  vim.bo[buf].modifiable = true
+  api.nvim_buf_set_lines(buf, 0, -1, false, lines)
+  vim.bo[buf].modifiable = false
+  if vim.fn.bufwinid(buf) == -1 then
+    vim.cmd("botright split")
+    api.nvim_win_set_buf(0, buf)
+    api.nvim_win_set_height(0, math.min(#lines + 1, math.floor(vim.o.lines / 2)))
+  end
+  return buf
 end
 
 return M

@@ -1,8 +1,10 @@
 --- Request state on the Lua side: what `require("zeke").last()` returns, what
---- `vim.g.zeke_status` publishes, and the User events. The host drives it through
---- zeke.bridge; nothing here does I/O.
+--- `vim.g.zeke_status` publishes (this is its one writer), degraded mode, and the
+--- User events. Pure state: zeke.commands and zeke.bridge change it, then draw what
+--- changed themselves (zeke.scratch); nothing here touches a buffer or a window.
 
 local M = {}
+local H = {}
 
 ---@class zeke.Request
 ---@field id string
@@ -72,13 +74,24 @@ end
 M.by_id = {}
 ---@type string|nil
 M.last_id = nil
---- Routing state shared by every request: set when the host enters/leaves degraded mode.
+--- Routing state shared by every request: set when the host enters/leaves degraded mode
+--- (`M.set_degraded`), and the only home of that flag on this side.
 M.degraded = false
+---@type string|nil
 M.degraded_model = nil
+--- Bumped whenever `vim.g.zeke_status` or the degraded flag changes (zeke.status
+--- rebuilds its cached badge when it moved).
+M.revision = 0
+
+--- How many finished requests are kept (`last()` always).
+H.KEEP = 50
 
 -- Public -----------------------------------------------------------------------
 
+--- A new request, streaming; returns the old finished ones dropped to keep memory
+--- bounded (their answer buffers are the caller's to remove).
 ---@param req zeke.Request
+---@return zeke.Request[] dropped
 function M.add(req)
   req.state = "streaming"
   req.text = ""
@@ -89,9 +102,10 @@ function M.add(req)
   req.truncated = false
   M.by_id[req.id] = req
   M.last_id = req.id
-  M.prune()
+  local dropped = H.prune()
   M.publish(req)
   M.fire("ZekeRequestStart", req)
+  return dropped
 end
 
 ---@param id string
@@ -150,9 +164,22 @@ function M.publish(req)
   for _, k in ipairs(M.STATUS_FIELDS) do
     status[k] = req[k]
   end
-  vim.g.zeke_status = status
-  require("zeke.status").changed()
-  M.fire("ZekeStatus", nil)
+  H.write(status)
+end
+
+--- The host entered or left degraded mode: the status says so from now on.
+---@param on boolean
+---@param model string|nil  the local model degraded mode uses
+---@return boolean changed
+function M.set_degraded(on, model)
+  local was = M.degraded
+  M.degraded, M.degraded_model = on, model
+  local status = vim.g.zeke_status
+  if type(status) == "table" then
+    status.degraded = on
+  end
+  H.write(status)
+  return was ~= on
 end
 
 ---@param req zeke.Request
@@ -166,16 +193,19 @@ function M.finish(req, state)
   M.fire("ZekeRequestDone", req)
 end
 
---- The host died: every streaming request ends in error, text kept.
----@param reason string
-function M.host_died(reason)
+--- Every request still streaming, oldest first.
+---@return zeke.Request[]
+function M.streaming()
+  local out = {}
   for _, req in pairs(M.by_id) do
     if req.state == "streaming" then
-      req.error = "zeke: " .. reason
-      require("zeke.scratch").show_error(req, req.error)
-      M.finish(req, "error")
+      table.insert(out, req)
     end
   end
+  table.sort(out, function(a, b)
+    return a.started < b.started
+  end)
+  return out
 end
 
 ---@param pattern string
@@ -184,28 +214,37 @@ function M.fire(pattern, req)
   vim.api.nvim_exec_autocmds("User", { pattern = pattern, modeline = false, data = M.snapshot(req) })
 end
 
+-- Private helpers --------------------------------------------------------------
+
+--- The one place `vim.g.zeke_status` is written; `User ZekeStatus` follows.
+---@param status table|nil
+function H.write(status)
+  vim.g.zeke_status = status
+  M.revision = M.revision + 1
+  M.fire("ZekeStatus", nil)
+end
+
 --- Keep memory bounded across a long session: drop old finished requests.
-function M.prune()
-  local ids = {}
+---@return zeke.Request[] dropped
+function H.prune()
+  local old = {}
   for id, req in pairs(M.by_id) do
     if req.state ~= "streaming" and id ~= M.last_id then
-      table.insert(ids, { id = id, started = req.started })
+      table.insert(old, req)
     end
   end
-  if #ids <= 50 then
-    return
+  if #old <= H.KEEP then
+    return {}
   end
-  table.sort(ids, function(a, b)
+  table.sort(old, function(a, b)
     return a.started < b.started
   end)
-  for i = 1, #ids - 50 do
-    local old = M.by_id[ids[i].id]
-    M.by_id[ids[i].id] = nil
-    -- its answer buffer goes too, unless it is on screen
-    if old.buf and vim.api.nvim_buf_is_valid(old.buf) and #vim.fn.win_findbuf(old.buf) == 0 then
-      pcall(vim.api.nvim_buf_delete, old.buf, { force = true })
-    end
+  local dropped = {}
+  for i = 1, #old - H.KEEP do
+    M.by_id[old[i].id] = nil
+    table.insert(dropped, old[i])
   end
+  return dropped
 end
 
 return M

@@ -1,6 +1,6 @@
 --- Reviewing changes before anything is written.
 ---
---- A proposed change gets a review buffer (`zeke://review/<id>`) with one block per
+--- A proposed change gets a review buffer (`zeke: review inventory.py`) with one block per
 --- hunk, and — for a rewrite of a selection — an inline preview in the source buffer
 --- (old lines marked, new lines shown as virtual lines). All pending changes share ONE
 --- review window per tab: a split below the answer window, or a floating window when
@@ -20,10 +20,13 @@
 
 local config = require("zeke.config")
 local host = require("zeke.host")
+local util = require("zeke.util")
 
 local M = {}
+local H = {}
 
 local api = vim.api
+local notify = util.notify
 local ns = api.nvim_create_namespace("zeke.review")
 local anchor_ns = api.nvim_create_namespace("zeke.anchor") -- set by zeke.commands
 
@@ -43,18 +46,377 @@ M.pending = {}
 ---@type string|nil
 M.current = nil
 
-local seq = 0
+H.seq = 0
 --- Source buffer -> id of the change previewed inline in it (one preview per buffer).
 ---@type table<integer, string>
-local previewed = {}
+H.previewed = {}
+
+-- Public -----------------------------------------------------------------------
+
+--- The change `:ZekeApply`, `:ZekeReject` and `:ZekeReview` act on: the one shown in
+--- the current window (its review buffer, or the answer buffer of its request), else
+--- the newest one for the current buffer (asked from it, or changing its file), else
+--- the newest pending one.
+---@return zeke.Review|nil
+function M.target()
+  local buf = api.nvim_get_current_buf()
+  for _, key in ipairs({ "zeke_review", "zeke_request" }) do
+    local id = vim.b[buf][key]
+    if type(id) == "string" and M.pending[id] then
+      return M.pending[id]
+    end
+  end
+  local list = H.ordered()
+  for i = #list, 1, -1 do
+    if H.belongs(list[i], buf) then
+      return list[i]
+    end
+  end
+  return list[#list]
+end
+
+--- A request finished with a proposed change: show it for review.
+---@param req table
+function M.offer(req)
+  local p = req.proposal
+  H.seq = H.seq + 1
+  ---@type zeke.Review
+  local review = { id = p.id, seq = H.seq, req = req, proposal = p, decisions = {}, hunk_rows = {} }
+  M.pending[p.id] = review
+  M.current = p.id
+  local win = H.review_window()
+  if win and (win == api.nvim_get_current_win() or vim.b[api.nvim_win_get_buf(win)].zeke_consent) then
+    -- the user is reviewing there, or a tool asks for consent: what they look at
+    -- stays; this change waits its turn (the title counts it, `]r` reaches it)
+    H.redraw(review)
+    local src = req.source
+    if not (src and H.previewed[src.buf] and M.pending[H.previewed[src.buf]]) then
+      H.preview_inline(review)
+    end
+  else
+    H.display(review, config.get().ui.focus)
+  end
+  H.refresh()
+  local n = vim.tbl_count(M.pending)
+  notify(
+    ("zeke: change to %s ready for review (%d hunk%s) — :ZekeApply to accept, :ZekeReject to drop%s"):format(
+      H.label(review),
+      #p.hunks,
+      #p.hunks == 1 and "" or "s",
+      n > 1 and (" (%d pending)"):format(n) or ""
+    )
+  )
+end
+
+--- Mark one hunk accepted or rejected (review keys `a` / `r`).
+---@param id string
+---@param index integer 0-based hunk index
+---@param state "accept"|"reject"
+function M.decide(id, index, state)
+  local review = M.pending[id]
+  if not review then
+    return
+  end
+  review.decisions[index] = state
+  H.redraw(review)
+  H.preview_inline(review)
+end
+
+--- Show the next (dir 1) or previous (dir -1) pending change, oldest to newest and
+--- round again: in the current window when it is a review window (keys `]r` / `[r`),
+--- else in the review window.
+---@param dir integer
+function M.cycle(dir)
+  local list = H.ordered()
+  if #list == 0 then
+    notify("zeke: no change is pending")
+    return
+  end
+  local here = vim.b.zeke_review
+  local pos = #list
+  for i, r in ipairs(list) do
+    if r.id == here then
+      pos = i
+    end
+  end
+  local review = list[(pos - 1 + dir) % #list + 1]
+  if here == nil then
+    H.display(review, false)
+    return
+  end
+  H.redraw(review)
+  api.nvim_win_set_buf(0, review.buf)
+  H.preview_inline(review)
+end
+
+--- `:ZekeReview`: open the review window on the change of the current window
+--- (`M.target`) and move the cursor there.
+function M.show()
+  local review = M.target()
+  if not review then
+    notify("zeke: no change is pending")
+    return
+  end
+  H.display(review, true)
+end
+
+--- Apply every hunk that is not rejected, as one undo step (or through Glyph).
+--- Refused with a plain message, and nothing written, when the buffer cannot take it.
+---@param id string|nil  default: `M.target()`
+---@param on_done fun(ok: boolean, msg: string)|nil
+function M.apply(id, on_done)
+  local function finish(ok, msg)
+    notify(msg, ok and vim.log.levels.INFO or vim.log.levels.ERROR)
+    if on_done then
+      on_done(ok, msg)
+    end
+  end
+  local review, missing = H.resolve(id)
+  if not review then
+    notify(missing)
+    if on_done then
+      on_done(false, missing)
+    end
+    return
+  end
+  local accepted = {}
+  for _, h in ipairs(review.proposal.hunks) do
+    if review.decisions[h.index] ~= "reject" then
+      table.insert(accepted, h.index)
+    end
+  end
+  if #accepted == 0 then
+    M.reject(review.id)
+    return
+  end
+  local buf, reopened = H.target_buffer(review)
+  if not buf then
+    finish(false, reopened .. " (the change stays pending; :ZekeReject drops it)")
+    return
+  end
+  ---@cast reopened boolean
+  local name = H.short(review.proposal.path)
+  local function close_again()
+    if reopened and api.nvim_buf_is_valid(buf) then
+      pcall(api.nvim_buf_delete, buf, { unload = true }) -- as it was: closed
+    end
+  end
+  local why, how = H.refusal(buf)
+  if why then
+    close_again()
+    finish(
+      false,
+      ("zeke: %s; nothing was changed, and the change stays pending%s"):format(
+        why,
+        how and (" (%s, then :ZekeApply)"):format(how) or ""
+      )
+    )
+    return
+  end
+  local tick = api.nvim_buf_get_changedtick(buf)
+  local lines = api.nvim_buf_get_lines(buf, 0, -1, false)
+  host.call("apply", {
+    proposal = review.id,
+    lines = lines,
+    accepted = accepted,
+    modified = vim.bo[buf].modified,
+    fileformat = vim.bo[buf].fileformat,
+    fileencoding = vim.bo[buf].fileencoding,
+    hint = review.proposal.kind == "selection" and H.anchor_row(review) or nil,
+  }, function(result, call_err)
+    if call_err then
+      -- refused by the host: nothing was written, the change stays pending
+      if reopened then
+        close_again()
+        if call_err:find("no longer in", 1, true) then
+          call_err = (
+            "zeke: %s had been closed, so zeke read it again from disk, and the code this change "
+            .. "was made for is not in the file; nothing was changed (:ZekeReject drops the change)"
+          ):format(name)
+        else
+          call_err = ("%s (%s had been closed; zeke read it again from disk)"):format(call_err, name)
+        end
+      end
+      finish(false, call_err)
+      return
+    end
+    local loaded = api.nvim_buf_is_valid(buf) and api.nvim_buf_is_loaded(buf)
+    if result.written then
+      -- written on disk through the tool server: show it (the buffer had no unsaved edits)
+      if loaded then
+        H.reload_buffer(buf)
+      end
+    else
+      local problem = not loaded and ("%s was closed while zeke applied the change"):format(name)
+        or api.nvim_buf_get_changedtick(buf) ~= tick and ("%s changed while zeke applied the change"):format(name)
+        or H.refusal(buf)
+      if not problem then
+        -- one nvim_buf_set_lines call = one undo step
+        local ok, err = pcall(api.nvim_buf_set_lines, buf, result.start, result["end"], false, result.lines)
+        problem = not ok and ("%s could not be changed (%s)"):format(name, err) or nil
+      end
+      if problem then
+        -- the host keeps an unwritten change until we settle it: it stays pending
+        finish(
+          false,
+          ("zeke: %s; nothing was changed, and the change stays pending (:ZekeApply tries again)"):format(problem)
+        )
+        return
+      end
+      host.call("discard", { proposal = review.id }, function() end) -- applied here: settled
+    end
+    if reopened then
+      vim.bo[buf].buflisted = true
+    end
+    if (review.proposal.kind == "file" or reopened) and vim.fn.bufwinid(buf) == -1 then
+      -- a file the user has not open: show what changed in it (no room: the message says where)
+      pcall(api.nvim_open_win, buf, config.get().ui.focus, { split = "above", win = 0 })
+    end
+    local where = name
+    if review.proposal.kind == "selection" then
+      local first, last = result.start + 1, result["end"]
+      where = last > first and ("%s (lines %d–%d)"):format(name, first, last) or ("%s (line %d)"):format(name, first)
+    end
+    H.forget(review)
+    local msg = ("zeke: applied %d of %d hunk%s to %s"):format(
+      result.accepted,
+      result.total,
+      result.total == 1 and "" or "s",
+      where
+    )
+    if result.written then
+      msg = msg .. " (written through the tool server)"
+    elseif vim.bo[buf].modified then
+      msg = msg
+        .. (
+          reopened and " (it had been closed, so zeke opened it again; u undoes; not saved yet)"
+          or " (u undoes; not saved yet)"
+        )
+    end
+    finish(true, msg .. H.still_pending())
+  end)
+end
+
+--- Drop a pending change; nothing is written.
+---@param id string|nil  default: `M.target()`
+function M.reject(id)
+  local review, missing = H.resolve(id)
+  if not review then
+    notify(missing)
+    return
+  end
+  local what = H.label(review)
+  H.forget(review)
+  host.call("discard", { proposal = review.id }, function() end)
+  notify(("zeke: rejected the change to %s; nothing was written%s"):format(what, H.still_pending()))
+end
+
+--- `:ZekeApply`: the change of the current window (`M.target`).
+function M.apply_all()
+  M.apply(nil)
+end
+
+--- `:ZekeReject`: the change of the current window (`M.target`).
+function M.reject_all()
+  M.reject(nil)
+end
+
+-- Consent for tool-call writes -------------------------------------------------
+
+H.CHOICES = {
+  { key = "allow", label = "Allow once" },
+  { key = "allow_session", label = "Allow %s for this session" },
+  { key = "reject", label = "Reject (tell the model why)" },
+  { key = "cancel", label = "Cancel all tool calls" },
+}
+
+--- The model asked to write through a tool: show what it would do and ask.
+---@param data table {token, tool, args, path, hunks, create, mode}
+function M.ask_consent(data)
+  local path = data.path
+  if path then
+    local b = vim.fn.bufnr(path)
+    if b ~= -1 and vim.bo[b].modified then
+      -- whatever the policy: the write would land under the user's unsaved edits
+      H.reply(data.token, "reject", "the file has unsaved edits in the editor; ask again after it is saved")
+      notify(("zeke: refused %s on %s: it has unsaved edits"):format(data.tool, H.short(path)), vim.log.levels.WARN)
+      return
+    end
+  end
+  if data.mode == "allow" then
+    H.reply(data.token, "policy")
+    return
+  end
+  if data.mode == "session" then
+    H.reply(data.token, "allow_session")
+    return
+  end
+  if data.mode == "function" then
+    local policy = config.get().consent
+    local ok, allowed = pcall(policy, data.tool, data.args)
+    if not ok then
+      H.reply(data.token, "reject", "the consent policy failed: " .. tostring(allowed))
+    else
+      H.reply(data.token, allowed and "policy" or "reject", allowed and nil or "refused by the user's policy")
+    end
+    return
+  end
+  local title = {
+    ("The model wants to run %s%s"):format(data.tool, path and (" on " .. H.short(path)) or ""),
+  }
+  if data.create then
+    table.insert(title, "(a new file)")
+  end
+  if #data.hunks == 0 then
+    for _, l in ipairs(vim.split(vim.inspect(data.args), "\n", { plain = true })) do
+      table.insert(title, l)
+    end
+  end
+  local lines, marks = H.render(title, data.hunks, nil)
+  local buf = util.scratch_buffer("zeke: consent", "wipe")
+  vim.b[buf].zeke_review = "consent"
+  vim.b[buf].zeke_consent = true
+  H.fill(buf, lines, marks)
+  local win = H.place(buf)
+  if win and config.get().ui.focus then
+    api.nvim_set_current_win(win)
+  end
+  local items = {}
+  for _, c in ipairs(H.CHOICES) do
+    table.insert(items, { key = c.key, label = c.label:format(data.tool) })
+  end
+  vim.ui.select(items, {
+    prompt = ("zeke: allow %s%s?"):format(data.tool, path and (" on " .. H.short(path)) or ""),
+    kind = "zeke.consent",
+    format_item = function(item)
+      return item.label
+    end,
+  }, function(choice)
+    H.release(buf)
+    if not choice then
+      H.reply(data.token, "reject", "the user dismissed the prompt")
+    elseif choice.key == "reject" then
+      vim.ui.input({ prompt = "Reason for the model (optional): " }, function(reason)
+        H.reply(data.token, "reject", reason)
+      end)
+    else
+      H.reply(data.token, choice.key)
+    end
+  end)
+end
+
+--- After a tool wrote a file: show the new content in an unmodified buffer.
+---@param path string
+function M.reload(path)
+  local b = vim.fn.bufnr(path)
+  if b ~= -1 and api.nvim_buf_is_loaded(b) and not vim.bo[b].modified then
+    H.reload_buffer(b)
+  end
+end
 
 -- Private helpers --------------------------------------------------------------
 
-local function notify(msg, level)
-  vim.notify(msg, level or vim.log.levels.INFO, { title = "zeke" })
-end
-
-local function short(path)
+function H.short(path)
   if not path or path == "" then
     return "the buffer"
   end
@@ -63,7 +425,7 @@ end
 
 --- Pending changes, oldest first.
 ---@return zeke.Review[]
-local function ordered()
+function H.ordered()
   local list = vim.tbl_values(M.pending)
   table.sort(list, function(a, b)
     return a.seq < b.seq
@@ -72,13 +434,13 @@ local function ordered()
 end
 
 ---@return zeke.Review|nil
-local function newest()
-  local list = ordered()
+function H.newest()
+  local list = H.ordered()
   return list[#list]
 end
 
 --- For messages after one change is settled: how many others still wait.
-local function still_pending()
+function H.still_pending()
   local n = vim.tbl_count(M.pending)
   return n == 0 and "" or ("; %d more pending (:ZekeReview)"):format(n)
 end
@@ -87,7 +449,7 @@ end
 ---@param title string[]
 ---@param hunks table[]
 ---@param decisions table<integer, string>|nil
-local function render(title, hunks, decisions)
+function H.render(title, hunks, decisions)
   local lines, marks, rows = {}, {}, {}
   for _, t in ipairs(title) do
     table.insert(lines, t)
@@ -116,7 +478,7 @@ end
 ---@param buf integer
 ---@param lines string[]
 ---@param marks table[]
-local function fill(buf, lines, marks)
+function H.fill(buf, lines, marks)
   local cursors = {}
   for _, win in ipairs(vim.fn.win_findbuf(buf)) do
     cursors[win] = api.nvim_win_get_cursor(win)
@@ -133,30 +495,9 @@ local function fill(buf, lines, marks)
   end
 end
 
---- A scratch buffer for the review window (the one of that name if it exists).
----@param name string
----@param bufhidden string
----@return integer
-local function view_buffer(name, bufhidden)
-  local buf
-  for _, b in ipairs(api.nvim_list_bufs()) do
-    if api.nvim_buf_get_name(b) == name then
-      buf = b
-    end
-  end
-  if not buf then
-    buf = api.nvim_create_buf(false, true)
-    api.nvim_buf_set_name(buf, name)
-  end
-  vim.bo[buf].buftype = "nofile"
-  vim.bo[buf].bufhidden = bufhidden
-  vim.bo[buf].swapfile = false
-  return buf
-end
-
 --- This tab's review window, if it is open (and still shows a review or consent view).
 ---@return integer|nil
-local function review_window()
+function H.review_window()
   for _, win in ipairs(api.nvim_tabpage_list_wins(0)) do
     if vim.w[win].zeke_review and vim.b[api.nvim_win_get_buf(win)].zeke_review then
       return win
@@ -169,7 +510,7 @@ end
 --- for a split (E36): a float needs none, so a change is always shown.
 ---@param buf integer
 ---@return integer|nil
-local function open_window(buf)
+function H.open_window(buf)
   local answer = require("zeke.scratch").find_window()
   local ok, win = pcall(api.nvim_open_win, buf, false, { split = "below", win = answer or -1 })
   if not ok then
@@ -197,10 +538,10 @@ end
 --- Show a review or consent buffer in this tab's review window (made if missing).
 ---@param buf integer
 ---@return integer|nil win
-local function place(buf)
-  local win = review_window()
+function H.place(buf)
+  local win = H.review_window()
   if not win then
-    return open_window(buf)
+    return H.open_window(buf)
   end
   if api.nvim_win_get_buf(win) ~= buf then
     api.nvim_win_set_buf(win, buf)
@@ -211,7 +552,7 @@ end
 --- Where the selection starts now (0-based row): its extmark moved with edits above it.
 ---@param review zeke.Review
 ---@return integer|nil
-local function anchor_row(review)
+function H.anchor_row(review)
   local src = review.req.source
   if not src or not src.mark or not api.nvim_buf_is_valid(src.buf) or not api.nvim_buf_is_loaded(src.buf) then
     return nil
@@ -224,32 +565,32 @@ end
 --- the lines where its original is now.
 ---@param review zeke.Review
 ---@return string
-local function label(review)
+function H.label(review)
   local p = review.proposal
   local src = review.req.source
   if p.kind ~= "selection" or not src then
-    return short(p.path)
+    return H.short(p.path)
   end
-  local row = anchor_row(review)
+  local row = H.anchor_row(review)
   local first = row and row + 1 or src.start_line
-  return ("%s (lines %d–%d)"):format(short(p.path), first, first + src.end_line - src.start_line)
+  return ("%s (lines %d–%d)"):format(H.short(p.path), first, first + src.end_line - src.start_line)
 end
 
 --- Inline preview in the source buffer: old lines marked, new ones as virtual lines.
 ---@param review zeke.Review
-local function preview_inline(review)
+function H.preview_inline(review)
   local p = review.proposal
   local src = review.req.source
   if p.kind ~= "selection" or not src or not api.nvim_buf_is_valid(src.buf) or not api.nvim_buf_is_loaded(src.buf) then
     return
   end
-  local first = anchor_row(review) or (src.start_line - 1)
+  local first = H.anchor_row(review) or (src.start_line - 1)
   local now = api.nvim_buf_get_lines(src.buf, first, first + #src.text, false)
   if not vim.deep_equal(now, src.text) then
     return -- it moved or changed; the review buffer still shows the diff
   end
   review.source_buf = src.buf
-  previewed[src.buf] = review.id
+  H.previewed[src.buf] = review.id
   api.nvim_buf_clear_namespace(src.buf, ns, 0, -1)
   for _, h in ipairs(p.hunks) do
     local state = review.decisions[h.index]
@@ -279,10 +620,10 @@ local function preview_inline(review)
   end
 end
 
-local function clear_preview(review)
+function H.clear_preview(review)
   local b = review.source_buf
-  if b and previewed[b] == review.id then
-    previewed[b] = nil
+  if b and H.previewed[b] == review.id then
+    H.previewed[b] = nil
     if api.nvim_buf_is_valid(b) then
       api.nvim_buf_clear_namespace(b, ns, 0, -1)
     end
@@ -295,7 +636,7 @@ end
 
 --- Show what is on disk now in a buffer without unsaved edits, keeping the view.
 ---@param buf integer
-local function reload_buffer(buf)
+function H.reload_buffer(buf)
   api.nvim_buf_call(buf, function()
     local view = vim.fn.winsaveview()
     vim.cmd("silent! edit")
@@ -306,7 +647,7 @@ end
 --- The hunk under the cursor in the review buffer.
 ---@param review zeke.Review
 ---@return integer|nil
-local function hunk_at_cursor(review)
+function H.hunk_at_cursor(review)
   local row = api.nvim_win_get_cursor(0)[1] - 1
   local best, best_row = nil, -1
   for index, r in pairs(review.hunk_rows or {}) do
@@ -326,7 +667,7 @@ local function hunk_at_cursor(review)
   return best
 end
 
-local function jump(review, dir)
+function H.jump(review, dir)
   local row = api.nvim_win_get_cursor(0)[1] - 1
   local rows = vim.tbl_values(review.hunk_rows or {})
   table.sort(rows)
@@ -352,17 +693,17 @@ local function jump(review, dir)
 end
 
 ---@param review zeke.Review
-local function map_keys(review)
+function H.map_keys(review)
   local buf = review.buf
   local function map(lhs, fn, desc)
     vim.keymap.set("n", lhs, fn, { buffer = buf, nowait = true, silent = true, desc = "zeke: " .. desc })
   end
   local function decide(state)
     return function()
-      local index = hunk_at_cursor(review)
+      local index = H.hunk_at_cursor(review)
       if index ~= nil then
         M.decide(review.id, index, state)
-        jump(review, 1)
+        H.jump(review, 1)
       end
     end
   end
@@ -378,10 +719,10 @@ local function map_keys(review)
     M.reject(review.id)
   end, "reject the whole change")
   map("]h", function()
-    jump(review, 1)
+    H.jump(review, 1)
   end, "next hunk")
   map("[h", function()
-    jump(review, -1)
+    H.jump(review, -1)
   end, "previous hunk")
   map("]r", function()
     M.cycle(1)
@@ -399,50 +740,50 @@ end
 --- (Re)write a change's review buffer, made if missing; its title says which of
 --- how many pending changes it is.
 ---@param review zeke.Review
-local function redraw(review)
+function H.redraw(review)
   local p = review.proposal
-  local list = ordered()
+  local list = H.ordered()
   local pos = #list
   for i, r in ipairs(list) do
     if r.id == review.id then
       pos = i
     end
   end
-  local what = (p.kind == "file" and p.create) and ("Proposed new file %s"):format(short(p.path))
-    or ("Proposed change to %s"):format(label(review))
+  local what = (p.kind == "file" and p.create) and ("Proposed new file %s"):format(H.short(p.path))
+    or ("Proposed change to %s"):format(H.label(review))
   local head = ("%s — %d hunk%s"):format(what, #p.hunks, #p.hunks == 1 and "" or "s")
   local keys = "a accept hunk · r reject hunk · A or <CR> apply · R reject all · ]h [h move · q close"
   if #list > 1 then
     head = head .. (" · change %d of %d pending"):format(pos, #list)
     keys = keys .. " · ]r [r other changes"
   end
-  local lines, marks, rows = render({ head, keys }, p.hunks, review.decisions)
+  local lines, marks, rows = H.render({ head, keys }, p.hunks, review.decisions)
   if not (review.buf and api.nvim_buf_is_valid(review.buf)) then
-    review.buf = view_buffer(("zeke://review/%s"):format(review.id), "hide")
+    review.buf = util.scratch_buffer(util.free_name("zeke: review " .. H.short(p.path)), "hide")
     vim.b[review.buf].zeke_review = review.id
-    map_keys(review)
+    H.map_keys(review)
   end
-  fill(review.buf, lines, marks)
+  H.fill(review.buf, lines, marks)
   review.hunk_rows = rows
 end
 
 --- Show a change in the review window (made if missing), with its inline preview.
 ---@param review zeke.Review
 ---@param enter boolean  move the cursor into the review window
-local function display(review, enter)
-  redraw(review)
-  local win = place(review.buf)
-  preview_inline(review)
+function H.display(review, enter)
+  H.redraw(review)
+  local win = H.place(review.buf)
+  H.preview_inline(review)
   if win and enter then
     api.nvim_set_current_win(win)
   end
 end
 
 --- Titles say "change k of n": rewrite every pending change's buffer when n changes.
-local function refresh()
+function H.refresh()
   for _, r in pairs(M.pending) do
     if r.buf and api.nvim_buf_is_valid(r.buf) then
-      redraw(r)
+      H.redraw(r)
     end
   end
 end
@@ -451,16 +792,16 @@ end
 --- change instead (other windows close, as does the review window when none is
 --- left), then the buffer goes.
 ---@param buf integer|nil
-local function release(buf)
+function H.release(buf)
   if not (buf and api.nvim_buf_is_valid(buf)) then
     return
   end
-  local after = newest()
+  local after = H.newest()
   for _, win in ipairs(vim.fn.win_findbuf(buf)) do
     if after and vim.w[win].zeke_review then
-      redraw(after)
+      H.redraw(after)
       api.nvim_win_set_buf(win, after.buf)
-      preview_inline(after)
+      H.preview_inline(after)
     elseif #api.nvim_list_wins() > 1 then
       pcall(api.nvim_win_close, win, true)
     end
@@ -470,32 +811,32 @@ end
 
 --- The change is settled (applied or rejected): drop its preview, view and state.
 ---@param review zeke.Review
-local function forget(review)
-  clear_preview(review)
+function H.forget(review)
+  H.clear_preview(review)
   M.pending[review.id] = nil
-  local after = newest()
+  local after = H.newest()
   M.current = after and after.id or nil
-  release(review.buf)
+  H.release(review.buf)
   review.buf = nil
   -- the newest other change for the same buffer gets the inline preview
   local b = review.source_buf
-  if b and not previewed[b] then
-    local list = ordered()
+  if b and not H.previewed[b] then
+    local list = H.ordered()
     for i = #list, 1, -1 do
       local src = list[i].req.source
       if src and src.buf == b then
-        preview_inline(list[i])
+        H.preview_inline(list[i])
         break
       end
     end
   end
-  refresh()
+  H.refresh()
 end
 
 --- Does this buffer belong to the change (asked from it, or the file it changes)?
 ---@param review zeke.Review
 ---@param buf integer
-local function belongs(review, buf)
+function H.belongs(review, buf)
   local src = review.req.source
   if src and src.buf == buf then
     return true
@@ -506,7 +847,7 @@ end
 
 ---@param id string|nil
 ---@return zeke.Review|nil, string|nil why
-local function resolve(id)
+function H.resolve(id)
   if id == nil then
     local review = M.target()
     return review, not review and "zeke: no change is pending" or nil
@@ -518,8 +859,8 @@ end
 --- Why a change cannot go into this buffer now, and how to allow it (nil: it can).
 ---@param buf integer
 ---@return string|nil why, string|nil how
-local function refusal(buf)
-  local name = short(api.nvim_buf_get_name(buf))
+function H.refusal(buf)
+  local name = H.short(api.nvim_buf_get_name(buf))
   local bt = vim.bo[buf].buftype
   if bt == "terminal" or bt == "prompt" or bt == "quickfix" or bt == "help" then
     return ("%s is a %s buffer now, not a file"):format(name, bt), nil
@@ -537,7 +878,7 @@ end
 --- found by content in the file. Nil and why when there is no such buffer.
 ---@param review zeke.Review
 ---@return integer|nil buf, boolean|string reopened_or_why
-local function target_buffer(review)
+function H.target_buffer(review)
   local p = review.proposal
   local path = p.path
   if p.kind == "selection" then
@@ -551,7 +892,7 @@ local function target_buffer(review)
         "zeke: the buffer this change was for was closed, and it has no file to read again; nothing was changed"
     end
     if vim.fn.filereadable(path) ~= 1 then
-      return nil, ("zeke: %s was closed, and the file is no longer on disk; nothing was changed"):format(short(path))
+      return nil, ("zeke: %s was closed, and the file is no longer on disk; nothing was changed"):format(H.short(path))
     end
     if not (buf and api.nvim_buf_is_valid(buf)) then
       buf = vim.fn.bufadd(path)
@@ -561,7 +902,7 @@ local function target_buffer(review)
       local ok, err = pcall(vim.fn.bufload, buf)
       if not ok or not api.nvim_buf_is_loaded(buf) then
         local why = "zeke: %s was closed and could not be read again (%s); nothing was changed"
-        return nil, why:format(short(path), tostring(err))
+        return nil, why:format(H.short(path), tostring(err))
       end
     end
     src.buf = buf
@@ -571,7 +912,7 @@ local function target_buffer(review)
   local buf = vim.fn.bufadd(path)
   local ok, err = pcall(vim.fn.bufload, buf)
   if not ok then
-    return nil, ("zeke: cannot read %s (%s); nothing was changed"):format(short(path), err)
+    return nil, ("zeke: cannot read %s (%s); nothing was changed"):format(H.short(path), err)
   end
   vim.bo[buf].buflisted = true
   if p.create then
@@ -587,371 +928,8 @@ local function target_buffer(review)
   return buf, false
 end
 
--- Public -----------------------------------------------------------------------
-
---- The change `:ZekeApply`, `:ZekeReject` and `:ZekeReview` act on: the one shown in
---- the current window (its review buffer, or the answer buffer of its request), else
---- the newest one for the current buffer (asked from it, or changing its file), else
---- the newest pending one.
----@return zeke.Review|nil
-function M.target()
-  local buf = api.nvim_get_current_buf()
-  for _, key in ipairs({ "zeke_review", "zeke_request" }) do
-    local id = vim.b[buf][key]
-    if type(id) == "string" and M.pending[id] then
-      return M.pending[id]
-    end
-  end
-  local list = ordered()
-  for i = #list, 1, -1 do
-    if belongs(list[i], buf) then
-      return list[i]
-    end
-  end
-  return list[#list]
-end
-
---- A request finished with a proposed change: show it for review.
----@param req table
-function M.offer(req)
-  local p = req.proposal
-  seq = seq + 1
-  ---@type zeke.Review
-  local review = { id = p.id, seq = seq, req = req, proposal = p, decisions = {}, hunk_rows = {} }
-  M.pending[p.id] = review
-  M.current = p.id
-  local win = review_window()
-  if win and (win == api.nvim_get_current_win() or vim.b[api.nvim_win_get_buf(win)].zeke_consent) then
-    -- the user is reviewing there, or a tool asks for consent: what they look at
-    -- stays; this change waits its turn (the title counts it, `]r` reaches it)
-    redraw(review)
-    local src = req.source
-    if not (src and previewed[src.buf] and M.pending[previewed[src.buf]]) then
-      preview_inline(review)
-    end
-  else
-    display(review, config.get().ui.focus)
-  end
-  refresh()
-  local n = vim.tbl_count(M.pending)
-  notify(
-    ("zeke: change to %s ready for review (%d hunk%s) — :ZekeApply to accept, :ZekeReject to drop%s"):format(
-      label(review),
-      #p.hunks,
-      #p.hunks == 1 and "" or "s",
-      n > 1 and (" (%d pending)"):format(n) or ""
-    )
-  )
-end
-
---- Mark one hunk accepted or rejected (review keys `a` / `r`).
----@param id string
----@param index integer 0-based hunk index
----@param state "accept"|"reject"
-function M.decide(id, index, state)
-  local review = M.pending[id]
-  if not review then
-    return
-  end
-  review.decisions[index] = state
-  redraw(review)
-  preview_inline(review)
-end
-
---- Show the next (dir 1) or previous (dir -1) pending change, oldest to newest and
---- round again: in the current window when it is a review window (keys `]r` / `[r`),
---- else in the review window.
----@param dir integer
-function M.cycle(dir)
-  local list = ordered()
-  if #list == 0 then
-    notify("zeke: no change is pending")
-    return
-  end
-  local here = vim.b.zeke_review
-  local pos = #list
-  for i, r in ipairs(list) do
-    if r.id == here then
-      pos = i
-    end
-  end
-  local review = list[(pos - 1 + dir) % #list + 1]
-  if here == nil then
-    display(review, false)
-    return
-  end
-  redraw(review)
-  api.nvim_win_set_buf(0, review.buf)
-  preview_inline(review)
-end
-
---- `:ZekeReview`: open the review window on the change of the current window
---- (`M.target`) and move the cursor there.
-function M.show()
-  local review = M.target()
-  if not review then
-    notify("zeke: no change is pending")
-    return
-  end
-  display(review, true)
-end
-
---- Apply every hunk that is not rejected, as one undo step (or through Glyph).
---- Refused with a plain message, and nothing written, when the buffer cannot take it.
----@param id string|nil  default: `M.target()`
----@param on_done fun(ok: boolean, msg: string)|nil
-function M.apply(id, on_done)
-  local function finish(ok, msg)
-    notify(msg, ok and vim.log.levels.INFO or vim.log.levels.ERROR)
-    if on_done then
-      on_done(ok, msg)
-    end
-  end
-  local review, missing = resolve(id)
-  if not review then
-    notify(missing)
-    if on_done then
-      on_done(false, missing)
-    end
-    return
-  end
-  local accepted = {}
-  for _, h in ipairs(review.proposal.hunks) do
-    if review.decisions[h.index] ~= "reject" then
-      table.insert(accepted, h.index)
-    end
-  end
-  if #accepted == 0 then
-    M.reject(review.id)
-    return
-  end
-  local buf, reopened = target_buffer(review)
-  if not buf then
-    finish(false, reopened .. " (the change stays pending; :ZekeReject drops it)")
-    return
-  end
-  ---@cast reopened boolean
-  local name = short(review.proposal.path)
-  local function close_again()
-    if reopened and api.nvim_buf_is_valid(buf) then
-      pcall(api.nvim_buf_delete, buf, { unload = true }) -- as it was: closed
-    end
-  end
-  local why, how = refusal(buf)
-  if why then
-    close_again()
-    finish(
-      false,
-      ("zeke: %s; nothing was changed, and the change stays pending%s"):format(
-        why,
-        how and (" (%s, then :ZekeApply)"):format(how) or ""
-      )
-    )
-    return
-  end
-  local tick = api.nvim_buf_get_changedtick(buf)
-  local lines = api.nvim_buf_get_lines(buf, 0, -1, false)
-  host.call("apply", {
-    proposal = review.id,
-    lines = lines,
-    accepted = accepted,
-    modified = vim.bo[buf].modified,
-    fileformat = vim.bo[buf].fileformat,
-    fileencoding = vim.bo[buf].fileencoding,
-    hint = review.proposal.kind == "selection" and anchor_row(review) or nil,
-  }, function(result, call_err)
-    if call_err then
-      -- refused by the host: nothing was written, the change stays pending
-      if reopened then
-        close_again()
-        if call_err:find("no longer in", 1, true) then
-          call_err = (
-            "zeke: %s had been closed, so zeke read it again from disk, and the code this change "
-            .. "was made for is not in the file; nothing was changed (:ZekeReject drops the change)"
-          ):format(name)
-        else
-          call_err = ("%s (%s had been closed; zeke read it again from disk)"):format(call_err, name)
-        end
-      end
-      finish(false, call_err)
-      return
-    end
-    local loaded = api.nvim_buf_is_valid(buf) and api.nvim_buf_is_loaded(buf)
-    if result.written then
-      -- written on disk through the tool server: show it (the buffer had no unsaved edits)
-      if loaded then
-        reload_buffer(buf)
-      end
-    else
-      local problem = not loaded and ("%s was closed while zeke applied the change"):format(name)
-        or api.nvim_buf_get_changedtick(buf) ~= tick and ("%s changed while zeke applied the change"):format(name)
-        or refusal(buf)
-      if not problem then
-        -- one nvim_buf_set_lines call = one undo step
-        local ok, err = pcall(api.nvim_buf_set_lines, buf, result.start, result["end"], false, result.lines)
-        problem = not ok and ("%s could not be changed (%s)"):format(name, err) or nil
-      end
-      if problem then
-        -- the host keeps an unwritten change until we settle it: it stays pending
-        finish(
-          false,
-          ("zeke: %s; nothing was changed, and the change stays pending (:ZekeApply tries again)"):format(problem)
-        )
-        return
-      end
-      host.call("discard", { proposal = review.id }, function() end) -- applied here: settled
-    end
-    if reopened then
-      vim.bo[buf].buflisted = true
-    end
-    if (review.proposal.kind == "file" or reopened) and vim.fn.bufwinid(buf) == -1 then
-      -- a file the user has not open: show what changed in it (no room: the message says where)
-      pcall(api.nvim_open_win, buf, config.get().ui.focus, { split = "above", win = 0 })
-    end
-    local where = name
-    if review.proposal.kind == "selection" then
-      local first, last = result.start + 1, result["end"]
-      where = last > first and ("%s (lines %d–%d)"):format(name, first, last) or ("%s (line %d)"):format(name, first)
-    end
-    forget(review)
-    local msg = ("zeke: applied %d of %d hunk%s to %s"):format(
-      result.accepted,
-      result.total,
-      result.total == 1 and "" or "s",
-      where
-    )
-    if result.written then
-      msg = msg .. " (written through the tool server)"
-    elseif vim.bo[buf].modified then
-      msg = msg
-        .. (
-          reopened and " (it had been closed, so zeke opened it again; u undoes; not saved yet)"
-          or " (u undoes; not saved yet)"
-        )
-    end
-    finish(true, msg .. still_pending())
-  end)
-end
-
---- Drop a pending change; nothing is written.
----@param id string|nil  default: `M.target()`
-function M.reject(id)
-  local review, missing = resolve(id)
-  if not review then
-    notify(missing)
-    return
-  end
-  local what = label(review)
-  forget(review)
-  host.call("discard", { proposal = review.id }, function() end)
-  notify(("zeke: rejected the change to %s; nothing was written%s"):format(what, still_pending()))
-end
-
---- `:ZekeApply`: the change of the current window (`M.target`).
-function M.apply_all()
-  M.apply(nil)
-end
-
---- `:ZekeReject`: the change of the current window (`M.target`).
-function M.reject_all()
-  M.reject(nil)
-end
-
--- Consent for tool-call writes -------------------------------------------------
-
-local CHOICES = {
-  { key = "allow", label = "Allow once" },
-  { key = "allow_session", label = "Allow %s for this session" },
-  { key = "reject", label = "Reject (tell the model why)" },
-  { key = "cancel", label = "Cancel all tool calls" },
-}
-
-local function reply(token, decision, reason)
+function H.reply(token, decision, reason)
   host.notify("consent_reply", { token = token, decision = decision, reason = reason })
-end
-
---- The model asked to write through a tool: show what it would do and ask.
----@param data table {token, tool, args, path, hunks, create, mode}
-function M.ask_consent(data)
-  local path = data.path
-  if path then
-    local b = vim.fn.bufnr(path)
-    if b ~= -1 and vim.bo[b].modified then
-      -- whatever the policy: the write would land under the user's unsaved edits
-      reply(data.token, "reject", "the file has unsaved edits in the editor; ask again after it is saved")
-      notify(("zeke: refused %s on %s: it has unsaved edits"):format(data.tool, short(path)), vim.log.levels.WARN)
-      return
-    end
-  end
-  if data.mode == "allow" then
-    reply(data.token, "policy")
-    return
-  end
-  if data.mode == "session" then
-    reply(data.token, "allow_session")
-    return
-  end
-  if data.mode == "function" then
-    local policy = config.get().consent
-    local ok, allowed = pcall(policy, data.tool, data.args)
-    if not ok then
-      reply(data.token, "reject", "the consent policy failed: " .. tostring(allowed))
-    else
-      reply(data.token, allowed and "policy" or "reject", allowed and nil or "refused by the user's policy")
-    end
-    return
-  end
-  local title = {
-    ("The model wants to run %s%s"):format(data.tool, path and (" on " .. short(path)) or ""),
-  }
-  if data.create then
-    table.insert(title, "(a new file)")
-  end
-  if #data.hunks == 0 then
-    for _, l in ipairs(vim.split(vim.inspect(data.args), "\n", { plain = true })) do
-      table.insert(title, l)
-    end
-  end
-  local lines, marks = render(title, data.hunks, nil)
-  local buf = view_buffer("zeke://consent", "wipe")
-  vim.b[buf].zeke_review = "consent"
-  vim.b[buf].zeke_consent = true
-  fill(buf, lines, marks)
-  local win = place(buf)
-  if win and config.get().ui.focus then
-    api.nvim_set_current_win(win)
-  end
-  local items = {}
-  for _, c in ipairs(CHOICES) do
-    table.insert(items, { key = c.key, label = c.label:format(data.tool) })
-  end
-  vim.ui.select(items, {
-    prompt = ("zeke: allow %s%s?"):format(data.tool, path and (" on " .. short(path)) or ""),
-    kind = "zeke.consent",
-    format_item = function(item)
-      return item.label
-    end,
-  }, function(choice)
-    release(buf)
-    if not choice then
-      reply(data.token, "reject", "the user dismissed the prompt")
-    elseif choice.key == "reject" then
-      vim.ui.input({ prompt = "Reason for the model (optional): " }, function(reason)
-        reply(data.token, "reject", reason)
-      end)
-    else
-      reply(data.token, choice.key)
-    end
-  end)
-end
-
---- After a tool wrote a file: show the new content in an unmodified buffer.
----@param path string
-function M.reload(path)
-  local b = vim.fn.bufnr(path)
-  if b ~= -1 and api.nvim_buf_is_loaded(b) and not vim.bo[b].modified then
-    reload_buffer(b)
-  end
 end
 
 return M

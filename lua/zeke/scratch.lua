@@ -1,24 +1,28 @@
---- The answer buffer: `zeke://<id>/<command>`, markdown, read-only to the user,
---- filled as the answer streams in. `q` closes it, `<C-c>` cancels the request.
+--- The answer buffer: `zeke: explain #3`, markdown, read-only to the user, filled
+--- as the answer streams in; its winbar is the answer's header (the badge for this
+--- answer). `q` closes it, `<C-c>` cancels the request.
 
 local config = require("zeke.config")
+local status = require("zeke.status")
 local util = require("zeke.util")
 
 local M = {}
+local H = {}
 
 local api = vim.api
 local ns = api.nvim_create_namespace("zeke.scratch")
+
+--- The word for each command in answer buffer names.
+H.WORDS = { ZekeRefactor = "refactor", ZekeTest = "test", ZekeExplain = "explain" }
+--- How many answers of each command this session has opened (`#3` in the name).
+H.counts = {} ---@type table<string, integer>
 
 -- Public -----------------------------------------------------------------------
 
 --- Create the answer buffer for a request and show it beside the code.
 ---@param req zeke.Request
 function M.open(req)
-  local buf = api.nvim_create_buf(false, true)
-  api.nvim_buf_set_name(buf, ("zeke://%s/%s"):format(req.id, req.command))
-  vim.bo[buf].buftype = "nofile"
-  vim.bo[buf].bufhidden = "hide"
-  vim.bo[buf].swapfile = false
+  local buf = util.scratch_buffer(H.name(req.command), "hide")
   vim.bo[buf].filetype = "markdown"
   vim.bo[buf].modifiable = false
   vim.b[buf].zeke_request = req.id
@@ -53,9 +57,9 @@ function M.show(req)
     end
     win = api.nvim_get_current_win()
     if cfg.layout == "vsplit" then
-      api.nvim_win_set_width(win, M.size(cfg.width, vim.o.columns))
+      api.nvim_win_set_width(win, H.size(cfg.width, vim.o.columns))
     elseif cfg.layout == "split" then
-      api.nvim_win_set_height(win, M.size(cfg.width, vim.o.lines))
+      api.nvim_win_set_height(win, H.size(cfg.width, vim.o.lines))
     end
   end
   api.nvim_win_set_buf(win, req.buf)
@@ -80,13 +84,13 @@ function M.append(req, text)
   if not buf or not api.nvim_buf_is_valid(buf) or text == "" then
     return
   end
-  local followers = M.followers(buf)
+  local followers = H.followers(buf)
   local last_row = api.nvim_buf_line_count(buf) - 1
   local last_line = api.nvim_buf_get_lines(buf, last_row, last_row + 1, true)[1]
   vim.bo[buf].modifiable = true
   api.nvim_buf_set_text(buf, last_row, #last_line, last_row, #last_line, vim.split(text, "\n", { plain = true }))
   vim.bo[buf].modifiable = false
-  M.follow(buf, followers)
+  H.follow(buf, followers)
 end
 
 --- A banner line at the top (degraded mode), above the answer.
@@ -107,7 +111,6 @@ function M.banner(req, text)
       vim.fn.winrestview({ topfill = 1 })
     end)
   end
-  req.banner = text
   M.update_winbar(req)
 end
 
@@ -123,7 +126,7 @@ function M.show_error(req, message)
   for _, l in ipairs(vim.split(message, "\n", { plain = true })) do
     table.insert(lines, "> " .. l)
   end
-  local followers = M.followers(buf)
+  local followers = H.followers(buf)
   local last_row = api.nvim_buf_line_count(buf) - 1
   local last_line = api.nvim_buf_get_lines(buf, last_row, last_row + 1, true)[1]
   if last_row == 0 and last_line == "" then
@@ -136,16 +139,17 @@ function M.show_error(req, message)
   local first = api.nvim_buf_line_count(buf) - #lines + 1
   local last_now = api.nvim_buf_line_count(buf)
   api.nvim_buf_set_extmark(buf, ns, math.max(first, 0), 0, { end_row = last_now, hl_group = "ErrorMsg", hl_eol = true })
-  M.follow(buf, followers)
+  H.follow(buf, followers)
 end
 
---- The winbar shows who answered and what it cost, as it becomes known.
+--- The winbar shows who answered and what it cost, as it becomes known; in a narrow
+--- window it is cut at the end (`%<`), so the marker and the alias stay.
 ---@param req zeke.Request
 function M.update_winbar(req)
   if not req.buf or not api.nvim_buf_is_valid(req.buf) then
     return
   end
-  local text = util.statusline_escape(require("zeke.status").describe(req))
+  local text = util.statusline_escape(status.describe(req)) .. "%<"
   for _, win in ipairs(vim.fn.win_findbuf(req.buf)) do
     vim.wo[win].winbar = text
   end
@@ -160,19 +164,16 @@ function M.close(buf)
   end
 end
 
--- Private ----------------------------------------------------------------------
-
---- The window size for `ui.width`: a fraction (<= 1) of the screen, else a number
---- of columns (lines); always a whole number the screen can hold.
----@param width number|nil
----@param screen integer
----@return integer
-function M.size(width, screen)
-  if type(width) ~= "number" or width ~= width or width <= 0 then
-    width = 0.4
+--- Answer buffers of requests zeke no longer keeps (zeke.requests dropped them)
+--- go, unless they are on screen.
+---@param reqs zeke.Request[]
+function M.discard(reqs)
+  for _, req in ipairs(reqs) do
+    local buf = req.buf
+    if buf and api.nvim_buf_is_valid(buf) and #vim.fn.win_findbuf(buf) == 0 then
+      pcall(api.nvim_buf_delete, buf, { force = true })
+    end
   end
-  local n = width <= 1 and screen * width or width
-  return math.max(1, math.min(math.floor(n), screen))
 end
 
 --- The window in this tab that shows a zeke answer buffer.
@@ -186,9 +187,38 @@ function M.find_window()
   end
 end
 
+-- Private helpers --------------------------------------------------------------
+
+--- A short name for the next answer of this command: `zeke: explain #3`.
+---@param command string
+---@return string
+function H.name(command)
+  local word = H.WORDS[command] or command
+  local name
+  repeat -- skip names taken (by a buffer left from before a :lua reload, say)
+    H.counts[word] = (H.counts[word] or 0) + 1
+    name = ("zeke: %s #%d"):format(word, H.counts[word])
+  until not util.find_buffer(name)
+  return name
+end
+
+--- The window size for `ui.width`: a fraction (<= 1) of the screen, else a number
+--- of columns (lines); always a whole number the screen can hold.
+---@param width number|nil
+---@param screen integer
+---@return integer
+function H.size(width, screen)
+  if type(width) ~= "number" or width ~= width or width <= 0 then
+    width = 0.4
+  end
+  local n = width <= 1 and screen * width or width
+  return math.max(1, math.min(math.floor(n), screen))
+end
+
+--- The windows showing the end of the buffer (they keep following it).
 ---@param buf integer
 ---@return integer[]
-function M.followers(buf)
+function H.followers(buf)
   local out = {}
   local last = api.nvim_buf_line_count(buf)
   for _, win in ipairs(vim.fn.win_findbuf(buf)) do
@@ -201,7 +231,7 @@ end
 
 ---@param buf integer
 ---@param wins integer[]
-function M.follow(buf, wins)
+function H.follow(buf, wins)
   local last = api.nvim_buf_line_count(buf)
   for _, win in ipairs(wins) do
     if api.nvim_win_is_valid(win) then

@@ -1,18 +1,26 @@
 --- The status badge: computed from `vim.g.zeke_status`, never by asking the host,
---- so statuslines can call it on every redraw.
+--- so statuslines can call it on every redraw. It is rebuilt when zeke.requests
+--- publishes a new status, and statuslines are redrawn on `User ZekeStatus`.
+---
+--- One badge per window: the answer window's winbar shows it, so that window's
+--- statusline leaves it out, as do the review windows (below the answer).
 
 local util = require("zeke.util")
 
 local M = {}
+local H = {}
 
-local cached = nil ---@type string|nil
+local api = vim.api
 
-local MARKERS = {
+H.MARKERS = {
   streaming = "…",
   done = "✓",
   error = "✗",
   cancelled = "⊘",
 }
+
+H.cached = nil ---@type string|nil
+H.cached_revision = -1
 
 -- Public -----------------------------------------------------------------------
 
@@ -53,7 +61,7 @@ end
 ---@param s table  a request or vim.g.zeke_status
 ---@return string
 function M.describe(s)
-  local parts = { "zeke", MARKERS[s.state] or "" }
+  local parts = { "zeke", H.MARKERS[s.state] or "" }
   local who = s.alias or "auto"
   local model = s.model
   if model and model ~= who then
@@ -93,29 +101,50 @@ end
 
 --- The statusline badge (cheap: a cached string, rebuilt when the status changes),
 --- escaped for a statusline format: the router's text in it is shown, never run.
+--- Empty in answer and review windows (the answer's winbar already shows it).
 ---@return string
 function M.statusline()
-  if cached then
-    return cached
+  -- %!: g:statusline_winid is the window drawn; %{}: that window is the current one
+  local win = vim.g.statusline_winid or api.nvim_get_current_win()
+  if H.has_header(win) then
+    return ""
+  end
+  local requests = package.loaded["zeke.requests"]
+  local revision = requests and requests.revision or 0
+  if H.cached and H.cached_revision == revision then
+    return H.cached
   end
   local s = vim.g.zeke_status
-  if type(s) ~= "table" or not s.state then
-    local reqs = package.loaded["zeke.requests"]
-    if reqs and reqs.degraded then
-      cached = "zeke DEGRADED"
-    else
-      cached = ""
-    end
-    return cached
+  if type(s) == "table" and s.state then
+    H.cached = util.statusline_escape(M.describe(s))
+  else
+    H.cached = (requests and requests.degraded) and "zeke DEGRADED" or ""
   end
-  cached = util.statusline_escape(M.describe(s))
-  return cached
+  H.cached_revision = revision
+  return H.cached
 end
 
---- Status changed: drop the cached badge and let statuslines redraw.
+--- Forget the cached badge and let statuslines redraw (zeke.requests published a
+--- new status; `User ZekeStatus` calls it).
 function M.changed()
-  cached = nil
+  H.cached = nil
   vim.cmd.redrawstatus({ bang = true, mods = { emsg_silent = true } })
 end
+
+-- Private helpers --------------------------------------------------------------
+
+--- Does the window show an answer (its winbar is the badge) or a review of one?
+---@param win integer
+---@return boolean
+function H.has_header(win)
+  local ok, buf = pcall(api.nvim_win_get_buf, win)
+  return ok and (vim.b[buf].zeke_request ~= nil or vim.b[buf].zeke_review ~= nil)
+end
+
+api.nvim_create_autocmd("User", {
+  pattern = "ZekeStatus",
+  group = api.nvim_create_augroup("zeke.status", { clear = true }),
+  callback = M.changed,
+})
 
 return M

@@ -1,7 +1,95 @@
---- Small shared helpers: making text from a server or a model safe to show, and
---- checking values (URLs, numbers) the config hands to the host.
+--- Small shared helpers: messages, zeke's own buffers, the host's Python
+--- environment, making text from a server or a model safe to show, and checking
+--- values (URLs, numbers) the config hands to the host.
 
 local M = {}
+
+local api = vim.api
+
+-- Messages --------------------------------------------------------------------
+
+--- Every message zeke shows goes through here (titled "zeke" for notifiers).
+---@param msg string
+---@param level? integer  a vim.log.levels value, INFO by default
+function M.notify(msg, level)
+  vim.notify(msg, level or vim.log.levels.INFO, { title = "zeke" })
+end
+
+-- Buffers ---------------------------------------------------------------------
+
+--- zeke's own buffer named `name` (answer, review, consent, stats, audit): the one
+--- of that name if it exists, else a new scratch buffer. Not a file ('buftype'
+--- nofile: the name stays as it is, whatever the working directory), no swap file,
+--- `b:zeke_view` set (one of zeke's own).
+---@param name string  short and readable: `zeke: explain #3`
+---@param bufhidden "hide"|"wipe"
+---@return integer buf
+function M.scratch_buffer(name, bufhidden)
+  local buf = M.find_buffer(name)
+  if not buf then
+    buf = api.nvim_create_buf(false, true)
+    api.nvim_buf_set_name(buf, name)
+  end
+  vim.bo[buf].buftype = "nofile"
+  vim.bo[buf].bufhidden = bufhidden
+  vim.bo[buf].swapfile = false
+  vim.b[buf].zeke_view = true
+  return buf
+end
+
+--- The buffer whose name (as `:ls` shows it) is exactly `name`.
+---@param name string
+---@return integer|nil
+function M.find_buffer(name)
+  for _, b in ipairs(api.nvim_list_bufs()) do
+    if vim.fn.bufname(b) == name then
+      return b
+    end
+  end
+end
+
+--- `base`, or `base #2`, `#3`… : the first that no buffer has.
+---@param base string
+---@return string
+function M.free_name(base)
+  local name, n = base, 1
+  while M.find_buffer(name) do
+    n = n + 1
+    name = ("%s #%d"):format(base, n)
+  end
+  return name
+end
+
+-- The Python host's environment -----------------------------------------------
+
+--- PYTHONPATH for the host and the doctor: the plugin's rplugin/python3, then the
+--- user's own.
+---@param root string  the plugin's root directory
+---@return string
+function M.pythonpath(root)
+  local path = root .. "/rplugin/python3"
+  if vim.env.PYTHONPATH and vim.env.PYTHONPATH ~= "" then
+    path = path .. ":" .. vim.env.PYTHONPATH
+  end
+  return path
+end
+
+--- Pad (or cut, with "…") text to a display width: columns line up whatever the
+--- characters' widths (wide CJK, combining marks, "→").
+---@param s string
+---@param width integer
+---@return string
+function M.pad(s, width)
+  local w = vim.fn.strdisplaywidth(s)
+  if w > width then
+    local cut = s
+    while vim.fn.strdisplaywidth(cut) > width - 1 do
+      cut = vim.fn.strcharpart(cut, 0, vim.fn.strchars(cut) - 1)
+    end
+    s, w = cut .. "…", vim.fn.strdisplaywidth(cut) + 1
+  end
+  return s .. (" "):rep(width - w)
+end
 
 -- Display ---------------------------------------------------------------------
 

@@ -18,7 +18,7 @@ DEFAULT_BUILDS = [STABLE]  # the key tests run on every build (@every_build)
 PROMPT_RECORDER = """
 _G.prompts = {}
 vim.ui.select = function(items, opts, on_choice)
-  local b = vim.fn.bufnr('zeke://consent')
+  local b = vim.fn.bufnr('zeke: consent')
   table.insert(_G.prompts, b ~= -1 and vim.api.nvim_buf_line_count(b) or 0)
   local cancel
   for i, item in ipairs(items) do

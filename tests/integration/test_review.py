@@ -123,9 +123,10 @@ def pending_ids(nv) -> list[str]:
 
 def review_buffer_lines(nv, rid: str) -> list[str] | None:
     return nv.lua(
-        "local b = vim.fn.bufnr(...); if b == -1 then return vim.NIL end;"
-        "return vim.api.nvim_buf_get_lines(b, 0, -1, false)",
-        f"zeke://review/{rid}",
+        "for _, b in ipairs(vim.api.nvim_list_bufs()) do"
+        "  if vim.b[b].zeke_review == ... then return vim.api.nvim_buf_get_lines(b, 0, -1, false) end"
+        " end return vim.NIL",
+        rid,
     )
 
 
@@ -239,7 +240,12 @@ def test_hunk_by_hunk_reject_one_with_the_review_key(make_nvim, omen, project):
     # in the review buffer, cursor on hunk 1, press r
     shown = review_buffer_lines(nv, last["id"])
     row = next(i for i, s in enumerate(shown) if "hunk 1" in s)
-    win = nv.lua("return vim.fn.bufwinid(...)", f"zeke://review/{last['id']}")
+    win = nv.lua(
+        "for _, b in ipairs(vim.api.nvim_list_bufs()) do"
+        "  if vim.b[b].zeke_review == ... then return vim.fn.bufwinid(b) end"
+        " end return -1",
+        last["id"],
+    )
     assert win != -1
     nv.lua("vim.api.nvim_set_current_win(...)", win)
     nv.nvim.current.window.cursor = (row + 1, 0)
@@ -502,7 +508,7 @@ def test_accept_writes_through_glyph_and_reloads(make_nvim, omen, project):
     assert all(r["project"] == "grim" and r["server"] for r in rows)
 
     nv.cmd("ZekeAudit")
-    listing = wait_for(lambda: nv.buf_lines("zeke://audit"), message="the :ZekeAudit listing")
+    listing = wait_for(lambda: nv.buf_lines("zeke: audit"), message="the :ZekeAudit listing")
     text = "\n".join(listing)
     assert "read_file" in text and "write_file" in text and "allow" in text
 

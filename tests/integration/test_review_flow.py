@@ -88,8 +88,7 @@ def review_windows(nv) -> list[dict[str, Any]]:
         local out = {}
         for _, w in ipairs(vim.api.nvim_tabpage_list_wins(0)) do
           local b = vim.api.nvim_win_get_buf(w)
-          local name = vim.api.nvim_buf_get_name(b)
-          local id = name:match('^zeke://review/(.+)$')
+          local id = not vim.b[b].zeke_consent and vim.b[b].zeke_review
           if id then
             table.insert(out, {
               win = w,

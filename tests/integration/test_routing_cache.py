@@ -653,10 +653,10 @@ def test_model_picker_shows_what_the_cache_knows_and_drives_the_next_request(
     nv.cmd("ZekeStats")
     table = wait_for(
         lambda: nv.lua(
-            "local b = vim.fn.bufnr('zeke://stats'); if b == -1 then return nil end;"
+            "local b = vim.fn.bufnr('zeke: stats'); if b == -1 then return nil end;"
             "return vim.api.nvim_buf_get_lines(b, 0, -1, false)"
         ),
-        message="the zeke://stats buffer",
+        message="the zeke: stats buffer",
     )
     assert table[0] == "zeke stats — grim"
     header = table[2].split()
@@ -755,10 +755,10 @@ def test_unwritable_location_means_no_stats_and_one_message(
     nv.cmd("ZekeStats")
     table = wait_for(
         lambda: nv.lua(
-            "local b = vim.fn.bufnr('zeke://stats'); if b == -1 then return nil end;"
+            "local b = vim.fn.bufnr('zeke: stats'); if b == -1 then return nil end;"
             "return vim.api.nvim_buf_get_lines(b, 0, -1, false)"
         ),
-        message="the zeke://stats buffer",
+        message="the zeke: stats buffer",
     )
     assert "(no requests recorded yet)" in table
     assert not unwritable_db.parent.is_dir()

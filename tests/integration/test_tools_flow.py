@@ -47,7 +47,7 @@ vim.ui.select = function(items, opts, on_choice)
   for i, item in ipairs(items) do
     labels[i] = opts.format_item and opts.format_item(item) or tostring(item)
   end
-  local b = vim.fn.bufnr('zeke://consent')
+  local b = vim.fn.bufnr('zeke: consent')
   table.insert(_G.prompts, {
     prompt = opts.prompt or '',
     kind = opts.kind or '',
@@ -177,7 +177,7 @@ def test_write_asks_with_the_diff_and_allow_once_writes(make_nvim, omen, project
     assert "write_file" in p["prompt"] and "notes.txt" in p["prompt"]
     assert p["labels"] == LABELS
     assert "-old" in p["shown"] and "+new" in p["shown"]
-    assert nv.lua("return vim.fn.bufnr('zeke://consent')") == -1  # closed after the answer
+    assert nv.lua("return vim.fn.bufnr('zeke: consent')") == -1  # closed after the answer
     assert (project / "notes.txt").read_text() == "new\n"
     wait_for(
         lambda: (

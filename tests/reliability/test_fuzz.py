@@ -444,7 +444,7 @@ try("ZekeModel", function() picker.run(nil) end)
 for _, what in ipairs({ "stats", "audit" }) do
   try("Zeke" .. what, function()
     picker[what](false)
-    out[what] = vim.api.nvim_buf_get_lines(vim.fn.bufnr("zeke://" .. what), 0, -1, false)
+    out[what] = vim.api.nvim_buf_get_lines(vim.fn.bufnr("zeke: " .. what), 0, -1, false)
   end)
 end
 host.call, vim.ui.select = real_call, real_select

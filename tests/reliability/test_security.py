@@ -48,7 +48,7 @@ def everything_the_user_can_see(nv) -> str:
             nv.lua(
                 "local out = {}"
                 " for _, b in ipairs(vim.api.nvim_list_bufs()) do"
-                "   if vim.api.nvim_buf_get_name(b):match('^zeke://') then"
+                "   if vim.b[b].zeke_view then"
                 "     table.insert(out, table.concat(vim.api.nvim_buf_get_lines(b, 0, -1, false), '\\n'))"
                 "   end"
                 " end return table.concat(out, '\\n')"

@@ -14,7 +14,7 @@ from typing import Any
 
 from zeke.errors import ZekeError
 from zeke.health.probes import OllamaProbe, OmenProbe, Probes, omen_root
-from zeke.health.report import Check
+from zeke.health.report import Check, counted
 from zeke.settings import Settings, read_api_key
 
 __all__ = [
@@ -137,11 +137,14 @@ def router_models_check(
             "Configure at least one provider in OMEN (omen.toml).",
         )
     if priced:
-        return Check("OMEN models", "ok", f"{n} models listed, prices for {priced} of them")
+        return Check(
+            "OMEN models", "ok", f"{counted(n, 'model')} listed, prices for {priced} of them"
+        )
     return Check(
         "OMEN models",
         "info",
-        f"{n} models listed, no prices: costs show as unknown ($?) unless the router reports them",
+        f"{counted(n, 'model')} listed, no prices: costs show as unknown ($?) "
+        "unless the router reports them",
         "Nothing to do, unless you want costs: list pricing in OMEN's config.",
     )
 
@@ -244,7 +247,11 @@ def _no_local_alias(settings: Settings, pulled: list[str], omen_up: bool) -> Che
             "Ollama models",
             "info",
             f'no alias uses provider "ollama"; degraded mode would use {pulled[0]} '
-            f"(the first of {len(pulled)} pulled)",
+            + (
+                "(the only one pulled)"
+                if len(pulled) == 1
+                else f"(the first of {len(pulled)} pulled)"
+            ),
             'Add an alias with provider = "ollama" to choose the local model.',
         )
     return Check(

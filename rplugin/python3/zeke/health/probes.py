@@ -19,7 +19,7 @@ from typing import Any
 
 from zeke.errors import ZekeError
 from zeke.health.checks import DB_TIMEOUT, check_database
-from zeke.health.report import Check
+from zeke.health.report import Check, counted
 from zeke.settings import Settings, read_api_key
 
 __all__ = [
@@ -230,7 +230,7 @@ async def probe_glyph(settings: Settings, cwd: str, timeout: float) -> Check:
     names = ", ".join(t.name for t in tools) or "(none)"
     if not tools:
         return Check("Glyph", "warn", f"{who} answered but lists no tools", fix)
-    return Check("Glyph", "ok", f"{who}: {len(tools)} tools: {names}")
+    return Check("Glyph", "ok", f"{who}: {counted(len(tools), 'tool')}: {names}")
 
 
 async def run_probes(settings: Settings, env: Mapping[str, str], cwd: str) -> Probes:

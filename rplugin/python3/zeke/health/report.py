@@ -13,11 +13,16 @@ from dataclasses import dataclass
 
 from zeke.settings import Settings
 
-__all__ = ["STATUSES", "Check", "format_text", "overall_ok", "scrub"]
+__all__ = ["STATUSES", "Check", "counted", "format_text", "overall_ok", "scrub"]
 
 STATUSES = ("ok", "warn", "error", "info")
 
 _LABELS = {"ok": "OK", "warn": "WARN", "error": "ERROR", "info": "info"}
+
+
+def counted(n: int, word: str) -> str:
+    """``1 model``, ``4 models``: a count and its noun, singular when it is one."""
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
 
 
 @dataclass
