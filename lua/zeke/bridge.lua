@@ -130,7 +130,7 @@ function global.degraded(data)
 end
 
 function global.consent(data)
-  require("zeke.review").ask_consent(data)
+  require("zeke.consent").ask(data)
 end
 
 -- Public -----------------------------------------------------------------------

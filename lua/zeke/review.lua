@@ -15,10 +15,11 @@
 --- change of the current window (see `M.target`). Nothing is written until the user
 --- applies, and the original is found again by content.
 ---
---- Tool-call writes (consent = "ask") use the same diff view, then ask: allow
---- once, allow for this session, reject (with a reason for the model), cancel all.
+--- Tool-call writes (consent = "ask") use the same window and diff view
+--- (`zeke.diffview`); `zeke.consent` asks about them.
 
 local config = require("zeke.config")
+local diffview = require("zeke.diffview")
 local host = require("zeke.host")
 local util = require("zeke.util")
 
@@ -84,7 +85,7 @@ function M.offer(req)
   local review = { id = p.id, seq = H.seq, req = req, proposal = p, decisions = {}, hunk_rows = {} }
   M.pending[p.id] = review
   M.current = p.id
-  local win = H.review_window()
+  local win = diffview.window()
   if win and (win == api.nvim_get_current_win() or vim.b[api.nvim_win_get_buf(win)].zeke_consent) then
     -- the user is reviewing there, or a tool asks for consent: what they look at
     -- stays; this change waits its turn (the title counts it, `]r` reaches it)
@@ -195,7 +196,7 @@ function M.apply(id, on_done)
     return
   end
   ---@cast reopened boolean
-  local name = H.short(review.proposal.path)
+  local name = diffview.short(review.proposal.path)
   local function close_again()
     if reopened and api.nvim_buf_is_valid(buf) then
       pcall(api.nvim_buf_delete, buf, { unload = true }) -- as it was: closed
@@ -321,90 +322,6 @@ function M.reject_all()
   M.reject(nil)
 end
 
--- Consent for tool-call writes -------------------------------------------------
-
-H.CHOICES = {
-  { key = "allow", label = "Allow once" },
-  { key = "allow_session", label = "Allow %s for this session" },
-  { key = "reject", label = "Reject (tell the model why)" },
-  { key = "cancel", label = "Cancel all tool calls" },
-}
-
---- The model asked to write through a tool: show what it would do and ask.
----@param data table {token, tool, args, path, hunks, create, mode}
-function M.ask_consent(data)
-  local path = data.path
-  if path then
-    local b = vim.fn.bufnr(path)
-    if b ~= -1 and vim.bo[b].modified then
-      -- whatever the policy: the write would land under the user's unsaved edits
-      H.reply(data.token, "reject", "the file has unsaved edits in the editor; ask again after it is saved")
-      notify(("zeke: refused %s on %s: it has unsaved edits"):format(data.tool, H.short(path)), vim.log.levels.WARN)
-      return
-    end
-  end
-  if data.mode == "allow" then
-    H.reply(data.token, "policy")
-    return
-  end
-  if data.mode == "session" then
-    H.reply(data.token, "allow_session")
-    return
-  end
-  if data.mode == "function" then
-    local policy = config.get().consent
-    local ok, allowed = pcall(policy, data.tool, data.args)
-    if not ok then
-      H.reply(data.token, "reject", "the consent policy failed: " .. tostring(allowed))
-    else
-      H.reply(data.token, allowed and "policy" or "reject", allowed and nil or "refused by the user's policy")
-    end
-    return
-  end
-  local title = {
-    ("The model wants to run %s%s"):format(data.tool, path and (" on " .. H.short(path)) or ""),
-  }
-  if data.create then
-    table.insert(title, "(a new file)")
-  end
-  if #data.hunks == 0 then
-    for _, l in ipairs(vim.split(vim.inspect(data.args), "\n", { plain = true })) do
-      table.insert(title, l)
-    end
-  end
-  local lines, marks = H.render(title, data.hunks, nil)
-  local buf = util.scratch_buffer("zeke: consent", "wipe")
-  vim.b[buf].zeke_review = "consent"
-  vim.b[buf].zeke_consent = true
-  H.fill(buf, lines, marks)
-  local win = H.place(buf)
-  if win and config.get().ui.focus then
-    api.nvim_set_current_win(win)
-  end
-  local items = {}
-  for _, c in ipairs(H.CHOICES) do
-    table.insert(items, { key = c.key, label = c.label:format(data.tool) })
-  end
-  vim.ui.select(items, {
-    prompt = ("zeke: allow %s%s?"):format(data.tool, path and (" on " .. H.short(path)) or ""),
-    kind = "zeke.consent",
-    format_item = function(item)
-      return item.label
-    end,
-  }, function(choice)
-    H.release(buf)
-    if not choice then
-      H.reply(data.token, "reject", "the user dismissed the prompt")
-    elseif choice.key == "reject" then
-      vim.ui.input({ prompt = "Reason for the model (optional): " }, function(reason)
-        H.reply(data.token, "reject", reason)
-      end)
-    else
-      H.reply(data.token, choice.key)
-    end
-  end)
-end
-
 --- After a tool wrote a file: show the new content in an unmodified buffer.
 ---@param path string
 function M.reload(path)
@@ -414,14 +331,28 @@ function M.reload(path)
   end
 end
 
--- Private helpers --------------------------------------------------------------
-
-function H.short(path)
-  if not path or path == "" then
-    return "the buffer"
+--- A review or consent view is done: the review window shows the newest pending
+--- change instead (other windows close, as does the review window when none is
+--- left), then the buffer goes.
+---@param buf integer|nil
+function M.release(buf)
+  if not (buf and api.nvim_buf_is_valid(buf)) then
+    return
   end
-  return vim.fn.fnamemodify(path, ":~:.")
+  local after = H.newest()
+  for _, win in ipairs(vim.fn.win_findbuf(buf)) do
+    if after and vim.w[win].zeke_review then
+      H.redraw(after)
+      api.nvim_win_set_buf(win, after.buf)
+      H.preview_inline(after)
+    elseif #api.nvim_list_wins() > 1 then
+      pcall(api.nvim_win_close, win, true)
+    end
+  end
+  pcall(api.nvim_buf_delete, buf, { force = true })
 end
+
+-- Private helpers --------------------------------------------------------------
 
 --- Pending changes, oldest first.
 ---@return zeke.Review[]
@@ -445,110 +376,6 @@ function H.still_pending()
   return n == 0 and "" or ("; %d more pending (:ZekeReview)"):format(n)
 end
 
---- Render hunks into lines + highlight spans; also returns each hunk's header row.
----@param title string[]
----@param hunks table[]
----@param decisions table<integer, string>|nil
-function H.render(title, hunks, decisions)
-  local lines, marks, rows = {}, {}, {}
-  for _, t in ipairs(title) do
-    table.insert(lines, t)
-    table.insert(marks, { #lines - 1, "Comment" })
-  end
-  for _, h in ipairs(hunks) do
-    table.insert(lines, "")
-    local state = decisions and decisions[h.index] or nil
-    local label = state == "accept" and "  [accepted]" or state == "reject" and "  [rejected]" or ""
-    table.insert(lines, ("%s  hunk %d%s"):format(h.header, h.index + 1, label))
-    rows[h.index] = #lines - 1
-    table.insert(marks, { #lines - 1, state == "reject" and "Comment" or "Title" })
-    for _, l in ipairs(h.old_lines) do
-      table.insert(lines, "-" .. l)
-      table.insert(marks, { #lines - 1, state == "reject" and "Comment" or "DiffDelete" })
-    end
-    for _, l in ipairs(h.new_lines) do
-      table.insert(lines, "+" .. l)
-      table.insert(marks, { #lines - 1, state == "reject" and "Comment" or "DiffAdd" })
-    end
-  end
-  return lines, marks, rows
-end
-
---- Replace a view buffer's text and highlights; windows showing it keep their cursor.
----@param buf integer
----@param lines string[]
----@param marks table[]
-function H.fill(buf, lines, marks)
-  local cursors = {}
-  for _, win in ipairs(vim.fn.win_findbuf(buf)) do
-    cursors[win] = api.nvim_win_get_cursor(win)
-  end
-  vim.bo[buf].modifiable = true
-  api.nvim_buf_set_lines(buf, 0, -1, false, lines)
-  vim.bo[buf].modifiable = false
-  api.nvim_buf_clear_namespace(buf, ns, 0, -1)
-  for _, m in ipairs(marks) do
-    api.nvim_buf_set_extmark(buf, ns, m[1], 0, { line_hl_group = m[2] })
-  end
-  for win, pos in pairs(cursors) do
-    pcall(api.nvim_win_set_cursor, win, { math.min(pos[1], #lines), pos[2] })
-  end
-end
-
---- This tab's review window, if it is open (and still shows a review or consent view).
----@return integer|nil
-function H.review_window()
-  for _, win in ipairs(api.nvim_tabpage_list_wins(0)) do
-    if vim.w[win].zeke_review and vim.b[api.nvim_win_get_buf(win)].zeke_review then
-      return win
-    end
-  end
-end
-
---- A new review window without moving the cursor: a split below the answer window
---- (at the bottom when there is none), or a floating window when there is no room
---- for a split (E36): a float needs none, so a change is always shown.
----@param buf integer
----@return integer|nil
-function H.open_window(buf)
-  local answer = require("zeke.scratch").find_window()
-  local ok, win = pcall(api.nvim_open_win, buf, false, { split = "below", win = answer or -1 })
-  if not ok then
-    local height = math.max(1, math.floor((vim.o.lines - vim.o.cmdheight) / 2) - 2)
-    ok, win = pcall(api.nvim_open_win, buf, false, {
-      relative = "editor",
-      row = math.max(0, vim.o.lines - vim.o.cmdheight - height - 2),
-      col = 0,
-      width = math.max(1, vim.o.columns - 2),
-      height = height,
-      border = "single",
-      title = " zeke review ",
-    })
-    if not ok then
-      return nil
-    end
-  end
-  vim.w[win].zeke_review = true
-  for name, value in pairs({ number = false, relativenumber = false, wrap = false }) do
-    api.nvim_set_option_value(name, value, { scope = "local", win = win })
-  end
-  return win
-end
-
---- Show a review or consent buffer in this tab's review window (made if missing).
----@param buf integer
----@return integer|nil win
-function H.place(buf)
-  local win = H.review_window()
-  if not win then
-    return H.open_window(buf)
-  end
-  if api.nvim_win_get_buf(win) ~= buf then
-    api.nvim_win_set_buf(win, buf)
-  end
-  return win
-end
-
 --- Where the selection starts now (0-based row): its extmark moved with edits above it.
 ---@param review zeke.Review
 ---@return integer|nil
@@ -569,11 +396,11 @@ function H.label(review)
   local p = review.proposal
   local src = review.req.source
   if p.kind ~= "selection" or not src then
-    return H.short(p.path)
+    return diffview.short(p.path)
   end
   local row = H.anchor_row(review)
   local first = row and row + 1 or src.start_line
-  return ("%s (lines %d–%d)"):format(H.short(p.path), first, first + src.end_line - src.start_line)
+  return ("%s (lines %d–%d)"):format(diffview.short(p.path), first, first + src.end_line - src.start_line)
 end
 
 --- Inline preview in the source buffer: old lines marked, new ones as virtual lines.
@@ -749,7 +576,7 @@ function H.redraw(review)
       pos = i
     end
   end
-  local what = (p.kind == "file" and p.create) and ("Proposed new file %s"):format(H.short(p.path))
+  local what = (p.kind == "file" and p.create) and ("Proposed new file %s"):format(diffview.short(p.path))
     or ("Proposed change to %s"):format(H.label(review))
   local head = ("%s — %d hunk%s"):format(what, #p.hunks, #p.hunks == 1 and "" or "s")
   local keys = "a accept hunk · r reject hunk · A or <CR> apply · R reject all · ]h [h move · q close"
@@ -757,13 +584,13 @@ function H.redraw(review)
     head = head .. (" · change %d of %d pending"):format(pos, #list)
     keys = keys .. " · ]r [r other changes"
   end
-  local lines, marks, rows = H.render({ head, keys }, p.hunks, review.decisions)
+  local lines, marks, rows = diffview.render({ head, keys }, p.hunks, review.decisions)
   if not (review.buf and api.nvim_buf_is_valid(review.buf)) then
-    review.buf = util.scratch_buffer(util.free_name("zeke: review " .. H.short(p.path)), "hide")
+    review.buf = util.scratch_buffer(util.free_name("zeke: review " .. diffview.short(p.path)), "hide")
     vim.b[review.buf].zeke_review = review.id
     H.map_keys(review)
   end
-  H.fill(review.buf, lines, marks)
+  diffview.fill(review.buf, lines, marks)
   review.hunk_rows = rows
 end
 
@@ -772,7 +599,7 @@ end
 ---@param enter boolean  move the cursor into the review window
 function H.display(review, enter)
   H.redraw(review)
-  local win = H.place(review.buf)
+  local win = diffview.place(review.buf)
   H.preview_inline(review)
   if win and enter then
     api.nvim_set_current_win(win)
@@ -788,27 +615,6 @@ function H.refresh()
   end
 end
 
---- A review or consent view is done: the review window shows the newest pending
---- change instead (other windows close, as does the review window when none is
---- left), then the buffer goes.
----@param buf integer|nil
-function H.release(buf)
-  if not (buf and api.nvim_buf_is_valid(buf)) then
-    return
-  end
-  local after = H.newest()
-  for _, win in ipairs(vim.fn.win_findbuf(buf)) do
-    if after and vim.w[win].zeke_review then
-      H.redraw(after)
-      api.nvim_win_set_buf(win, after.buf)
-      H.preview_inline(after)
-    elseif #api.nvim_list_wins() > 1 then
-      pcall(api.nvim_win_close, win, true)
-    end
-  end
-  pcall(api.nvim_buf_delete, buf, { force = true })
-end
-
 --- The change is settled (applied or rejected): drop its preview, view and state.
 ---@param review zeke.Review
 function H.forget(review)
@@ -816,7 +622,7 @@ function H.forget(review)
   M.pending[review.id] = nil
   local after = H.newest()
   M.current = after and after.id or nil
-  H.release(review.buf)
+  M.release(review.buf)
   review.buf = nil
   -- the newest other change for the same buffer gets the inline preview
   local b = review.source_buf
@@ -860,7 +666,7 @@ end
 ---@param buf integer
 ---@return string|nil why, string|nil how
 function H.refusal(buf)
-  local name = H.short(api.nvim_buf_get_name(buf))
+  local name = diffview.short(api.nvim_buf_get_name(buf))
   local bt = vim.bo[buf].buftype
   if bt == "terminal" or bt == "prompt" or bt == "quickfix" or bt == "help" then
     return ("%s is a %s buffer now, not a file"):format(name, bt), nil
@@ -892,7 +698,8 @@ function H.target_buffer(review)
         "zeke: the buffer this change was for was closed, and it has no file to read again; nothing was changed"
     end
     if vim.fn.filereadable(path) ~= 1 then
-      return nil, ("zeke: %s was closed, and the file is no longer on disk; nothing was changed"):format(H.short(path))
+      return nil,
+        ("zeke: %s was closed, and the file is no longer on disk; nothing was changed"):format(diffview.short(path))
     end
     if not (buf and api.nvim_buf_is_valid(buf)) then
       buf = vim.fn.bufadd(path)
@@ -902,7 +709,7 @@ function H.target_buffer(review)
       local ok, err = pcall(vim.fn.bufload, buf)
       if not ok or not api.nvim_buf_is_loaded(buf) then
         local why = "zeke: %s was closed and could not be read again (%s); nothing was changed"
-        return nil, why:format(H.short(path), tostring(err))
+        return nil, why:format(diffview.short(path), tostring(err))
       end
     end
     src.buf = buf
@@ -912,7 +719,7 @@ function H.target_buffer(review)
   local buf = vim.fn.bufadd(path)
   local ok, err = pcall(vim.fn.bufload, buf)
   if not ok then
-    return nil, ("zeke: cannot read %s (%s); nothing was changed"):format(H.short(path), err)
+    return nil, ("zeke: cannot read %s (%s); nothing was changed"):format(diffview.short(path), err)
   end
   vim.bo[buf].buflisted = true
   if p.create then
@@ -926,10 +733,6 @@ function H.target_buffer(review)
     })
   end
   return buf, false
-end
-
-function H.reply(token, decision, reason)
-  host.notify("consent_reply", { token = token, decision = decision, reason = reason })
 end
 
 return M
