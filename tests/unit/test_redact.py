@@ -10,7 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from zeke.engine.redact import redact, starts_inside_private_key
+from zeke.engine.private_keys import starts_inside_private_key
+from zeke.engine.redact import redact
 
 # Fake secrets are assembled at run time so that secret scanners do not flag
 # this file; they have the real shapes.

@@ -14,8 +14,9 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from zeke.engine.private_keys import starts_inside_private_key
 from zeke.engine.prompts import default_instruction, system_prompt
-from zeke.engine.redact import redact, starts_inside_private_key
+from zeke.engine.redact import redact
 from zeke.errors import ZekeError
 
 _SEVERITIES = {1: "error", 2: "warning", 3: "info", 4: "hint"}
