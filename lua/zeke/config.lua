@@ -436,11 +436,12 @@ M.schema = {
     type = "table",
     doc = {
       "Alias name to `{ provider, model, tags }`. zeke sends the alias name as `model` and lets the "
-        .. "router resolve it; a router that cannot (it answers 404 or 500) gets one retry with the "
-        .. "alias's `model`, remembered for that endpoint. `provider` and `model` also stand in for who "
-        .. 'answered when the router does not say, and an alias whose `provider` is `"ollama"` names the '
-        .. "model for |zeke-degraded| mode. Yours are merged over these; `tags` are routing hints "
-        .. "(|zeke-request|) whose values are strings, numbers or booleans.",
+        .. "router resolve it; a router that answers it does not know the name gets one retry with the "
+        .. "alias's `model` (or, for `auto`, a model chosen by intent), used for 5 minutes on that "
+        .. "endpoint (|zeke-troubleshooting|). `model` names who answered when the router does not say "
+        .. "and lists it; `provider` is never shown as a fact, and an alias whose `provider` is "
+        .. '`"ollama"` names the model for |zeke-degraded| mode. Yours are merged over these; `tags` are '
+        .. "routing hints (|zeke-request|) whose values are strings, numbers or booleans.",
     },
   },
   tags = {

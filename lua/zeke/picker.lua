@@ -104,52 +104,67 @@ function M.set(alias)
       msg = msg .. " (for this session only: the stats cache is unavailable)"
     end
     notify(msg)
-    vim.api.nvim_exec_autocmds("User", { pattern = "ZekeStatus", modeline = false })
+    require("zeke.requests").set_alias(result.alias)
   end)
 end
 
---- The lines of the :ZekeStats table.
+--- The lines of the :ZekeStats table: one row per (alias, model, provider) group,
+--- columns by display width. `ok` is the share of requests that ran to an end
+--- (cancelled ones, counted under `⊘`, are the user's choice, not failures); `~`
+--- marks a token count that is partly zeke's estimate, `?` what no server reported.
 ---@param result table  the host's answer: project, rows
 ---@param all boolean
 ---@return string[]
 function M.stats_lines(result, all)
   local rows = type(result.rows) == "table" and result.rows or {}
-  local lines = {
-    ("zeke stats — %s"):format(all and "all projects" or H.cell(result.project)),
-    "",
-    ("%-12s %-24s %-10s %5s %6s %9s %9s %9s %9s %9s"):format(
-      "alias",
-      "model",
-      "provider",
-      "reqs",
-      "ok",
-      "ttfb p50",
-      "ttfb p95",
-      "tok in",
-      "tok out",
-      "cost"
-    ),
-  }
+  local header =
+    { "alias", "model", "provider", "reqs", "ok", "⊘", "ttfb p50", "ttfb p95", "tok in", "tok out", "cost" }
+  local right = { false, false, false, true, true, true, true, true, true, true, true }
+  local body = {}
   for _, r in ipairs(rows) do
     local cost = status.format_cost(H.nz(r.cost_usd) and r.cost_usd or nil)
     if H.count(r.cost_unknown) > 0 and H.nz(r.cost_usd) then
       cost = cost .. "+?"
     end
-    table.insert(
-      lines,
-      ("%-12s %-24s %-10s %5d %6s %9s %9s %9d %9d %9s"):format(
-        H.cell(r.alias),
-        H.cell(r.model) .. (r.degraded == true and " (degraded)" or ""),
-        H.cell(r.provider),
-        H.count(r.requests),
-        H.pct(r.success_rate),
-        H.ms(r.median_ttfb_ms),
-        H.ms(r.p95_ttfb_ms),
-        H.count(r.tokens_in),
-        H.count(r.tokens_out),
-        cost
-      )
-    )
+    local tok_in = tostring(H.count(r.tokens_in))
+    if H.count(r.tokens_in_estimated) > 0 then
+      tok_in = "~" .. tok_in
+    end
+    table.insert(body, {
+      H.cell(r.alias),
+      H.cell(r.model) .. (r.degraded == true and " (degraded)" or ""),
+      H.cell(r.provider),
+      tostring(H.count(r.requests)),
+      H.pct(r.success_rate),
+      tostring(H.count(r.cancelled)),
+      H.ms(r.median_ttfb_ms),
+      H.ms(r.p95_ttfb_ms),
+      tok_in,
+      tostring(H.count(r.tokens_out)),
+      cost,
+    })
+  end
+  local widths = {}
+  for i, title in ipairs(header) do
+    widths[i] = vim.fn.strdisplaywidth(title)
+    for _, cells in ipairs(body) do
+      widths[i] = math.max(widths[i], vim.fn.strdisplaywidth(cells[i]))
+    end
+    if not right[i] then
+      widths[i] = math.min(widths[i], H.MAX_TARGET_WIDTH) -- a router's long name is cut with …
+    end
+  end
+  local function line(cells)
+    local out = {}
+    for i, cell in ipairs(cells) do
+      local gap = widths[i] - vim.fn.strdisplaywidth(cell)
+      out[i] = right[i] and (string.rep(" ", gap) .. cell) or util.pad(cell, widths[i])
+    end
+    return (table.concat(out, " "):gsub("%s+$", ""))
+  end
+  local lines = { ("zeke stats — %s"):format(all and "all projects" or H.cell(result.project)), "", line(header) }
+  for _, cells in ipairs(body) do
+    table.insert(lines, line(cells))
   end
   if #rows == 0 then
     table.insert(lines, "(no requests recorded yet)")

@@ -13,6 +13,8 @@ local H = {}
 ---@field alias string|nil
 ---@field model string|nil
 ---@field provider string|nil
+---@field switched_from string|nil  the model that began the answer, when the router switched
+---@field retried_as string|nil  the stand-in zeke asked for when the router did not know the alias
 ---@field state "streaming"|"done"|"error"|"cancelled"
 ---@field text string
 ---@field error string|nil
@@ -43,6 +45,8 @@ M.FIELDS = {
   { "alias", "host", true },
   { "model", "host", true },
   { "provider", "host", true },
+  { "switched_from", "host", true },
+  { "retried_as", "host", true },
   { "state", "lua", true },
   { "text", "lua", false },
   { "error", "lua", true },
@@ -180,6 +184,17 @@ function M.set_degraded(on, model)
   end
   H.write(status)
   return was ~= on
+end
+
+--- The user picked another alias (:ZekeModel): unless a request is streaming, the
+--- status names it from now on, with no state and none of the last request's facts
+--- (its model, cost and time belonged to the alias before).
+---@param alias string
+function M.set_alias(alias)
+  if M.running() then
+    return
+  end
+  H.write({ alias = alias, degraded = M.degraded })
 end
 
 ---@param req zeke.Request

@@ -55,23 +55,41 @@ function M.format_ms(ms)
   return ("%dms"):format(ms)
 end
 
---- One line describing a request or status table: marker, alias→model, provider,
---- cost, latency, and the degraded / over-budget flags. Raw text (for messages):
---- the model and provider are the router's words, escape them for a statusline.
+--- Who answered: `alias`, `alias⇢stand-in` when the router did not know the alias and
+--- zeke asked for another, then `→model` (and `→first→model` when the router switched
+--- model mid-answer). Raw text: the router's words.
+---@param s table  a request or vim.g.zeke_status
+---@return string
+function M.who(s)
+  local who = s.alias or "auto"
+  local last = who
+  if s.retried_as and s.retried_as ~= who then
+    who = who .. "⇢" .. s.retried_as
+    last = s.retried_as
+  end
+  if s.switched_from and s.switched_from ~= last and s.switched_from ~= s.model then
+    who = who .. "→" .. s.switched_from
+    last = s.switched_from
+  end
+  if s.model and s.model ~= last then
+    who = who .. "→" .. s.model
+  end
+  return who
+end
+
+--- One line describing a request or status table: marker, who answered (`M.who`),
+--- provider, cost, latency, and the degraded / over-budget flags. Raw text (for
+--- messages): the model and provider are the router's words, escape them for a
+--- statusline.
 ---@param s table  a request or vim.g.zeke_status
 ---@return string
 function M.describe(s)
   local parts = { "zeke", H.MARKERS[s.state] or "" }
-  local who = s.alias or "auto"
-  local model = s.model
-  if model and model ~= who then
-    who = who .. "→" .. model
-  end
-  table.insert(parts, who)
+  table.insert(parts, M.who(s))
   if s.provider then
     table.insert(parts, "@" .. s.provider)
   end
-  if s.state ~= "streaming" or s.cost_usd ~= nil then
+  if (s.state and s.state ~= "streaming") or s.cost_usd ~= nil then
     local cost = M.format_cost(s.cost_usd)
     if s.over_budget then
       cost = cost .. "!"
@@ -115,7 +133,7 @@ function M.statusline()
     return H.cached
   end
   local s = vim.g.zeke_status
-  if type(s) == "table" and s.state then
+  if type(s) == "table" and (s.state or s.alias) then
     H.cached = util.statusline_escape(M.describe(s))
   else
     H.cached = (requests and requests.degraded) and "zeke DEGRADED" or ""

@@ -160,21 +160,36 @@ def _nothing_listens(request: httpx.Request) -> httpx.Response:
     raise httpx.ConnectError("nothing listens here (in-process test)", request=request)
 
 
+def _listing(models: list[dict[str, Any]]) -> Any:
+    """The router's ``/models`` answers with ``models``; other side requests find nothing."""
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/models"):
+            return httpx.Response(200, json={"object": "list", "data": models})
+        return _nothing_listens(request)
+
+    return handle
+
+
 @asynccontextmanager
 async def serving(
     config: Mapping[str, Any],
     model: ScriptedModel,
     *,
     tools: ScriptedTools | None = None,
+    listed: list[dict[str, Any]] | None = None,
 ) -> AsyncIterator[tuple[Engine, Recorder]]:
-    """An engine configured with ``config``, serving until the block ends."""
+    """An engine configured with ``config``, serving until the block ends. ``listed``:
+    what the router's ``/models`` lists (loaded before the block starts)."""
     rec = Recorder()
     engine = Engine(
         rec.events,
         env={},
         session_id="session-1",
         wire=model.wire(),
-        transport=httpx.MockTransport(_nothing_listens),
+        transport=httpx.MockTransport(
+            _listing(listed) if listed is not None else _nothing_listens
+        ),
     )
     if tools is not None:
 
@@ -185,6 +200,11 @@ async def serving(
     async with anyio.create_task_group() as tg:
         await tg.start(engine.serve)
         engine.configure(dict(config))
+        if listed is not None:
+            await engine.catalog.refresh()  # a no-op when configure's fetch already ran
+            with anyio.fail_after(10):  # configure's own fetch may still be on its way
+                while not engine.catalog.models and listed:
+                    await anyio.sleep(0.01)
         try:
             yield engine, rec
         finally:

@@ -72,7 +72,12 @@ async def test_done_carries_who_answered_tokens_and_cost(project: Path) -> None:
     # the badge: the alias first, then who answers as soon as the stream opened
     assert rec.of("meta", "r1") == [
         {"alias": "code-fast"},
-        {"provider": "azure", "model": "gpt-5-codex-2025", "cost_usd": None},
+        {
+            "provider": "azure",
+            "model": "gpt-5-codex-2025",
+            "cost_usd": None,
+            "switched_from": None,
+        },
     ]
     # the router is asked with the alias; it resolves it
     (sent,) = model.sent
@@ -90,7 +95,7 @@ async def test_a_provider_switch_mid_answer_reaches_the_badge_once(project: Path
 
     facts = [m for m in rec.of("meta", "r1") if "provider" in m]
     assert [(m["provider"], m["model"]) for m in facts] == [
-        ("azure", "gpt-5-codex"),  # the alias's own, until the stream says otherwise
+        (None, None),  # nobody said yet: the alias table's provider is not a report
         ("anthropic", "claude-3-5-sonnet"),
     ]
     assert (rec.done("r1")["provider"], rec.done("r1")["model"]) == (
@@ -114,13 +119,13 @@ async def test_a_cloud_answer_over_the_projects_limit_is_flagged(project: Path) 
         (
             [TextDelta("par"), StreamFailure("connection dropped"), End(truncated=True)],
             "error",
-            "zeke: the answer from OMEN stopped before it was complete (connection dropped); "
-            "the text so far is kept",
+            "zeke: the answer from the router at 127.0.0.1:8080 stopped before it was "
+            "complete (connection dropped); the text so far is kept",
         ),
         (
             [TextDelta("par"), StreamFailure("upstream overloaded"), End("stop")],
             "error",
-            "zeke: OMEN reported an error mid-answer: upstream overloaded",
+            "zeke: the router at 127.0.0.1:8080 reported an error mid-answer: upstream overloaded",
         ),
         (
             [TextDelta("long"), End("length")],
@@ -149,7 +154,11 @@ async def test_how_the_stream_ended_decides_the_state(
 @pytest.mark.anyio
 async def test_the_stats_row_and_the_routing_trace_land_in_the_store(project: Path) -> None:
     model = ScriptedModel()
-    headers = {"x-omen-provider": "azure", "x-omen-routing-reason": "cheapest"}
+    headers = {
+        "x-omen-provider": "azure",
+        "x-omen-model": "gpt-5-codex",
+        "x-omen-routing-reason": "cheapest",
+    }
     model.omen(Reply([TextDelta("ok"), Usage(3, 1, 0.01), End("stop")], headers))
     async with serving(config(project), model) as (engine, _rec):
         await engine.run_request(request("r1", project))
@@ -165,12 +174,8 @@ async def test_the_stats_row_and_the_routing_trace_land_in_the_store(project: Pa
         "provider": "azure",
     }
     assert (row["tokens_in"], row["tokens_out"], row["cost_usd"]) == (3, 1, 0.01)
-    assert (row["success"], row["degraded"], row["error"], row["finish_reason"]) == (
-        1,
-        0,
-        None,
-        "stop",
-    )
+    assert (row["success"], row["status"], row["degraded"], row["error"]) == (1, "ok", 0, None)
+    assert (row["finish_reason"], row["tokens_in_estimated"]) == ("stop", 0)
     (trace,) = rows(db, "SELECT request_id, trace FROM routing_trace")
     assert trace["request_id"] == "r1"
     assert json.loads(trace["trace"])["x-omen-routing-reason"] == "cheapest"
@@ -197,7 +202,8 @@ async def test_router_down_falls_back_to_ollama_and_says_degraded_once(project: 
         assert (done["provider"], done["model"]) == ("ollama", "qwen2.5-coder:7b")
         assert done["cost_usd"] == 0.0  # local answers are free, not unknown
         assert rec.of("banner", rid) == [
-            "⚠ OMEN unreachable — degraded mode on local Ollama (qwen2.5-coder:7b)"
+            "⚠ The router at 127.0.0.1:8080 is unreachable — degraded mode on local Ollama "
+            "(qwen2.5-coder:7b)"
         ]
     assert rec.text("r1") == "from the laptop"
     (degraded,) = rec.of("degraded")  # said once, not per request
@@ -225,7 +231,7 @@ async def test_both_down_is_one_error_without_a_degraded_banner(project: Path) -
 
     done = rec.done("r1")
     assert done["state"] == "error" and done["degraded"] is False
-    assert done["error"].startswith("zeke: OMEN at ")
+    assert done["error"].startswith("zeke: the router at 127.0.0.1:8080 is unreachable")
     assert "(OMEN at http://127.0.0.1:9 refused the connection)" in done["error"]
     assert "the local fallback failed too" in done["error"]
     assert "Ollama refused the connection" in done["error"]
@@ -289,15 +295,16 @@ async def test_an_alias_the_router_cannot_resolve_is_retried_concrete_and_rememb
         await engine.run_request(request("r1", project))
         await engine.run_request(request("r2", project))
     assert [rec.done(r)["state"] for r in ("r1", "r2")] == ["done", "done"]
-    # once with the alias, then the concrete model — and the next request asks for it
+    # once with the alias, then the stand-in — and the next request asks for it
     assert [b["model"] for b in model.bodies("omen")] == ["auto", "gpt-5-codex", "gpt-5-codex"]
+    assert [rec.done(r)["retried_as"] for r in ("r1", "r2")] == ["code-fast", "code-fast"]
 
 
 # -- cancelling ----------------------------------------------------------------------------
 
 
 @pytest.mark.anyio
-async def test_cancel_keeps_the_text_closes_the_stream_and_records_a_failure(
+async def test_cancel_keeps_the_text_closes_the_stream_and_records_a_cancel(
     project: Path,
 ) -> None:
     model = ScriptedModel()
@@ -315,8 +322,11 @@ async def test_cancel_keeps_the_text_closes_the_stream_and_records_a_failure(
     assert done["error"] == "zeke: cancelled; the text so far is kept"
     assert rec.text("r1") == "half an ans"
     assert model.closed == 1  # the response was closed: that is how the server hears it
-    (row,) = rows(project.parent / "zeke.db", "SELECT provider, success, error FROM routing_stats")
-    assert row == {"provider": "azure", "success": 0, "error": done["error"]}
+    (row,) = rows(
+        project.parent / "zeke.db", "SELECT provider, success, status, error FROM routing_stats"
+    )
+    # not a success, and not a failure either: the user's choice
+    assert row == {"provider": None, "success": 0, "status": "cancelled", "error": done["error"]}
 
 
 # -- the alias a project uses, and notices -------------------------------------------------

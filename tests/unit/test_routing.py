@@ -40,7 +40,7 @@ def facts(**kw: Any) -> RoutingFacts:
         "routing_metadata": None,
         "usage_cost": None,
         "chunk_model": None,
-        "alias_provider": None,
+        "known_provider": None,
         "alias_model": None,
     }
     args.update(kw)
@@ -53,7 +53,7 @@ def test_headers_win_over_everything() -> None:
         routing_metadata=METADATA,
         usage_cost=0.9,
         chunk_model="llama3",
-        alias_provider="ollama",
+        known_provider="ollama",
         alias_model="deepseek-coder:14b",
     )
     assert got == RoutingFacts(
@@ -83,7 +83,7 @@ def test_routing_metadata_is_second() -> None:
         routing_metadata=METADATA,
         usage_cost=0.9,
         chunk_model="llama3",
-        alias_provider="ollama",
+        known_provider="ollama",
         alias_model="deepseek-coder:14b",
     )
     assert (got.provider, got.model, got.latency_ms, got.cost_usd, got.routing_reason) == (
@@ -100,7 +100,7 @@ def test_then_usage_cost_chunk_model_then_alias() -> None:
     got = facts(
         usage_cost=0.002,
         chunk_model="llama3.1:8b",
-        alias_provider="ollama",
+        known_provider="ollama",
         alias_model="deepseek-coder:14b",
     )
     assert (got.provider, got.model, got.cost_usd, got.latency_ms, got.routing_reason) == (
@@ -110,7 +110,7 @@ def test_then_usage_cost_chunk_model_then_alias() -> None:
         None,
         None,
     )
-    assert got.sources == {"provider": "alias", "model": "chunk", "cost_usd": "usage"}
+    assert got.sources == {"provider": "zeke", "model": "chunk", "cost_usd": "usage"}
 
 
 def test_each_field_resolved_on_its_own() -> None:
@@ -118,7 +118,7 @@ def test_each_field_resolved_on_its_own() -> None:
     got = facts(
         headers={"X-OMEN-Provider": "google"},
         routing_metadata={"model_used": "gemini-2.5-pro"},
-        alias_provider="ollama",
+        known_provider="ollama",
         alias_model="deepseek-coder:14b",
     )
     assert (got.provider, got.model) == ("google", "gemini-2.5-pro")
@@ -126,7 +126,7 @@ def test_each_field_resolved_on_its_own() -> None:
 
 
 def test_auto_echo_is_not_a_model() -> None:
-    got = facts(chunk_model="auto", alias_model="deepseek-coder:14b", alias_provider="ollama")
+    got = facts(chunk_model="auto", alias_model="deepseek-coder:14b", known_provider="ollama")
     assert got.model == "deepseek-coder:14b" and got.sources["model"] == "alias"
     got = facts(headers={"X-OMEN-Model": "AUTO"}, chunk_model="qwen2.5-coder:7b")
     assert got.model == "qwen2.5-coder:7b" and got.sources["model"] == "chunk"
@@ -168,7 +168,7 @@ def test_bad_values_everywhere_leave_fields_unknown() -> None:
 
 
 def test_metadata_that_is_not_an_object_is_ignored() -> None:
-    got = facts(routing_metadata=["provider", "azure"], alias_provider="ollama")  # type: ignore[arg-type]
+    got = facts(routing_metadata=["provider", "azure"], known_provider="ollama")  # type: ignore[arg-type]
     assert got.provider == "ollama"
 
 
@@ -191,7 +191,7 @@ def test_fractional_latency_is_rounded() -> None:
     )
 )
 def test_any_header_text_gives_sane_facts(headers: dict[str, str]) -> None:
-    got = facts(headers=headers, alias_provider="ollama", alias_model="m")
+    got = facts(headers=headers, known_provider="ollama", alias_model="m")
     assert got.latency_ms is None or got.latency_ms >= 0
     assert got.cost_usd is None or got.cost_usd >= 0
     assert got.provider and got.model  # the alias always backs them up

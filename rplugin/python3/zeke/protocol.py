@@ -148,6 +148,8 @@ class StatsRow(TypedDict):
     tokens_out: int
     cost_usd: float | None
     cost_unknown: int
+    cancelled: int  # not counted in success_rate
+    tokens_in_estimated: int  # rows whose tokens_in is zeke's estimate ("~")
 
 
 class StatsResult(TypedDict):
@@ -199,6 +201,8 @@ class RequestFacts(TypedDict, total=False):
     alias: str
     model: str | None
     provider: str | None
+    switched_from: str | None  # the model that began the answer, when the router switched
+    retried_as: str | None  # the stand-in zeke asked for when the router did not know the alias
     ttfb_ms: int | None
     latency_ms: int
     tokens_in: int | None
@@ -299,6 +303,8 @@ REQUEST_FIELDS: dict[str, tuple[Literal["host", "lua"], bool]] = {
     "alias": ("host", True),
     "model": ("host", True),
     "provider": ("host", True),
+    "switched_from": ("host", True),
+    "retried_as": ("host", True),
     "state": ("lua", True),
     "text": ("lua", False),
     "error": ("lua", True),

@@ -27,12 +27,14 @@ class ReasoningDelta:
 
 @dataclass(slots=True)
 class Meta:
-    """Facts a chunk carried about who answered: the chunk's ``model`` and/or a
+    """Facts a chunk carried about who answered: the chunk's ``model``, a
     ``routing_metadata`` object exactly as received (keys: provider, model_used,
-    latency_ms, cost_usd, routing_reason — any may be missing or malformed)."""
+    latency_ms, cost_usd, routing_reason — any may be missing or malformed), and a
+    top-level ``provider`` (OpenRouter-style routers name the upstream there)."""
 
     model: str | None = None
     routing: dict[str, Any] | None = None
+    provider: str | None = None
 
 
 @dataclass(slots=True)

@@ -260,6 +260,7 @@ class OpenAIStreamDecoder:
         self.decoded = 0  # data objects understood
         self._model: str | None = None
         self._routing: dict[str, Any] | None = None
+        self._provider: str | None = None
         self._tools = ToolCallAccumulator()
         self._anthropic_in: int | None = None
         self._finished = False
@@ -349,7 +350,12 @@ class OpenAIStreamDecoder:
 
     def _chunk(self, obj: dict[str, Any], out: list[StreamEvent]) -> None:
         routing = obj.get("routing_metadata")
-        self._meta(obj.get("model"), routing if isinstance(routing, dict) else None, out)
+        self._meta(
+            obj.get("model"),
+            routing if isinstance(routing, dict) else None,
+            out,
+            provider=obj.get("provider"),
+        )
         choices = obj.get("choices")
         if isinstance(choices, list):
             for choice in choices:
@@ -402,8 +408,19 @@ class OpenAIStreamDecoder:
             self.finish_reason = clean_text(reason)
             self.ended = True
 
-    def _meta(self, model: Any, routing: dict[str, Any] | None, out: list[StreamEvent]) -> None:
-        new_model = None
+    def _meta(
+        self,
+        model: Any,
+        routing: dict[str, Any] | None,
+        out: list[StreamEvent],
+        *,
+        provider: Any = None,
+    ) -> None:
+        new_model = new_provider = None
+        if isinstance(provider, str) and provider.strip():
+            provider = clean_text(provider.strip())
+            if provider != self._provider:
+                self._provider = new_provider = provider
         if isinstance(model, str) and model:
             model = clean_text(model)
             if model != self._model:
@@ -416,8 +433,8 @@ class OpenAIStreamDecoder:
                 changed = True
             if changed:
                 self._routing = new_routing = routing
-        if new_model is not None or new_routing is not None:
-            out.append(Meta(model=new_model, routing=new_routing))
+        if new_model is not None or new_routing is not None or new_provider is not None:
+            out.append(Meta(model=new_model, routing=new_routing, provider=new_provider))
 
     # -- raw Anthropic frames ----------------------------------------------
 

@@ -4,8 +4,8 @@
 Both open to the same typed events (``backends.events``) in an ``OpenedStream``.
 What differs between them is here, once per server: the request they take, the
 shape of a tool turn in the conversation, and whose routing facts count (``router``:
-OMEN's headers, ``routing_metadata`` and ``usage.cost`` name who answered; Ollama is
-the answer itself, ``assumed_provider``/``assumed_model``).
+the router's headers, ``routing_metadata`` and ``usage.cost`` name who answered;
+Ollama is the answer itself, ``assumed_provider``/``assumed_model``).
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ Tools = list[dict[str, Any]] | None
 class Backend(Protocol):
     @property
     def label(self) -> str:
-        """Its name in a user's message ("OMEN")."""
+        """Its name in a user's message ("OMEN", "the router at 127.0.0.1:4000")."""
 
     @property
     def model(self) -> str:
@@ -42,10 +42,11 @@ class Backend(Protocol):
 
     @property
     def assumed_provider(self) -> str | None:
-        """Who answers when nothing in the answer says otherwise."""
+        """Who answers when nothing in the answer says otherwise (zeke knows it)."""
 
     @property
-    def assumed_model(self) -> str | None: ...
+    def assumed_model(self) -> str | None:
+        """The model zeke expects, when it asked for a concrete one or the alias names one."""
 
     def open(
         self, messages: Messages, tools: Tools
@@ -91,21 +92,24 @@ class Link:
 
 @dataclass(frozen=True)
 class OmenBackend:
+    """The router (OMEN, or any OpenAI-compatible one: LiteLLM, llama.cpp's server)."""
+
     link: Link
-    model: str  # the alias's name, or the concrete model when OMEN cannot resolve it
+    # the alias's name; a concrete model when the router cannot resolve the alias,
+    # or when a later tool turn keeps the model that answered the first
+    model: str
     alias: tags.Alias
     tags: dict[str, str]  # merged hint tags (docs/design.md §6)
     omen: dict[str, Any] | None  # the body's "omen" options
+    label: str = "OMEN"  # wording.router_name: "the router at …" until it is known as OMEN
 
-    label = "OMEN"
     router = True
-
-    @property
-    def assumed_provider(self) -> str | None:
-        return self.alias.provider
+    assumed_provider = None  # an alias's `provider` is a guess, never a report
 
     @property
     def assumed_model(self) -> str | None:
+        if self.model != self.alias.name:
+            return self.model  # asked for by name
         return self.alias.model
 
     def open(
@@ -129,7 +133,7 @@ class OmenBackend:
             connect_timeout=s.timeouts.connect,
             read_timeout=s.timeouts.read,
             first_byte_timeout=s.timeouts.first_byte,
-            endpoint_name="OMEN",
+            endpoint_name=self.label,
             secrets=self.link.secrets(),
         )
 

@@ -123,10 +123,17 @@ class Conversation:
         """Tell the badge who is answering as soon as it is known, and when it changes
         (speculate_k can switch provider mid-answer)."""
         seen = facts.observed(backend, answer, self._catalog)
-        shown = (seen.provider, seen.model, seen.cost_usd)
+        if seen.sources.get("model") in ("header", "routing_metadata", "litellm", "chunk"):
+            answer.saw_model(seen.model)
+        shown = (seen.provider, seen.model, seen.cost_usd, answer.switched_from)
         if shown != self.req.shown:
             self.req.shown = shown
             self._events.meta(
                 self.req.rid,
-                {"provider": seen.provider, "model": seen.model, "cost_usd": seen.cost_usd},
+                {
+                    "provider": seen.provider,
+                    "model": seen.model,
+                    "cost_usd": seen.cost_usd,
+                    "switched_from": answer.switched_from,
+                },
             )

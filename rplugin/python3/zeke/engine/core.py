@@ -233,16 +233,21 @@ class Engine:
             answer,
             catalog=self.catalog,
             max_cloud_cost_cents=req.max_cloud_cost_cents,
+            prompt_tokens=req.prompt_tokens,
         )
 
     def _finished(
         self, req: Request, answer: Answer, facts: facts_mod.Facts
     ) -> protocol.DonePayload:
         """The done event of an answer that ran to its end (well or not)."""
-        who = req.backend.label if req.backend is not None else "OMEN"
+        who = (
+            req.backend.label if req.backend is not None else self.routes.server_name(req.settings)
+        )
         return {
             "provider": facts.provider,
             "model": facts.model,
+            "switched_from": facts.switched_from,
+            "retried_as": req.retried_as,
             "tokens_in": facts.tokens_in,
             "tokens_out": facts.tokens_out,
             "cost_usd": facts.cost_usd,
@@ -273,19 +278,22 @@ class Engine:
             latency_ms=result.get("latency_ms"),
             ttfb_ms=answer.ttfb_ms,
             tokens_in=result.get("tokens_in"),
+            tokens_in_estimated=facts.tokens_in_estimated and result.get("tokens_in") is not None,
             tokens_out=result.get("tokens_out"),
             cost_usd=result.get("cost_usd"),
             success=result.get("state") == "done",
+            status=status_of(result),
+            switched_from=facts.switched_from,
             degraded=req.degraded,
             over_budget=bool(result.get("over_budget")),
             error=result.get("error"),
             finish_reason=answer.finish_reason,
         )
-        trace = facts_mod.trace(answer)
+        trace = facts_mod.trace(answer, req.retried_as)
 
         def write() -> None:
             cache.record_request(rec, trace)
-            if rec.success and rec.model:
+            if rec.status == "ok" and rec.model:
                 cache.set_last_model(rec.project, rec.model)
 
         self._write(write)
@@ -342,6 +350,12 @@ class Engine:
     def _spawn(self, fn: Callable[[], Any]) -> None:
         if self._tg is not None:
             self._tg.start_soon(_quietly, fn)
+
+
+def status_of(result: Mapping[str, Any]) -> str:
+    """A stats row's status: ok, cancelled (the user's doing, not a failure) or failed."""
+    state = result.get("state")
+    return "ok" if state == "done" else "cancelled" if state == "cancelled" else "failed"
 
 
 async def _quietly(fn: Callable[[], Any]) -> None:

@@ -42,7 +42,9 @@ class Request:
     # who answers, settled on the first turn (routes.py); degraded: local Ollama
     # answers in OMEN's place
     backend: Backend | None = None
+    retried_as: str | None = None  # the stand-in zeke asked for (routes.py; badge ⇢)
     degraded: bool = False
+    prompt_tokens: int | None = None  # zeke's estimate of what it sends
     shown: tuple[Any, ...] | None = None  # the facts the badge shows now
 
     @property
@@ -110,6 +112,7 @@ async def prepare(
         )
     )
     req.size_hint = packed.size_hint
+    req.prompt_tokens = packed.tokens_est
     req.selection = changes.split_lines(packed.selection) if packed.selection else [""]
     merged = tags.merge_tags(
         s.tags,

@@ -1,11 +1,14 @@
 """Which backend answers a turn (docs/design.md §9, §12).
 
-The first turn goes to OMEN; when OMEN cannot resolve the alias, once more with a
-concrete model (and that alias is remembered per endpoint); when OMEN is unreachable,
-or degraded mode is on, to local Ollama. Every later turn goes to the backend and
-model the first one settled on, with no fallback. Layered like httpx's ``send``:
-``open`` → ``_open_router`` (the retry, the fallback decision) / ``_open_local`` (the
-degraded announcement) → ``Backend.open``.
+The first turn goes to the router; when the router answers that it does not know
+the name sent (``fallback.cannot_resolve``), once more with a stand-in model chosen
+by intent (remembered for that endpoint for ``REMEMBER_STAND_IN_S``, then the alias
+is tried again); when the router is unreachable, or degraded mode is on, to local
+Ollama. Every later turn goes to the backend the first one settled on, naming the
+concrete model that answered it (so a router cannot switch model mid-conversation),
+with no fallback. Layered like httpx's ``send``: ``open`` → ``_open_router`` (the
+retry, the fallback decision) / ``_open_local`` (the degraded announcement) →
+``Backend.open``.
 """
 
 from __future__ import annotations
@@ -14,20 +17,29 @@ import logging
 import time
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from zeke import protocol
 from zeke.backends import http as client
-from zeke.engine import fallback
+from zeke.engine import facts, fallback, routing
 from zeke.engine.backend import Backend, Messages, OllamaBackend, OmenBackend, Tools
 from zeke.engine.catalog import Catalog
 from zeke.engine.degraded import DegradedMode
 from zeke.engine.request import Request
 from zeke.engine.streamed import Answer
+from zeke.engine.wording import capitalized, router_name
 from zeke.errors import ZekeError
 from zeke.settings import Settings
 
 log = logging.getLogger("zeke.engine.routes")
+
+# How long a stand-in is used without asking the router for the alias again: long
+# enough not to pay a failed attempt per request, short enough that a router that
+# learns the alias (or was restarting) gets it back within minutes.
+REMEMBER_STAND_IN_S = 300.0
+# Where a model name comes from that a later tool turn may pin (what the router or
+# the answer said, not what zeke assumed).
+_REPORTED = frozenset({"header", "routing_metadata", "litellm", "chunk"})
 
 
 @dataclass
@@ -44,8 +56,15 @@ class Routes:
         self._catalog = catalog
         self._degraded = degraded
         self._events = events
-        # endpoint -> model names the router could not resolve (docs/design.md §12)
-        self._unresolvable: dict[str, set[str]] = {}
+        # (endpoint, name asked) -> (label, model, until): the router did not know the
+        # name; use the stand-in until then (docs/design.md §12)
+        self._stand_ins: dict[tuple[str, str], tuple[str, str, float]] = {}
+        self._omen_at: set[str] = set()  # endpoints that answered like OMEN
+
+    def server_name(self, settings: Settings) -> str:
+        """The router as the user's messages name it."""
+        known = settings.api_base in self._omen_at or bool(self._catalog.prices)
+        return router_name(settings.api_base, known_omen=known)
 
     @asynccontextmanager
     async def open(
@@ -54,10 +73,10 @@ class Routes:
         """One turn's opened stream; sets ``req.backend`` (and ``req.degraded``)."""
         async with AsyncExitStack() as stack:
             if req.backend is not None:  # later turns: the same server and model
-                # (pinning the concrete model that answered would go here)
                 if isinstance(req.backend, OllamaBackend):
                     yield await self._enter_local(stack, req.backend, messages, tools, None)
                 else:
+                    req.backend = self._pinned(req.backend, answer)
                     yield await _enter(stack, req.backend, messages, tools)
             elif (
                 self._degraded.on
@@ -66,7 +85,17 @@ class Routes:
             ):
                 yield await self._open_local(stack, req, messages, tools, reason=None)
             else:
-                yield await self._open_router(stack, req, messages, tools, answer)
+                turn = await self._open_router(stack, req, messages, tools, answer)
+                if routing.is_omen(turn.stream.headers):
+                    self._omen_at.add(req.link.settings.api_base)
+                yield turn
+
+    def _pinned(self, backend: OmenBackend, answer: Answer) -> OmenBackend:
+        """A later turn names the concrete model that answered the first."""
+        seen = facts.observed(backend, answer, self._catalog)
+        if seen.model and seen.sources.get("model") in _REPORTED and seen.model != backend.model:
+            return replace(backend, model=seen.model)
+        return backend
 
     async def _open_router(
         self,
@@ -79,35 +108,85 @@ class Routes:
         s = req.link.settings
         alias = req.alias
         assert alias is not None
-        model = alias.name
-        concrete = self._catalog.concrete_model(alias)
-        unresolvable = self._unresolvable.setdefault(s.api_base, set())
-        if model in unresolvable and concrete:
-            model = concrete
-        retried = False
-        while True:
-            req.backend = OmenBackend(req.link, model, alias, req.tags, req.omen)
+        label = self.server_name(s)
+        key = (s.api_base, alias.name)
+        remembered = self._stand_ins.get(key)
+        if remembered and remembered[2] > time.monotonic():
+            req.retried_as = remembered[0]
+            req.backend = OmenBackend(
+                req.link, remembered[1], alias, req.tags, req.omen, label=label
+            )
+            self._events.meta(req.rid, {"retried_as": req.retried_as})
             try:
                 return await _enter(stack, req.backend, messages, tools)
             except ZekeError as e:
-                req.backend = None
-                if e.headers:  # a refusal's routing facts still go to the trace
+                req.backend, req.retried_as = None, None
+                self._stand_ins.pop(key, None)
+                if e.headers:
                     answer.headers = dict(e.headers)
                 action = fallback.decide(
                     e,
                     fallback_enabled=bool(s.fallback),
-                    model_is_concrete=model == concrete and concrete is not None,
-                    concrete_available=concrete is not None,
-                    already_retried=retried,
+                    unresolved=False,
+                    stand_in_available=False,
+                    already_retried=True,
                 )
-                log.info("OMEN attempt with model %s failed (%s): %s", model, action.value, e)
-                if action is fallback.Action.RETRY_CONCRETE and concrete:
-                    unresolvable.add(model)
-                    model, retried = concrete, True
-                    continue
                 if action is fallback.Action.DEGRADE:
                     return await self._open_local(stack, req, messages, tools, reason=e)
                 raise
+        self._stand_ins.pop(key, None)
+        req.backend = OmenBackend(req.link, alias.name, alias, req.tags, req.omen, label=label)
+        try:
+            return await _enter(stack, req.backend, messages, tools)
+        except ZekeError as e:
+            req.backend = None
+            if e.headers:  # a refusal's routing facts still go to the trace
+                answer.headers = dict(e.headers)
+            first_error = e
+        listed = list(self._catalog.models)
+        unresolved = fallback.cannot_resolve(first_error, alias.name, listed)
+        pick = (
+            fallback.stand_in(
+                asked=alias.name,
+                alias_model=alias.model,
+                intent=req.intent,
+                aliases=s.aliases,
+                listed=listed,
+            )
+            if unresolved
+            else None
+        )
+        action = fallback.decide(
+            first_error,
+            fallback_enabled=bool(s.fallback),
+            unresolved=unresolved,
+            stand_in_available=pick is not None,
+            already_retried=False,
+        )
+        log.info("router attempt with %s failed (%s): %s", alias.name, action.value, first_error)
+        if action is fallback.Action.DEGRADE:
+            return await self._open_local(stack, req, messages, tools, reason=first_error)
+        if action is not fallback.Action.RETRY_CONCRETE or pick is None:
+            raise first_error
+        stand_label, model = pick
+        req.retried_as = stand_label
+        req.backend = OmenBackend(req.link, model, alias, req.tags, req.omen, label=label)
+        self._events.meta(req.rid, {"retried_as": stand_label})
+        try:
+            turn = await _enter(stack, req.backend, messages, tools)
+        except ZekeError as e:
+            req.backend, req.retried_as = None, None
+            self._events.meta(req.rid, {"retried_as": None})
+            log.info("the stand-in %s failed too: %s", model, e)
+            # the user asked for the alias: its error is the one that explains
+            raise ZekeError(
+                f"{first_error.message} (zeke then asked for {model} instead, and that "
+                f"failed too: {e.message.removeprefix('zeke: ')})",
+                kind=first_error.kind,
+                status=first_error.status,
+            ) from e
+        self._stand_ins[key] = (stand_label, model, time.monotonic() + REMEMBER_STAND_IN_S)
+        return turn
 
     async def _open_local(
         self,
@@ -118,22 +197,24 @@ class Routes:
         *,
         reason: ZekeError | None,
     ) -> Turn:
-        """Ollama in OMEN's place; ``reason``: why OMEN did not answer (None: degraded
-        mode was already on)."""
+        """Ollama in the router's place; ``reason``: why the router did not answer
+        (None: degraded mode was already on)."""
+        name = self.server_name(req.link.settings)
         model = await self._catalog.local_model(req.alias)
         if model is None:
             raise ZekeError(
-                both_down(req.link.settings, reason, "no local model is configured or pulled")
+                both_down(req.link.settings, name, reason, "no local model is configured or pulled")
             )
         req.backend = backend = OllamaBackend(req.link, model)
-        turn = await self._enter_local(stack, backend, messages, tools, reason)
+        turn = await self._enter_local(stack, backend, messages, tools, reason, name)
         # Only now that Ollama answers: when it is down too, the user gets one
         # message (the both-down error), not a degraded banner that then fails.
         req.degraded = True
         if reason is not None:
             self._degraded.enter(model, reason)
         self._events.banner(
-            req.rid, f"⚠ OMEN unreachable — degraded mode on local Ollama ({model})"
+            req.rid,
+            f"⚠ {capitalized(name)} is unreachable — degraded mode on local Ollama ({model})",
         )
         self._events.meta(req.rid, {"provider": "ollama", "model": model, "degraded": True})
         return turn
@@ -145,16 +226,18 @@ class Routes:
         messages: Messages,
         tools: Tools,
         reason: ZekeError | None,
+        name: str | None = None,
     ) -> Turn:
         try:
             return await _enter(stack, backend, messages, tools)
         except ZekeError as e:
             settings = backend.link.settings
+            name = name or self.server_name(settings)
             if e.kind in ("unreachable", "timeout"):
-                raise ZekeError(both_down(settings, reason, e.message), kind=e.kind) from e
+                raise ZekeError(both_down(settings, name, reason, e.message), kind=e.kind) from e
             if reason is not None:  # say why we were on Ollama at all
                 raise ZekeError(
-                    f"zeke: OMEN is unreachable ({reason.message}), and the local fallback "
+                    f"zeke: {name} is unreachable ({reason.message}), and the local fallback "
                     f"failed: {e.message}",
                     kind=e.kind,
                     status=e.status,
@@ -168,11 +251,13 @@ async def _enter(stack: AsyncExitStack, backend: Backend, messages: Messages, to
     return Turn(backend, stream, sent)
 
 
-def both_down(s: Settings, omen_error: ZekeError | None, ollama_problem: str) -> str:
-    omen_part = f"OMEN at {s.api_base} is unreachable"
-    if omen_error is not None:
-        omen_part += f" ({omen_error.message})"
+def both_down(s: Settings, name: str, router_error: ZekeError | None, ollama_problem: str) -> str:
+    router_part = (
+        f"{name} is unreachable" if name != "OMEN" else f"OMEN at {s.api_base} is unreachable"
+    )
+    if router_error is not None:
+        router_part += f" ({router_error.message})"
     return (
-        f"zeke: {omen_part}, and the local fallback failed too: Ollama at {s.ollama_host}: "
-        f"{ollama_problem}. Tried OMEN, then Ollama /api/chat. Run :checkhealth zeke."
+        f"zeke: {router_part}, and the local fallback failed too: Ollama at {s.ollama_host}: "
+        f"{ollama_problem}. Tried the router, then Ollama /api/chat. Run :checkhealth zeke."
     )

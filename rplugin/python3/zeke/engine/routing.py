@@ -1,10 +1,14 @@
-"""Who answered and what it cost: routing facts from OMEN's answer.
+"""Who answered and what it cost: routing facts from a router's answer.
 
-Contract §7: per field, the first source that has a usable value wins —
-``X-OMEN-*`` response headers, then the body's ``routing_metadata``, then
-``usage.cost`` (cost only), then the chunk's ``model`` (model only), then the
-alias's own provider/model.  Values that are empty, non-numeric, NaN, infinite,
-negative or absurd count as absent, so the next source gets its turn.
+docs/design.md §7: per field, the first source that has a usable value wins —
+OMEN's ``X-OMEN-*`` response headers, then the body's ``routing_metadata``, then
+LiteLLM's ``x-litellm-*`` headers, then a body ``provider`` field (OpenRouter
+style), then ``usage.cost`` (cost only), then the chunk's ``model`` (model only),
+then what zeke itself knows (the model an alias names, when the router lists it;
+Ollama when zeke talks to Ollama).  Values that are empty, non-numeric, NaN,
+infinite, negative or absurd count as absent, so the next source gets its turn;
+a chunk ``model`` that only echoes the name zeke asked for is not a fact.  The
+alias table's ``provider`` is never a fact: nobody reported it.
 
 Cost falls back to tokens × the price ``/models`` lists; Ollama is free; an
 unknown cost stays ``None`` (never shown as $0).
@@ -23,6 +27,7 @@ from typing import Any
 __all__ = [
     "RoutingFacts",
     "estimate_cost",
+    "is_omen",
     "omen_trace",
     "over_budget",
     "parse_prices",
@@ -48,6 +53,12 @@ _HEADER_FIELDS = {
     "cost_usd": "x-omen-cost-est",
     "routing_reason": "x-omen-routing-reason",
 }
+# LiteLLM's proxy: the cost and its own duration; the deployment is a hash
+# (x-litellm-model-id) and the model group is the name asked for, so neither is a model.
+_LITELLM_FIELDS = {
+    "latency_ms": "x-litellm-response-duration-ms",
+    "cost_usd": "x-litellm-response-cost",
+}
 _METADATA_FIELDS = {
     "provider": "provider",
     "model": "model_used",
@@ -61,9 +72,10 @@ _METADATA_FIELDS = {
 class RoutingFacts:
     """What is known about who answered; ``sources`` says where each field came from.
 
-    ``sources`` maps a field name to ``"header"``, ``"routing_metadata"``,
-    ``"usage"``, ``"chunk"``, ``"alias"`` (or ``"prices"`` when the caller fills
-    the cost from :func:`estimate_cost`); fields still unknown are absent.
+    ``sources`` maps a field name to ``"header"`` (X-OMEN-*), ``"routing_metadata"``,
+    ``"litellm"`` (x-litellm-* headers), ``"body"``, ``"usage"``, ``"chunk"``,
+    ``"alias"``, ``"zeke"`` (or ``"models"`` / ``"prices"`` when the caller fills a
+    field from the router's model list); fields still unknown are absent.
     """
 
     provider: str | None
@@ -80,8 +92,12 @@ def _header_text(value: Any) -> str | None:
     return value if isinstance(value, str) else None
 
 
+_TRACE_PREFIXES = ("x-omen-", "x-litellm-")
+
+
 def omen_trace(headers: Mapping[str, str]) -> dict[str, str]:
-    """Every ``x-omen-*`` header (any case), names lower-cased, for ``routing_trace``."""
+    """Every router header (``x-omen-*``, ``x-litellm-*``; any case), names
+    lower-cased, for ``routing_trace``."""
     out: dict[str, str] = {}
     for name, value in _items(headers):
         key = _header_text(name)
@@ -89,10 +105,15 @@ def omen_trace(headers: Mapping[str, str]) -> dict[str, str]:
         if key is None or text is None:
             continue
         key = key.lower()
-        if key.startswith("x-omen-"):
+        if key.startswith(_TRACE_PREFIXES):
             # Repeated headers: keep them all rather than silently drop one.
             out[key] = f"{out[key]}, {text}" if key in out else text
     return out
+
+
+def is_omen(headers: Mapping[str, str]) -> bool:
+    """Headers only OMEN sends (``X-OMEN-*``)."""
+    return any(key.startswith("x-omen-") for key in omen_trace(headers))
 
 
 def _items(headers: Any) -> list[tuple[Any, Any]]:
@@ -155,6 +176,16 @@ def _as_cost(value: Any) -> float | None:
     return _as_number(value, _MAX_COST_USD)
 
 
+def clean_model(value: Any) -> str | None:
+    """A model name as a fact: text, not a word like "auto" that names the router."""
+    return _as_model(value)
+
+
+def clean_text(value: Any) -> str | None:
+    """Text as a fact: stripped, and not empty."""
+    return _as_text(value)
+
+
 _CLEANERS = {
     "provider": _as_text,
     "model": _as_model,
@@ -170,10 +201,17 @@ def resolve_facts(
     routing_metadata: Mapping[str, Any] | None,
     usage_cost: float | None,
     chunk_model: str | None,
-    alias_provider: str | None,
-    alias_model: str | None,
+    known_provider: str | None = None,
+    alias_model: str | None = None,
+    body_provider: str | None = None,
+    asked: str | None = None,
 ) -> RoutingFacts:
-    """Routing facts, per field the first usable value in docs/design.md §7's order."""
+    """Routing facts, per field the first usable value in docs/design.md §7's order.
+
+    ``asked``: the model name the request sent (a chunk echoing it says nothing);
+    ``known_provider``: who zeke itself knows answered (Ollama), never an alias's guess;
+    ``alias_model``: the model the alias names, when the router is known to serve it.
+    """
     lowered = _lower_headers(headers)
     metadata = routing_metadata if isinstance(routing_metadata, Mapping) else {}
     candidates: dict[str, list[tuple[str, Any]]] = {
@@ -183,9 +221,13 @@ def resolve_facts(
         ]
         for name in _HEADER_FIELDS
     }
+    for name, header in _LITELLM_FIELDS.items():
+        candidates[name].append(("litellm", lowered.get(header)))
+    candidates["provider"].append(("body", body_provider))
     candidates["cost_usd"].append(("usage", usage_cost))
-    candidates["model"].append(("chunk", chunk_model))
-    candidates["provider"].append(("alias", alias_provider))
+    if not (asked and chunk_model and chunk_model.strip().lower() == asked.strip().lower()):
+        candidates["model"].append(("chunk", chunk_model))
+    candidates["provider"].append(("zeke", known_provider))
     candidates["model"].append(("alias", alias_model))
 
     values: dict[str, Any] = {}

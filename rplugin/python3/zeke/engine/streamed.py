@@ -1,9 +1,11 @@
 """What the streamed turns of one request produced: the answer's text, how it ended,
 and what the streams said about who answered (the evidence ``facts.py`` reads).
 
-``Answer.absorb`` is the one place a stream event is folded in (a mid-stream model
-switch, usage over several turns: change it there); ``Answer.verdict`` is the one
-place that says whether the answer counts (an empty answer as a failure: there).
+``Answer.absorb`` is the one place a stream event is folded in (usage is summed
+over the turns of a tool conversation there); ``Answer.verdict`` is the one place
+that says whether the answer counts (an answer with no text and no tool call is a
+failure). ``Answer.saw_model`` keeps the concrete models in the order they
+answered, so a mid-stream switch is shown as ``A→B``.
 """
 
 from __future__ import annotations
@@ -39,9 +41,16 @@ class Answer:
     # the last opened stream's headers (names lower-cased), or a refusal's
     headers: dict[str, str] = field(default_factory=dict)
     chunk_model: str | None = None
+    body_provider: str | None = None  # a chunk's own ``provider`` field
+    # the newest model the body named after text began: the router switched (it
+    # outranks the headers, which were sent before the switch)
+    late_model: str | None = None
     routing_metadata: dict[str, Any] | None = None
-    usage: Usage | None = None  # the last turn's (a turn reports its own)
+    turn_usage: Usage | None = None  # this turn's (a turn reports its own)
+    earlier_usage: list[Usage] = field(default_factory=list)  # the turns before it
     tool_calls: list[ToolCall] = field(default_factory=list)  # this turn's
+    tool_turns: int = 0  # turns that ended in tool calls
+    models: list[str] = field(default_factory=list)  # concrete models, in answering order
     failure: str | None = None
     finish_reason: str | None = None
     truncated: bool = False
@@ -51,8 +60,40 @@ class Answer:
     def begin_turn(self, headers: dict[str, str], sent: float) -> None:
         """A turn's stream opened: its headers, and when its request was sent."""
         self.headers = dict(headers)
+        if self.turn_usage is not None:
+            self.earlier_usage.append(self.turn_usage)
+            self.turn_usage = None
+        if self.tool_calls:
+            self.tool_turns += 1
         self.tool_calls = []
         self._sent = sent
+
+    @property
+    def usage(self) -> Usage | None:
+        """Usage over every turn; a count no turn reported stays None (unknown)."""
+        turns = [*self.earlier_usage, *([self.turn_usage] if self.turn_usage else [])]
+        if not turns:
+            return None
+
+        def total(values: list[float | int | None]) -> Any:
+            known = [v for v in values if v is not None]
+            return sum(known) if known else None
+
+        return Usage(
+            tokens_in=total([u.tokens_in for u in turns]),
+            tokens_out=total([u.tokens_out for u in turns]),
+            cost_usd=total([u.cost_usd for u in turns]),
+        )
+
+    def saw_model(self, model: str | None) -> None:
+        """A concrete model is answering; a new one after another is a switch."""
+        if model and (not self.models or self.models[-1] != model):
+            self.models.append(model)
+
+    @property
+    def switched_from(self) -> str | None:
+        """The model that began the answer, when another one took over."""
+        return self.models[0] if len(self.models) > 1 else None
 
     def absorb(self, ev: StreamEvent) -> bool:
         """Fold one event in; True when it said something about who is answering."""
@@ -63,11 +104,18 @@ class Answer:
         elif isinstance(ev, Meta):
             if ev.model:
                 self.chunk_model = ev.model
+            if ev.provider:
+                self.body_provider = ev.provider
             if ev.routing:
                 self.routing_metadata = dict(ev.routing)
+            if self.text or self.tool_calls:
+                named = ev.routing.get("model_used") if ev.routing else None
+                named = named if isinstance(named, str) and named.strip() else ev.model
+                if named:
+                    self.late_model = named
             return True
         elif isinstance(ev, Usage):
-            self.usage = ev
+            self.turn_usage = ev
         elif isinstance(ev, ToolCalls):
             self.tool_calls = list(ev.calls)
         elif isinstance(ev, StreamFailure):
@@ -83,7 +131,8 @@ class Answer:
         return "the text so far is kept" if self.text else "no text had arrived"
 
     def verdict(self, who: str) -> protocol.DonePayload:
-        """The done event's state, and its error or warning; ``who`` answered ("OMEN")."""
+        """The done event's state, and its error or warning; ``who`` answered (the
+        server as the user knows it: "the router at 127.0.0.1:4000", "Ollama")."""
         if self.truncated:
             cause = f" ({printable(self.failure).rstrip('.')})" if self.failure else ""
             return {
@@ -95,6 +144,11 @@ class Answer:
             return {
                 "state": "error",
                 "error": prefixed(f"{who} reported an error mid-answer: {self.failure}"),
+            }
+        if not self.text and not self.tool_calls and not self.tool_turns:
+            return {
+                "state": "error",
+                "error": f"zeke: {who} sent an empty answer (no text and no tool call)",
             }
         if self.finish_reason == "length":
             return {

@@ -97,12 +97,15 @@ class Cache:
             int_or_none(rec.tokens_in),
             int_or_none(rec.tokens_out),
             float_or_none(rec.cost_usd),
-            1 if rec.success else 0,
+            1 if rec.outcome == "ok" else 0,
             1 if rec.degraded else 0,
             1 if rec.over_budget else 0,
             text_or_none(rec.error),
             text_or_none(rec.finish_reason),
             created,
+            rec.outcome,
+            1 if rec.tokens_in_estimated else 0,
+            text_or_none(rec.switched_from),
         )
         trace_text = trace_json(trace) if trace else None
 
@@ -111,8 +114,9 @@ class Cache:
                 conn.execute(
                     "INSERT INTO routing_stats(request_id, project, alias, model, provider,"
                     " intent, size_hint, latency_ms, ttfb_ms, tokens_in, tokens_out, cost_usd,"
-                    " success, degraded, over_budget, error, finish_reason, created_at)"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    " success, degraded, over_budget, error, finish_reason, created_at,"
+                    " status, tokens_in_estimated, switched_from)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     row,
                 )
                 if trace_text is not None:

@@ -15,6 +15,7 @@ from typing import Any
 
 TOOL_DECISIONS = frozenset({"allow", "allow_session", "policy", "reject", "cancel", "refused"})
 TOOL_RESULTS = frozenset({"ok", "error", "timeout", "not_run"})
+REQUEST_STATUSES = frozenset({"ok", "failed", "cancelled"})
 
 # Longest free text we keep per row: errors and tool details are for a glance,
 # and a runaway message must not bloat the cache.
@@ -45,6 +46,16 @@ class RequestRecord:
     error: str | None = None
     finish_reason: str | None = None
     created_at: int | None = None  # epoch seconds; now when None
+    # "ok" | "failed" | "cancelled" (None: from ``success``); cancelled is not a failure
+    status: str | None = None
+    tokens_in_estimated: bool = False  # the server sent no prompt count: zeke's estimate
+    switched_from: str | None = None  # the model that began the answer, before a switch
+
+    @property
+    def outcome(self) -> str:
+        if self.status in REQUEST_STATUSES:
+            return self.status
+        return "ok" if self.success else "failed"
 
 
 @dataclass
@@ -88,6 +99,8 @@ class StatsRow:
     tokens_out: int
     cost_usd: float | None  # None when every row's cost is unknown
     cost_unknown: int  # rows whose cost is unknown
+    cancelled: int = 0  # rows the user cancelled: neither a success nor a failure
+    tokens_in_estimated: int = 0  # rows whose tokens_in is zeke's estimate
 
 
 @dataclass

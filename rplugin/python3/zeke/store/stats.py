@@ -63,8 +63,9 @@ def ranked(
 def alias_summaries(conn: sqlite3.Connection, project: str) -> dict[str, AliasSummary]:
     """Per alias of ``project``: requests, success rate, median TTFB, cost, last model."""
     out: dict[str, AliasSummary] = {}
-    for alias, n, ok, avg_cost, n_ttfb in conn.execute(
-        "SELECT alias, COUNT(*), SUM(success), AVG(cost_usd), COUNT(ttfb_ms)"
+    for alias, n, ok, cancelled, avg_cost, n_ttfb in conn.execute(
+        "SELECT alias, COUNT(*), SUM(success), SUM(status IS 'cancelled'), AVG(cost_usd),"
+        " COUNT(ttfb_ms)"
         " FROM routing_stats WHERE project = ? AND alias IS NOT NULL GROUP BY alias",
         (project,),
     ):
@@ -86,7 +87,7 @@ def alias_summaries(conn: sqlite3.Connection, project: str) -> dict[str, AliasSu
         out[alias] = AliasSummary(
             alias=alias,
             requests=n,
-            success_rate=(ok or 0) / n if n else None,
+            success_rate=(ok or 0) / (n - (cancelled or 0)) if n - (cancelled or 0) else None,
             median_ttfb_ms=median,
             avg_cost_usd=avg_cost,
             last_model=last[0] if last else None,
@@ -113,10 +114,14 @@ def stats_rows(conn: sqlite3.Connection, project: str | None) -> list[StatsRow]:
         unknown,
         n_ttfb,
         n_lat,
+        cancelled,
+        estimated,
     ) in conn.execute(
         f"SELECT {_STATS_GROUP}, COUNT(*), SUM(success),"
-        " TOTAL(tokens_in), TOTAL(tokens_out), SUM(cost_usd), SUM(cost_usd IS NULL),"
-        " COUNT(ttfb_ms), COUNT(latency_ms)"
+        " TOTAL(tokens_in), TOTAL(tokens_out), SUM(cost_usd),"
+        " SUM(cost_usd IS NULL AND status IS NOT 'cancelled'),"
+        " COUNT(ttfb_ms), COUNT(latency_ms), SUM(status IS 'cancelled'),"
+        " SUM(tokens_in_estimated)"
         f" FROM routing_stats WHERE {where} GROUP BY {_STATS_GROUP}",
         params,
     ):
@@ -129,7 +134,8 @@ def stats_rows(conn: sqlite3.Connection, project: str | None) -> list[StatsRow]:
             degraded=bool(degraded),
             requests=n,
             successes=ok or 0,
-            success_rate=(ok or 0) / n,
+            # of the requests that ran to an end: cancelled ones are the user's choice
+            success_rate=(ok or 0) / (n - (cancelled or 0)) if n - (cancelled or 0) else 0.0,
             median_ttfb_ms=None,
             p95_ttfb_ms=None,
             median_latency_ms=None,
@@ -137,6 +143,8 @@ def stats_rows(conn: sqlite3.Connection, project: str | None) -> list[StatsRow]:
             tokens_out=int(tout),
             cost_usd=cost,
             cost_unknown=unknown or 0,
+            cancelled=cancelled or 0,
+            tokens_in_estimated=estimated or 0,
         )
     # Per group, an index hands the values in order (0003 per project, 0005
     # across projects): read just the ranks needed, never every value.
