@@ -217,7 +217,8 @@ def test_today_router_cost_from_prices_unknown_or_local(make_nvim, today_omen, p
     assert (first["model"], first["provider"]) == ("gpt-5-codex", "azure")
     price_in, price_out = 0.00125, 0.01  # what the fake lists for gpt-5-codex
     assert first["cost_usd"] == pytest.approx(1000 / 1000 * price_in + 2000 / 1000 * price_out)
-    assert " code-smart→gpt-5-codex @azure $0.02 " in nv.badge()
+    # today's OMEN cannot resolve the alias: zeke asked for its model, and says so
+    assert " code-smart⇢gpt-5-codex @azure $0.02 " in nv.badge()
 
     # 2. a cloud model without a price: unknown, never $0
     nv.cmd("ZekeModel cloud-x")
@@ -227,7 +228,7 @@ def test_today_router_cost_from_prices_unknown_or_local(make_nvim, today_omen, p
     assert second["state"] == "done", second
     assert (second["model"], second["provider"]) == ("gpt-unpriced", "openai")
     assert second.get("cost_usd") is None
-    assert " cloud-x→gpt-unpriced @openai $? " in nv.badge() and "$0" not in nv.badge()
+    assert " cloud-x⇢gpt-unpriced @openai $? " in nv.badge() and "$0" not in nv.badge()
 
     # 3. an Ollama alias, the chunks echoing "auto": the alias's model, $0
     nv.cmd("ZekeModel code-fast")
@@ -240,7 +241,7 @@ def test_today_router_cost_from_prices_unknown_or_local(make_nvim, today_omen, p
         "ollama",
         0,
     )
-    assert " code-fast→deepseek-coder:14b @ollama $0 " in nv.badge()
+    assert " code-fast⇢deepseek-coder:14b @ollama $0 " in nv.badge()
 
     rows = stats_rows(db, 3)
     assert [(r["alias"], r["model"], r["provider"]) for r in rows] == [
@@ -251,7 +252,12 @@ def test_today_router_cost_from_prices_unknown_or_local(make_nvim, today_omen, p
     assert rows[0]["cost_usd"] == pytest.approx(first["cost_usd"])
     assert rows[1].get("cost_usd") is None and rows[2]["cost_usd"] == 0
     assert all(r["success"] == 1 for r in rows)
-    assert trace_rows(db) == []  # no routing facts came back: no trace
+    # no routing facts came back: the trace holds only zeke's own retry with the model
+    assert [json.loads(t["trace"]) for t in trace_rows(db)] == [
+        {"retried_as": "gpt-5-codex"},
+        {"retried_as": "gpt-unpriced"},
+        {"retried_as": "deepseek-coder:14b"},
+    ]
 
     # 4. "auto": today's router cannot resolve it (500), zeke retries with a concrete
     # model; nothing names the provider but /v1/models does, so the badge shows it
@@ -289,7 +295,7 @@ def test_body_routing_metadata_and_usage_cost_stand_in_for_headers(
     # routing_metadata beats usage.cost, the chunk's model and the alias
     assert (first["model"], first["provider"]) == ("claude-3-5-sonnet", "anthropic")
     assert first["cost_usd"] == pytest.approx(0.031)
-    assert " code-smart→claude-3-5-sonnet @anthropic $0.03 " in nv.badge()
+    assert " code-smart⇢gpt-5-codex→claude-3-5-sonnet @anthropic $0.03 " in nv.badge()
 
     second = ask(nv)
     assert second["state"] == "done", second
@@ -301,9 +307,13 @@ def test_body_routing_metadata_and_usage_cost_stand_in_for_headers(
     assert rows[0]["model"] == "claude-3-5-sonnet" and rows[0]["cost_usd"] == pytest.approx(0.031)
     assert rows[1]["model"] == "gpt-5-codex" and rows[1]["cost_usd"] == pytest.approx(0.0777)
     # the metadata counts as routing facts: traced; the plain answer is not
-    (trace,) = trace_rows(db)
-    assert trace["request_id"] == first["id"]
-    assert json.loads(trace["trace"])["routing_metadata"] == metadata
+    # and zeke's own retry with the alias's model (today's OMEN cannot resolve it)
+    traced = {t["request_id"]: json.loads(t["trace"]) for t in trace_rows(db)}
+    assert traced[first["id"]]["routing_metadata"] == metadata
+    assert traced == {
+        first["id"]: {"routing_metadata": metadata, "retried_as": "gpt-5-codex"},
+        second["id"]: {"retried_as": "gpt-5-codex"},
+    }
 
 
 @one_build
@@ -399,7 +409,10 @@ class _ModelsOmen(fo.FakeOmen):
 def test_models_endpoint_missing_or_html_means_unknown_cost(make_nvim, project, db, models_reply):
     server = _ModelsOmen(models_reply()).start()
     try:
-        nv = start(make_nvim, server, project, {"alias": "code-smart"}, db=db)
+        # the alias is named like the model: without a model list, an opaque 500
+        # says nothing about the name, so zeke would show it rather than retry
+        only = {"gpt-5-codex": {"provider": "azure", "model": "gpt-5-codex"}}
+        nv = start(make_nvim, server, project, {"alias": "gpt-5-codex", "aliases": only}, db=db)
         prices_loaded(nv, server)
         server.queue(fo.stream("still answers", usage=usage(1000, 2000)))
         last = ask(nv)
@@ -660,7 +673,7 @@ def test_model_picker_shows_what_the_cache_knows_and_drives_the_next_request(
     )
     assert table[0] == "zeke stats — grim"
     header = table[2].split()
-    assert header[:6] == ["alias", "model", "provider", "reqs", "ok", "ttfb"]
+    assert header[:7] == ["alias", "model", "provider", "reqs", "ok", "⊘", "ttfb"]
     by_key = {(line.split()[0], line.split()[1]): line.split() for line in table[3:]}
     assert set(by_key) == {
         ("code-smart", "gpt-5-codex"),
@@ -668,10 +681,10 @@ def test_model_picker_shows_what_the_cache_knows_and_drives_the_next_request(
         ("reason-deep", "claude-3-5-sonnet"),
     }
     smart_row = by_key[("code-smart", "gpt-5-codex")]
-    # alias model provider reqs ok p50 p95 tok_in tok_out cost
-    assert smart_row[2:5] == ["azure", "2", "100%"]
-    assert smart_row[5] == fmt_ms((ttfbs[0] + ttfbs[1]) / 2) and smart_row[6] == fmt_ms(ttfbs[1])
-    assert smart_row[7:] == ["400", "40", "$0.06"]
+    # alias model provider reqs ok cancelled p50 p95 tok_in tok_out cost
+    assert smart_row[2:6] == ["azure", "2", "100%", "0"]
+    assert smart_row[6] == fmt_ms((ttfbs[0] + ttfbs[1]) / 2) and smart_row[7] == fmt_ms(ttfbs[1])
+    assert smart_row[8:] == ["400", "40", "$0.06"]
     failed_row = by_key[("code-smart", "?")]
     assert failed_row[3:5] == ["1", "0%"] and failed_row[-1] == "$?"
 

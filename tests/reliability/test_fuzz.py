@@ -486,7 +486,8 @@ def test_router_text_in_every_sink_is_shown_never_run(nvim_ui, model, provider, 
         for where, text in out["shown"].items():
             if "expression" not in where:  # `%{…}` shows the escaped text as it is
                 assert _one_line(model.strip()) in text, (where, text)
-        assert any(_one_line(model.strip()) in line for line in out["stats"])
+        # :ZekeStats cuts a long name at 40 cells with "…": its start is there
+        assert any(_one_line(model.strip())[:19] in line for line in out["stats"])
     drawn = [*out["stats"], *out["audit"], out["picker"]["prompt"], *out["picker"]["items"]]
     assert len(out["picker"]["items"]) == 2
     for line in drawn:

@@ -187,9 +187,7 @@ async def serving(
         env={},
         session_id="session-1",
         wire=model.wire(),
-        transport=httpx.MockTransport(
-            _listing(listed) if listed is not None else _nothing_listens
-        ),
+        transport=httpx.MockTransport(_listing(listed) if listed is not None else _nothing_listens),
     )
     if tools is not None:
 
