@@ -1,5 +1,5 @@
-"""The catalog's choices: the concrete model to name when the router cannot resolve an
-alias, and the local model for degraded mode; the model list answered in-process."""
+"""The catalog: the router's model list (asked with its key), and the local model for
+degraded mode; the model list answered in-process."""
 
 from __future__ import annotations
 
@@ -58,23 +58,22 @@ def _alias(name: str, model: str | None = None, provider: str | None = None) -> 
 
 
 @pytest.mark.anyio
-async def test_the_concrete_model_is_the_alias_own_then_a_listed_alias_model() -> None:
-    cat = _catalog({"/v1/models": MODELS})
-    assert cat.concrete_model(_alias("mine", "my-model")) == "my-model"
-    # before the list arrives any configured model will do, in alias-name order
-    assert cat.concrete_model(_alias("auto")) == "gpt-unlisted"
+async def test_the_model_list_is_asked_with_the_routers_key() -> None:
+    seen: list[str | None] = []
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        seen.append(request.headers.get("authorization"))
+        if request.headers.get("authorization") != "Bearer sk-test-key":
+            return httpx.Response(401, json={"error": {"message": "Authentication Error"}})
+        return httpx.Response(200, json=MODELS)
+
+    http = httpx.AsyncClient(transport=httpx.MockTransport(handle))
+    settings = Settings.from_lua({"api_base": "http://127.0.0.1:4000/v1"})
+    cat = Catalog(settings=lambda: settings, http=lambda: http, secrets=lambda: ["sk-test-key"])
     await cat.refresh()
-    # then only one the router lists
-    assert cat.concrete_model(_alias("auto")) == "gpt-5-codex"
+    assert seen == ["Bearer sk-test-key"]
+    assert list(cat.models) == ["claude-3-5-sonnet", "gpt-5-codex"]
     assert cat.provider_of("claude-3-5-sonnet") == "anthropic"
-
-
-@pytest.mark.anyio
-async def test_without_aliases_the_concrete_model_is_the_first_listed() -> None:
-    cat = _catalog({"/v1/models": MODELS}, aliases={})
-    assert cat.concrete_model(_alias("auto")) is None
-    await cat.refresh()
-    assert cat.concrete_model(_alias("auto")) == "claude-3-5-sonnet"
 
 
 @pytest.mark.anyio

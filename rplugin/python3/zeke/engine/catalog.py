@@ -1,7 +1,7 @@
 """What the router and Ollama offer: OMEN's model list and prices (fetched in the
-background, refreshed now and then, retried soon after a failure), the concrete
-model to name when the router cannot resolve an alias, and the local model for
-degraded mode.
+background with the router's key, refreshed now and then, retried soon after a
+failure), and the local model for degraded mode. Which model stands in when the
+router cannot resolve an alias is ``fallback.stand_in``'s choice.
 """
 
 from __future__ import annotations
@@ -42,6 +42,7 @@ class Catalog:
         self._prices_at: float | None = None
         self._prices_retry_s = 0.0  # > 0 after a failed fetch: wait this long, not the TTL
         self._prices_loading = False
+        self._refused_logged = False
 
     def expire(self) -> None:
         """The endpoint may have changed: fetch again at the next chance."""
@@ -49,17 +50,6 @@ class Catalog:
 
     def provider_of(self, model: str | None) -> str | None:
         return self.models.get(model) if model else None
-
-    def concrete_model(self, alias: tags.Alias) -> str | None:
-        """The model to name when the router cannot resolve the alias itself."""
-        if alias.model:
-            return alias.model
-        listed = set(self.models)
-        for name in sorted(self._settings().aliases):
-            model = self._settings().aliases[name].get("model")
-            if model and (not listed or model in listed):
-                return str(model)
-        return next(iter(self.models), None)
 
     async def local_model(self, alias: tags.Alias | None) -> str | None:
         """Contract §9: the alias's model if local, else the first local alias's, else
@@ -93,13 +83,18 @@ class Catalog:
         if self._prices_at is not None and time.monotonic() - self._prices_at < wait:
             return
         self._prices_loading = True
+        secrets = list(self._secrets())
+        # the key, as every request to the router carries it: a keyed router (LiteLLM
+        # with a master key) answers 401 to a bare /models
+        headers = {"Authorization": f"Bearer {secrets[0]}"} if secrets else None
         try:
             listing = await client.get_json(
                 self._http(),
                 f"{self._settings().api_base}/models",
                 timeout=3.0,
-                endpoint_name="OMEN",
-                secrets=self._secrets(),
+                headers=headers,
+                endpoint_name="the router",
+                secrets=secrets,
             )
             self.prices = routing.parse_prices(listing)
             data = listing.get("data") if isinstance(listing, dict) else None
@@ -110,6 +105,9 @@ class Catalog:
             }
             self._prices_retry_s = 0.0
         except ZekeError as e:
+            if e.status in (401, 403) and not self._refused_logged:
+                self._refused_logged = True  # once: the backoff below keeps it from a hot loop
+                log.warning("the router refused the model list (%s); check the key", e.status)
             log.info("no price list from %s: %s", self._settings().api_base, e)
             self._prices_retry_s = min(
                 PRICE_TTL_S, max(PRICE_RETRY_FIRST_S, self._prices_retry_s * 2)

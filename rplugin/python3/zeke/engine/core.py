@@ -79,6 +79,8 @@ class Engine:
             http=self._http,
             events=self.events,
             spawn=self._spawn,
+            secrets=self._secrets,
+            name=lambda: self.routes.server_name(self.settings),
         )
         self.routes = Routes(catalog=self.catalog, degraded=self.degraded, events=self.events)
         self.tooling = Tooling(

@@ -19,6 +19,8 @@ from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, replace
 
+import anyio
+
 from zeke import protocol
 from zeke.backends import http as client
 from zeke.engine import facts, fallback, routing
@@ -40,6 +42,9 @@ REMEMBER_STAND_IN_S = 300.0
 # Where a model name comes from that a later tool turn may pin (what the router or
 # the answer said, not what zeke assumed).
 _REPORTED = frozenset({"header", "routing_metadata", "litellm", "chunk"})
+# A router that has not answered the request by then is asked whether it is down
+# (/ready 503): a stalled router then costs this, not the whole read timeout.
+READY_CHECK_AFTER_S = 2.0
 
 
 @dataclass
@@ -137,7 +142,7 @@ class Routes:
         self._stand_ins.pop(key, None)
         req.backend = OmenBackend(req.link, alias.name, alias, req.tags, req.omen, label=label)
         try:
-            return await _enter(stack, req.backend, messages, tools)
+            return await self._enter_watched(stack, req.backend, messages, tools)
         except ZekeError as e:
             req.backend = None
             if e.headers:  # a refusal's routing facts still go to the trace
@@ -186,6 +191,41 @@ class Routes:
                 status=first_error.status,
             ) from e
         self._stand_ins[key] = (stand_label, model, time.monotonic() + REMEMBER_STAND_IN_S)
+        return turn
+
+    async def _enter_watched(
+        self, stack: AsyncExitStack, backend: OmenBackend, messages: Messages, tools: Tools
+    ) -> Turn:
+        """``_enter``, unless the router says it is down (``/ready`` 503) while the
+        request waits: then it is unreachable now, and degraded mode can answer."""
+        down = False
+        async with anyio.create_task_group() as tg:
+
+            async def watch() -> None:
+                nonlocal down
+                await anyio.sleep(READY_CHECK_AFTER_S)
+                if await self._degraded.says_down():
+                    down = True
+                    tg.cancel_scope.cancel()
+
+            tg.start_soon(watch)
+            turn: Turn | None = None
+            failure: ZekeError | None = None
+            try:
+                turn = await _enter(stack, backend, messages, tools)
+            except ZekeError as e:  # raised out here, not wrapped in an ExceptionGroup
+                failure = e
+            finally:
+                tg.cancel_scope.cancel()
+        if failure is not None and not down:
+            raise failure
+        if turn is None or down:
+            raise ZekeError(
+                f"{backend.label} has not answered, and its /ready says it has no healthy "
+                "provider (503)",
+                kind="http",
+                status=503,
+            )
         return turn
 
     async def _open_local(

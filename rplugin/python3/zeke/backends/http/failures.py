@@ -70,7 +70,13 @@ def describe_http_error(
     elif status == 404:
         m = re.search(r"model\s+[\"'“]?([^\"'”\s]+)[\"'”]?\s+not found", detail)
         name = m.group(1) if m else model
-        if name and ("ollama" in e.lower() or "try pulling" in detail):
+        if "ollama" in e.lower() and not (m or "try pulling" in detail):
+            # a route 404 (HTML, "404 page not found", an empty body): no Ollama here
+            text = (
+                f"{e} at this address does not look like an Ollama server ({said} on "
+                "/api/chat). Check ollama_host (OLLAMA_HOST) and that Ollama runs there."
+            )
+        elif name and ("ollama" in e.lower() or "try pulling" in detail):
             text = (
                 f'{e} does not have the model "{name}" ({said}). '
                 f"Run `ollama pull {name}` or pick another model with :ZekeModel."
