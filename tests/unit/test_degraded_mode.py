@@ -60,7 +60,7 @@ def test_entering_is_said_once_and_starts_one_watcher() -> None:
     assert mode.on and mode.model == "qwen:7b"
     ((kind, data),) = sent
     assert kind == "degraded" and data["on"] is True and data["model"] == "qwen:7b"
-    assert "OMEN unreachable (connection refused)" in data["message"]
+    assert "the router is unreachable (connection refused)" in data["message"]
     assert len(spawned) == 1
 
 
@@ -73,7 +73,7 @@ def test_leaving_is_said_once_with_where_omen_is() -> None:
     mode.leave()
     assert [d["on"] for _k, d in sent] == [True, False]
     assert sent[-1][1]["message"] == (
-        "zeke: OMEN is back at http://127.0.0.1:8080/v1; degraded mode is over"
+        "zeke: the router is back at http://127.0.0.1:8080/v1; degraded mode is over"
     )
 
 
