@@ -10,10 +10,11 @@ seen on the real programs; docs/design.md §14):
 * ``/ready`` is **404**; ``/health/readiness`` and ``/health/liveliness`` answer;
 * with ``master_key`` set, ``/models`` and chat need ``Authorization: Bearer`` (401
   ``Authentication Error`` otherwise);
-* response headers ``x-litellm-model-group`` (the name asked), ``x-litellm-model-id``
-  (a hash), ``x-litellm-model-api-base``, ``x-litellm-response-cost``,
-  ``x-litellm-response-duration-ms``, ``x-litellm-attempted-retries``; chunks name the
-  deployment's model, not the group; no ``provider`` anywhere.
+* response headers ``x-litellm-model-name`` (the deployment's model),
+  ``x-litellm-model-group`` (the name asked), ``x-litellm-model-id`` (a hash),
+  ``x-litellm-model-api-base``, ``x-litellm-response-cost`` (``0.0`` on a stream: sent
+  before any token), ``x-litellm-response-duration-ms``; chunks echo the group name as
+  ``model``; the usage chunk carries ``cost``; no ``provider`` anywhere.
 
 ``FakeLlamaCpp`` (llama.cpp's ``llama-server``):
 * serves one model whatever the request names; chunks echo the name asked;
@@ -43,7 +44,7 @@ class FakeLiteLLM(FakeOmen):
             }
         )
         self.master_key: str | None = None
-        self.cost = "0.000420"  # x-litellm-response-cost, as LiteLLM prints it
+        self.cost = 0.00042  # usage.cost of an answer
         self.chat_status: int | None = None  # e.g. 503 while a backend restarts
 
     def route(self, rec: Recorded) -> Reply:
@@ -115,13 +116,22 @@ class FakeLiteLLM(FakeOmen):
             "x-litellm-call-id": f"call-{len(self.requests)}",
             "x-litellm-model-id": "9f86d081884c7d65",
             "x-litellm-model-group": str(group),
+            "x-litellm-model-name": self.groups[group],
             "x-litellm-model-api-base": "http://127.0.0.1:9/v1",
-            "x-litellm-response-cost": self.cost,
+            "x-litellm-response-cost": "0.0",
             "x-litellm-response-duration-ms": "812.5",
             "x-litellm-attempted-retries": "0",
             "x-litellm-version": "1.110.2",
         }
-        return item.render(self.groups[group], send_done=True, headers=headers, prompt_tokens=12)
+        if item.usage is True:  # LiteLLM's usage chunk, with the cost it computed
+            out = max(1, len(item.text()) // 4)
+            item.usage = {
+                "prompt_tokens": 12,
+                "completion_tokens": out,
+                "total_tokens": 12 + out,
+                "cost": self.cost,
+            }
+        return item.render(str(group), send_done=True, headers=headers, prompt_tokens=12)
 
 
 class FakeLlamaCpp(FakeOmen):

@@ -155,15 +155,17 @@ async def test_a_failed_stand_in_shows_the_routers_first_answer(project: Path) -
 
 
 @pytest.mark.anyio
-async def test_litellm_cost_header_and_concrete_chunk_model_are_facts(project: Path) -> None:
+async def test_litellm_model_header_and_usage_cost_are_facts(project: Path) -> None:
     model = ScriptedModel()
     headers = {
-        "x-litellm-response-cost": "0.00042",
+        "x-litellm-response-cost": "0.0",  # sent before the stream: not the cost
+        "x-litellm-model-name": "gpt-5-codex-2025",
         "x-litellm-model-group": "code-smart",
         "x-litellm-model-id": "9f8e7d",
         "x-litellm-response-duration-ms": "812.5",
     }
-    model.omen(Reply([Meta(model="gpt-5-codex-2025"), TextDelta("ok"), End("stop")], headers))
+    events = [Meta(model="code-smart"), TextDelta("ok"), Usage(9, 1, 0.00042), End("stop")]
+    model.omen(Reply(events, headers))
     async with serving(config(project, alias="code-smart"), model, listed=LITELLM_GROUPS) as (
         engine,
         rec,

@@ -53,9 +53,12 @@ _HEADER_FIELDS = {
     "cost_usd": "x-omen-cost-est",
     "routing_reason": "x-omen-routing-reason",
 }
-# LiteLLM's proxy: the cost and its own duration; the deployment is a hash
-# (x-litellm-model-id) and the model group is the name asked for, so neither is a model.
+# LiteLLM's proxy: the deployment's model, the cost and its own duration. The model
+# group (x-litellm-model-group) is the name asked for and x-litellm-model-id a hash:
+# neither is a model. On a stream the cost header is sent before the answer and reads
+# 0.0, so a zero there is not a fact (usage.cost at the end is).
 _LITELLM_FIELDS = {
+    "model": "x-litellm-model-name",
     "latency_ms": "x-litellm-response-duration-ms",
     "cost_usd": "x-litellm-response-cost",
 }
@@ -222,7 +225,10 @@ def resolve_facts(
         for name in _HEADER_FIELDS
     }
     for name, header in _LITELLM_FIELDS.items():
-        candidates[name].append(("litellm", lowered.get(header)))
+        value = lowered.get(header)
+        if name == "cost_usd" and _as_cost(value) == 0:
+            value = None  # a stream's cost header, sent before any token was counted
+        candidates[name].append(("litellm", value))
     candidates["provider"].append(("body", body_provider))
     candidates["cost_usd"].append(("usage", usage_cost))
     if not (asked and chunk_model and chunk_model.strip().lower() == asked.strip().lower()):
