@@ -55,3 +55,25 @@ vim.keymap.set("n", "<Plug>(zeke-cancel)", "<Cmd>ZekeCancel<CR>", { desc = "zeke
 vim.keymap.set("n", "<Plug>(zeke-model)", "<Cmd>ZekeModel<CR>", { desc = "zeke: pick a model" })
 vim.keymap.set("n", "<Plug>(zeke-apply)", "<Cmd>ZekeApply<CR>", { desc = "zeke: apply the change" })
 vim.keymap.set("n", "<Plug>(zeke-reject)", "<Cmd>ZekeReject<CR>", { desc = "zeke: reject the change" })
+
+-- Start the host ahead of the first command (config `prestart`): on the first Visual
+-- mode, or once Neovim has been idle for a second after starting.
+local prestart = vim.api.nvim_create_augroup("zeke.prestart", { clear = true })
+vim.api.nvim_create_autocmd("ModeChanged", {
+  group = prestart,
+  pattern = "*:[vV\x16]*",
+  once = true,
+  callback = function()
+    require("zeke.host").prestart("visual")
+  end,
+})
+local function when_idle()
+  vim.defer_fn(function()
+    require("zeke.host").prestart("idle")
+  end, 1000)
+end
+if vim.v.vim_did_enter == 1 then -- loaded late (a plugin manager's lazy loading)
+  when_idle()
+else
+  vim.api.nvim_create_autocmd("VimEnter", { group = prestart, once = true, callback = when_idle })
+end

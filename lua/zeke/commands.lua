@@ -88,16 +88,21 @@ function M.ask(command, args)
     },
   }
   scratch.discard(requests.add(req))
-  -- from here on the request must reach a final state, whatever fails
+  -- from here on the request must reach a final state, whatever fails.
+  -- The request leaves first: the answer window is built while it travels (the host's
+  -- events are handled only after this function returns, so none can miss the buffer).
+  local ok, err = host.notify("request", payload)
   local opened, open_err = pcall(scratch.open, req)
   if not opened then
-    local err = "zeke: could not open the answer window: " .. tostring(open_err)
-    req.error = err
-    util.notify(err, vim.log.levels.ERROR)
+    local why = "zeke: could not open the answer window: " .. tostring(open_err)
+    req.error = why
+    util.notify(why, vim.log.levels.ERROR)
+    if ok then
+      host.notify("cancel", { id = req.id })
+    end
     requests.finish(req, "error")
     return
   end
-  local ok, err = host.notify("request", payload)
   if not ok then
     req.error = err
     scratch.show_error(req, err)

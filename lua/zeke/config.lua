@@ -25,6 +25,7 @@ local M = {}
 ---@field ollama_host string
 ---@field fallback "ollama"|false
 ---@field python? string
+---@field prestart "visual"|"idle"|false
 ---@field alias string
 ---@field aliases table<string, zeke.AliasSpec>
 ---@field tags table<string, string>
@@ -412,6 +413,21 @@ M.schema = {
         .. "`httpx`, `anyio` and `msgpack`.",
     },
   },
+  prestart = {
+    default = "visual",
+    check = function(v)
+      return v == "visual" or v == "idle" or v == false
+    end,
+    expects = '"visual", "idle" or false',
+    type = '`"visual"`, `"idle"` or `false`',
+    doc = {
+      "When the Python host starts before the first command, so that command does not wait for it "
+        .. '(about 0.2–0.4 s): `"visual"` on the first entry into Visual mode (you select code before '
+        .. 'most commands); `"idle"` one second after Neovim started; `false` at the first command. '
+        .. "A started host costs about 40 MB of memory for the rest of the session, whether or not "
+        .. "zeke is used.",
+    },
+  },
   alias = {
     default = "auto",
     check = function(v)
@@ -620,6 +636,7 @@ M.order = {
   "ollama_host",
   "fallback",
   "python",
+  "prestart",
   "alias",
   "aliases",
   "tags",

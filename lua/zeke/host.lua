@@ -123,6 +123,17 @@ function M.ensure()
   return chan
 end
 
+--- Start the host ahead of the first command, when the `prestart` config asks for
+--- it on this `trigger` (|zeke-config-prestart|). Quietly: a host that cannot start
+--- is reported by the command that needs it.
+---@param trigger "visual"|"idle"
+function M.prestart(trigger)
+  if M.chan or config.get().prestart ~= trigger then
+    return
+  end
+  M.ensure()
+end
+
 --- Send a notification to the host (starting it if needed).
 ---@param method string
 ---@param payload any

@@ -16,6 +16,8 @@ local ns = api.nvim_create_namespace("zeke.scratch")
 H.WORDS = { ZekeRefactor = "refactor", ZekeTest = "test", ZekeExplain = "explain" }
 --- How many answers of each command this session has opened (`#3` in the name).
 H.counts = {} ---@type table<string, integer>
+--- Hidden answers: the highlighting each had, to give back when it is shown again.
+H.hidden = {} ---@type table<integer, { syntax: string, treesitter: boolean }>
 
 -- Public -----------------------------------------------------------------------
 
@@ -23,7 +25,6 @@ H.counts = {} ---@type table<string, integer>
 ---@param req zeke.Request
 function M.open(req)
   local buf = util.scratch_buffer(H.name(req.command), "hide")
-  vim.bo[buf].filetype = "markdown"
   vim.bo[buf].modifiable = false
   vim.b[buf].zeke_request = req.id
   req.buf = buf
@@ -39,6 +40,14 @@ function M.open(req)
   vim.keymap.set("n", "gr", "<Cmd>ZekeReject<CR>", vim.tbl_extend("force", opts, { desc = "zeke: reject the change" }))
 
   M.show(req)
+  -- markdown (its ftplugin and syntax: tens of ms) after this command returns, so the
+  -- request and the window come first; a hidden answer drops its highlighting
+  vim.schedule(function()
+    if api.nvim_buf_is_valid(buf) then
+      vim.bo[buf].filetype = "markdown"
+      H.watch_visibility(buf)
+    end
+  end)
 end
 
 --- Show the request's buffer in the zeke window of this tab (made if missing).
@@ -188,6 +197,48 @@ function M.find_window()
 end
 
 -- Private helpers --------------------------------------------------------------
+
+--- A kept answer that no window shows holds no highlighting (syntax items and a
+--- treesitter highlighter cost about 1 MB per answer); shown again, it gets it back.
+---@param buf integer
+function H.watch_visibility(buf)
+  local group = api.nvim_create_augroup("zeke.scratch." .. buf, { clear = true })
+  api.nvim_create_autocmd("BufHidden", {
+    group = group,
+    buffer = buf,
+    callback = function()
+      local ts = vim.treesitter.highlighter.active[buf] ~= nil
+      H.hidden[buf] = { syntax = vim.bo[buf].syntax, treesitter = ts }
+      if ts then
+        pcall(vim.treesitter.stop, buf)
+      end
+      vim.bo[buf].syntax = "OFF"
+    end,
+  })
+  api.nvim_create_autocmd("BufWinEnter", {
+    group = group,
+    buffer = buf,
+    callback = function()
+      local was = H.hidden[buf]
+      if not was then
+        return
+      end
+      H.hidden[buf] = nil
+      vim.bo[buf].syntax = was.syntax
+      if was.treesitter then
+        pcall(vim.treesitter.start, buf, "markdown")
+      end
+    end,
+  })
+  api.nvim_create_autocmd("BufWipeout", {
+    group = group,
+    buffer = buf,
+    callback = function()
+      H.hidden[buf] = nil
+      pcall(api.nvim_del_augroup_by_id, group)
+    end,
+  })
+end
 
 --- A short name for the next answer of this command: `zeke: explain #3`.
 ---@param command string

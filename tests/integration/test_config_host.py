@@ -22,6 +22,7 @@ def options(tmp_path) -> dict[str, Any]:
         "ollama_host": "http://127.0.0.1:11999",
         "fallback": False,
         "python": sys.executable,
+        "prestart": "idle",
         "alias": "mine",
         "aliases": {"mine": {"provider": "ollama", "model": "qwen:7b", "tags": {"n": 2}}},
         "tags": {"budget": "frugal", "local": True},

@@ -253,6 +253,7 @@ _CHECKS: dict[str, Callable[[Any], Any]] = {
     "ollama_host": _url,
     "fallback": _one_of("ollama", False),
     "python": _optional_text,
+    "prestart": _one_of("visual", "idle", False),
     "alias": _text,
     "aliases": _aliases,
     "tags": _tag_map,
@@ -308,6 +309,7 @@ class Settings:
     ollama_host: str
     fallback: str | bool
     python: str | None
+    prestart: str | bool  # Lua's alone (when the host starts); kept so the view is whole
     alias: str
     aliases: Mapping[str, Mapping[str, Any]]
     tags: Mapping[str, Any]
