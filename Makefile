@@ -8,7 +8,7 @@ STYLUA     := @johnnymorganz/stylua@2.5.2
 LUA_DIRS   := lua plugin
 PY_DIRS    := $(wildcard rplugin tests bench scripts)
 
-.PHONY: install test-deps test lint format demo bench doc clean help
+.PHONY: install test-deps test test-upstreams lint format demo bench doc clean help
 
 ## install: the host's virtual environment (pynvim, httpx, anyio, msgpack) and doc/tags
 # .venv is made again when a run before failed or used another interpreter
@@ -63,6 +63,12 @@ format: test-deps
 ## test: everything the CI runs
 test: test-deps lint
 	$(VENV)/bin/pytest -q -p no:cacheprovider
+
+## test-upstreams: zeke against real programs: LiteLLM's proxy (its own venv, built once),
+##        the MCP reference servers, and llama.cpp's server when `make demo` built it
+test-upstreams: test-deps
+	bash scripts/upstreams "$(PYTHON)"
+	$(VENV)/bin/pytest -q -p no:cacheprovider --upstreams tests/upstreams
 
 ## demo: Neovim with zeke on a sample project and a real local model
 demo: install

@@ -14,6 +14,22 @@ from fakes import omen as fo
 from nvimharness import BUILDS, NvimSession, nvim_binaries, nvim_path
 
 NVIMS = nvim_binaries()
+UPSTREAMS = Path(__file__).resolve().parent / "upstreams"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--upstreams",
+        action="store_true",
+        help="run the tier against real programs (tests/upstreams; make test-upstreams)",
+    )
+
+
+def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
+    """tests/upstreams runs only when asked for: it builds and starts real programs."""
+    if collection_path == UPSTREAMS and not config.getoption("--upstreams"):
+        return True
+    return None
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

@@ -270,10 +270,10 @@ async def test_tool_turns_keep_the_model_that_answered_the_first(project: Path) 
     first = tool_turn(call("c1", "read_file", path=str(project / "a.py")))
     first.events.insert(0, Meta(model="deepseek-coder-v2-lite"))
     model.omen(first, answer("done"))
-    async with serving(config(project, alias="auto"), model, tools=ScriptedTools("read_file")) as (
-        engine,
-        _rec,
-    ):
+    listed = [{"id": "deepseek-coder-v2-lite", "object": "model"}]  # a name the router takes
+    async with serving(
+        config(project, alias="auto"), model, tools=ScriptedTools("read_file"), listed=listed
+    ) as (engine, _rec):
         await engine.run_request(request("r1", project, intent="code"))
     assert [b["model"] for b in model.bodies("omen")] == ["auto", "deepseek-coder-v2-lite"]
 

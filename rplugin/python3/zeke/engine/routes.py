@@ -96,10 +96,17 @@ class Routes:
                 yield turn
 
     def _pinned(self, backend: OmenBackend, answer: Answer) -> OmenBackend:
-        """A later turn names the concrete model that answered the first."""
+        """A later turn names the concrete model that answered the first, when the
+        router takes that name: OMEN resolves its models, other routers take what
+        their list names. LiteLLM reports the deployment behind a model group, which
+        it does not accept as a model: there the group (the name asked) stays."""
         seen = facts.observed(backend, answer, self._catalog)
-        if seen.model and seen.sources.get("model") in _REPORTED and seen.model != backend.model:
-            return replace(backend, model=seen.model)
+        model = seen.model
+        if not model or seen.sources.get("model") not in _REPORTED or model == backend.model:
+            return backend
+        omen = backend.link.settings.api_base in self._omen_at
+        if omen or model in self._catalog.models:
+            return replace(backend, model=model)
         return backend
 
     async def _open_router(

@@ -62,6 +62,21 @@ _LITELLM_FIELDS = {
     "latency_ms": "x-litellm-response-duration-ms",
     "cost_usd": "x-litellm-response-cost",
 }
+# LiteLLM names a deployment "<adapter>/<model>". Generic adapters speak the OpenAI API
+# to whatever server is behind them, so they say nothing of the provider; the others
+# are the provider's own API.
+_LITELLM_GENERIC_ADAPTERS = frozenset(
+    {"openai", "openai_like", "custom_openai", "text-completion-openai", "hosted_vllm",
+     "llamafile", "lm_studio", "litellm_proxy"}
+)  # fmt: skip
+_LITELLM_PROVIDER_ADAPTERS = {
+    "anthropic": "anthropic", "azure": "azure", "azure_ai": "azure", "bedrock": "bedrock",
+    "vertex_ai": "vertex_ai", "gemini": "gemini", "groq": "groq", "mistral": "mistral",
+    "deepseek": "deepseek", "cohere": "cohere", "xai": "xai", "ollama": "ollama",
+    "ollama_chat": "ollama", "openrouter": "openrouter", "together_ai": "together_ai",
+    "fireworks_ai": "fireworks_ai", "perplexity": "perplexity", "deepinfra": "deepinfra",
+    "cerebras": "cerebras",
+}  # fmt: skip
 _METADATA_FIELDS = {
     "provider": "provider",
     "model": "model_used",
@@ -87,6 +102,28 @@ class RoutingFacts:
     cost_usd: float | None
     routing_reason: str | None
     sources: dict[str, str] = field(default_factory=dict)
+
+
+def litellm_deployment(value: Any) -> tuple[str | None, str | None]:
+    """``(model, provider)`` from LiteLLM's ``x-litellm-model-name``.
+
+    The adapter prefix goes; it is the provider only when the adapter is that
+    provider's own API (``anthropic/…``, ``ollama_chat/…``), never for the generic
+    OpenAI-style adapters (``openai/…`` in front of llama.cpp, vLLM, another router).
+    A name with no known adapter is kept whole: model names have slashes too.
+    """
+    text = _header_text(value)
+    if text is None or "/" not in text:
+        return text, None
+    adapter, rest = text.split("/", 1)
+    key = adapter.strip().lower()
+    if not rest.strip():
+        return text, None
+    if key in _LITELLM_GENERIC_ADAPTERS:
+        return rest, None
+    if key in _LITELLM_PROVIDER_ADAPTERS:
+        return rest, _LITELLM_PROVIDER_ADAPTERS[key]
+    return text, None
 
 
 def _header_text(value: Any) -> str | None:
@@ -228,6 +265,9 @@ def resolve_facts(
         value = lowered.get(header)
         if name == "cost_usd" and _as_cost(value) == 0:
             value = None  # a stream's cost header, sent before any token was counted
+        if name == "model":
+            value, adapter_provider = litellm_deployment(value)
+            candidates["provider"].append(("litellm", adapter_provider))
         candidates[name].append(("litellm", value))
     candidates["provider"].append(("body", body_provider))
     candidates["cost_usd"].append(("usage", usage_cost))

@@ -97,6 +97,13 @@ def describe_http_error(
             text = f"{e}: rate limit or budget/quota exhausted ({said})."
             if retry_after is not None:
                 text += f" Retry in {math.ceil(retry_after)} s."
+    elif status == 400 and etype == "no_db_connection":
+        # LiteLLM's proxy without a database checks a key that is not its master key
+        # against the database it does not have
+        text = (
+            f"{e} did not accept the API key ({said}); a LiteLLM proxy without a database "
+            "knows only its master key. Set ZEKE_API_KEY or OMEN_API_KEY to that key."
+        )
     elif status in (400, 422):
         text = f"{e} rejected the request ({said})."
     elif status == 408:
