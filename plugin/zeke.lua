@@ -5,9 +5,26 @@ if vim.g.loaded_zeke then
 end
 vim.g.loaded_zeke = true
 
+-- The command line just left, until the loop turns again: a command runs before that,
+-- and its range's text (`'<,'>` after a visual selection, or `10,20`) tells the two
+-- apart where line numbers cannot. Nil for a command not typed (vim.cmd, <Cmd>).
+local cmdline = nil
+vim.api.nvim_create_autocmd("CmdlineLeave", {
+  group = vim.api.nvim_create_augroup("zeke.cmdline", { clear = true }),
+  pattern = ":",
+  callback = function()
+    cmdline = not vim.v.event.abort and vim.fn.getcmdline() or nil
+    vim.schedule(function()
+      cmdline = nil
+    end)
+  end,
+})
+
 local function command(name, impl, opts)
   opts.desc = opts.desc or ("zeke: " .. name)
   vim.api.nvim_create_user_command(name, function(args)
+    args.cmdline = cmdline
+    cmdline = nil
     require("zeke")._command(impl, args)
   end, opts)
 end

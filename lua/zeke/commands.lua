@@ -23,27 +23,34 @@ H.INTENTS = {
 
 ---@class zeke.Selection
 ---@field buf integer
----@field start_line integer 1-based, inclusive
----@field end_line integer 1-based, inclusive
+---@field start_line integer 1-based, inclusive: the first line the selection touches
+---@field end_line integer 1-based, inclusive: the last line it touches
+---@field start_col integer|nil charwise (`v`) only: 0-based byte column on start_line
+---@field end_col integer|nil charwise only: 0-based byte column on end_line, exclusive
+---@field blockwise boolean|nil a block (`<C-v>`): not sent (M.BLOCKWISE says why)
+
+M.BLOCKWISE = "zeke: a block selection (<C-v>) is not supported; select lines (V) or characters (v)"
 
 --- The selection a command acts on: the live visual selection when the command
 --- runs while visual mode is still active (a `<Cmd>` mapping: the `'<`/`'>`
---- marks are stale then), else the command's range, else the cursor line.
+--- marks are stale then), else the command's range (the last visual selection when
+--- the range is `'<,'>`), else the cursor line.
 --- Visual mode ends here, and the screen is redrawn at once: else the next
 --- statusline redraw (the request's status) leaves `-- VISUAL LINE --` standing.
----@param args table|nil  the user-command args (line1, line2, range)
+---@param args table|nil  the user-command args (line1, line2, range; cmdline: plugin/zeke.lua)
 ---@return zeke.Selection
 function M.selection(args)
   local buf = api.nvim_get_current_buf()
-  local mode = api.nvim_get_mode().mode
+  local mode = api.nvim_get_mode().mode:sub(1, 1)
   if mode == "v" or mode == "V" or mode == "\22" then
-    local a = vim.fn.getpos("v")[2]
-    local b = vim.fn.getpos(".")[2]
     api.nvim_feedkeys(api.nvim_replace_termcodes("<Esc>", true, false, true), "nx", false)
     vim.cmd.redraw()
-    return { buf = buf, start_line = math.min(a, b), end_line = math.max(a, b) }
+    return H.from_marks(buf, mode) -- leaving visual mode set the marks to it
   end
   if args and args.range and args.range > 0 then
+    if H.from_visual(args) then
+      return H.from_marks(buf, vim.fn.visualmode())
+    end
     return { buf = buf, start_line = args.line1, end_line = args.line2 }
   end
   local row = api.nvim_win_get_cursor(0)[1]
@@ -56,8 +63,12 @@ end
 ---@param command "ZekeRefactor"|"ZekeTest"|"ZekeExplain"
 ---@param args table
 function M.ask(command, args)
-  host.recover() -- before this request exists: what ends with an old host is not it
   local sel = M.selection(args)
+  if sel.blockwise then -- refused before anything starts or is sent
+    util.notify(M.BLOCKWISE, vim.log.levels.WARN)
+    return
+  end
+  host.recover() -- before this request exists: what ends with an old host is not it
   if vim.bo[sel.buf].buftype ~= "" then
     local msg = "zeke: run this from a file buffer (this one is " .. vim.bo[sel.buf].buftype .. ")"
     util.notify(msg, vim.log.levels.WARN)
@@ -191,12 +202,80 @@ function H.context_payload(sel)
     window_start = first,
     start_line = sel.start_line,
     end_line = sel.end_line,
+    start_col = sel.start_col,
+    end_col = sel.end_col,
     total_lines = total,
     path = path ~= "" and vim.fn.fnamemodify(path, ":p") or nil,
     filetype = vim.bo[sel.buf].filetype,
     diagnostics = diagnostics,
     cwd = vim.fn.getcwd(),
   }
+end
+
+--- Does a range command act on the last visual selection? Its range is `'<,'>`: a
+--- typed one (`:` after `v` gives it) is read from the command line; one run from
+--- Lua or a script, whose text is unknown, is taken as such when its lines are the
+--- marks' lines. A typed `:10,20` is lines, whatever the marks say.
+---@param args table
+---@return boolean
+function H.from_visual(args)
+  if args.range ~= 2 then
+    return false
+  end
+  local range = args.cmdline and args.cmdline:match("^[%s:]*([^%a]*)Zeke")
+  if range then
+    return range:match("^'<%s*,%s*'>%s*$") ~= nil
+  end
+  return args.line1 == vim.fn.line("'<") and args.line2 == vim.fn.line("'>")
+end
+
+--- The selection the `'<`/`'>` marks hold, made in visual mode ``vmode``.
+---@param buf integer
+---@param vmode string "v", "V" or "\22" (CTRL-V)
+---@return zeke.Selection
+function H.from_marks(buf, vmode)
+  local s, e = vim.fn.getpos("'<"), vim.fn.getpos("'>")
+  if vmode == "\22" then
+    return { buf = buf, start_line = s[2], end_line = e[2], blockwise = true }
+  end
+  if vmode ~= "v" then
+    return { buf = buf, start_line = s[2], end_line = e[2] }
+  end
+  return H.charwise(buf, s[2], s[3], e[2], e[3])
+end
+
+--- A charwise selection from its marks (1-based lines and byte columns, the last
+--- character included): byte columns, the end exclusive. A column past the end of
+--- its line (`v$`, `v` on an empty line) takes the line's newline: the span ends at
+--- column 0 of the next line. Whole lines, newline and all, are a linewise selection.
+---@param buf integer
+---@param sl integer
+---@param sc integer
+---@param el integer
+---@param ec integer
+---@return zeke.Selection
+function H.charwise(buf, sl, sc, el, ec)
+  local first = api.nvim_buf_get_lines(buf, sl - 1, sl, false)[1] or ""
+  local last = api.nvim_buf_get_lines(buf, el - 1, el, false)[1] or ""
+  local start_col = math.min(sc - 1, #first)
+  local end_col
+  if vim.o.selection == "exclusive" then
+    end_col = math.min(ec - 1, #last) -- the mark is just past the selection
+  elseif ec > #last then
+    if el < api.nvim_buf_line_count(buf) then
+      el, end_col = el + 1, 0
+    else
+      end_col = #last -- the buffer's last line: no newline to take
+    end
+  else
+    -- the mark is the last character's first byte; `.` takes its composing characters too
+    local char = vim.fn.matchstr(last, ("\\%%%dc."):format(ec))
+    end_col = ec - 1 + math.max(#char, 1)
+  end
+  if start_col == 0 and end_col == 0 and el > sl then
+    return { buf = buf, start_line = sl, end_line = el - 1 }
+  end
+  return { buf = buf, start_line = sl, end_line = el, start_col = start_col, end_col = end_col }
 end
 
 --- A UUID (v4 layout): it doubles as X-Request-ID, which some OpenAI-compatible

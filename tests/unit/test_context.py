@@ -240,7 +240,7 @@ def test_charwise_selection_slices_on_utf8_byte_columns() -> None:
     lines = buffer()
     lines[99] = line
     start = line.index("«")
-    end = line.index("語")
+    end = line.index("語") + 1  # exclusive
     p = pack(
         req(
             lines=lines,
@@ -265,7 +265,7 @@ def test_charwise_over_several_lines() -> None:
             start_line=1,
             end_line=2,
             start_col=byte_col(lines[0], 6),
-            end_col=byte_col(lines[1], lines[1].index("ä")),
+            end_col=byte_col(lines[1], lines[1].index("ä") + 1),  # exclusive
         )
     )
     assert p.selection == "ä):\n    return ä"
@@ -291,7 +291,7 @@ def test_charwise_slicing_matches_character_slicing(line: str, data: st.DataObje
             start_line=1,
             end_line=1,
             start_col=byte_col(line, i),
-            end_col=byte_col(line, j),
+            end_col=byte_col(line, j + 1),  # exclusive
             filetype="",
         )
     )

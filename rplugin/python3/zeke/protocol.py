@@ -36,8 +36,13 @@ class RequestPayload(TypedDict, total=False):
     filetype: str
     lines: list[str]  # the buffer's lines from window_start on
     window_start: int
-    start_line: int
+    start_line: int  # 1-based: the first and last line the selection touches
     end_line: int
+    # Charwise (`v`) only, absent for whole lines (`V`, a range, the cursor line):
+    # 0-based byte columns, the end exclusive. A selection that takes its last line's
+    # newline (`v$`) ends at column 0 of the next line (changes/span.py).
+    start_col: int
+    end_col: int
     total_lines: int
     diagnostics: list[Diagnostic]
 

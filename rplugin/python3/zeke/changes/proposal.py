@@ -13,7 +13,7 @@ import codecs
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
-from zeke.changes import answer, diffing, testfile
+from zeke.changes import answer, diffing, span, testfile
 from zeke.errors import ZekeError
 from zeke.protocol import Hunk, ProposalInfo
 
@@ -30,6 +30,9 @@ class Proposal:
     create: bool = False  # the file does not exist yet
     origin: str = "answer"  # "answer" | "tool"
     notes: list[str] = field(default_factory=list)
+    # a charwise selection's change: its lines carry text outside the span, which must
+    # still be there exactly (a loose match would overwrite an edit made to it since)
+    exact: bool = False
 
     def to_wire(self) -> ProposalInfo:
         """What the Lua review UI reads (the rest stays here, for ``apply``)."""
@@ -149,8 +152,11 @@ def from_answer(
     root: str,
     test_paths: dict[str, str],
     read_file: Callable[[str], str | None],
+    cut: span.Cut | None = None,
 ) -> tuple[Proposal | None, str | None]:
-    """The change an answer proposes, or (None, why there is nothing to apply)."""
+    """The change an answer proposes, or (None, why there is nothing to apply).
+    ``cut``: a charwise selection, whose span alone the code replaces (the change
+    is still one of whole lines, those the span touches: the review shows them)."""
     if intent not in ("code", "tests"):
         return None, None
     code = answer.extract_code(text, filetype)
@@ -159,7 +165,20 @@ def from_answer(
     if not code.complete:
         return None, "zeke: the answer's code block is incomplete, so it is not offered as a change"
     new_lines = code.code.split("\n")
-    if intent == "code":
+    if intent == "code" and cut is not None:
+        original = cut.lines
+        proposed = span.replace(cut, span.fit(cut, code.code))
+        prop = Proposal(
+            id=pid,
+            kind="selection",
+            path=path,
+            original=original,
+            proposed=proposed,
+            hunks=diffing.compute_hunks(original, proposed, key=without_cr),
+            hint=max(0, start_line - 1),
+            exact=True,
+        )
+    elif intent == "code":
         original = list(selection)
         proposed = diffing.reindent(original, new_lines)
         if original and all(line.endswith("\r") for line in original):
@@ -224,6 +243,12 @@ def apply(
                 kind="refused",
             )
     start = diffing.locate(lines, proposal.original, proposal.hint if hint is None else hint)
+    if (
+        start is not None
+        and proposal.exact
+        and lines[start : start + len(proposal.original)] != proposal.original
+    ):
+        start = None  # only found loosely: the text around the span changed
     if start is None:
         where = proposal.path or "the buffer"
         raise ZekeError(

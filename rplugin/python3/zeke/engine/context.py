@@ -14,6 +14,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from zeke.changes import span
 from zeke.engine.private_keys import starts_inside_private_key
 from zeke.engine.prompts import default_instruction, system_prompt
 from zeke.engine.redact import redact
@@ -43,6 +44,7 @@ class PackRequest:
     window_start: int
     start_line: int
     end_line: int
+    # charwise only (`v`): 0-based byte columns, the end exclusive (changes/span.py)
     start_col: int | None = None
     end_col: int | None = None
     path: str | None = None
@@ -61,6 +63,9 @@ class Packed:
 
     messages: list[dict]
     selection: str
+    # charwise: the text of the first selected line before the selection and of the
+    # last one after it (None: whole lines)
+    around: tuple[str, str] | None
     tokens_est: int
     size_hint: str
     redactions: int
@@ -95,44 +100,6 @@ def _as_text(line: Any) -> str:
     if isinstance(line, (bytes, bytearray)):
         return bytes(line).decode("utf-8", "surrogateescape")
     return str(line)
-
-
-def _encode(line: str) -> bytes:
-    return line.encode("utf-8", "surrogateescape")
-
-
-def _decode(data: bytes) -> str:
-    return data.decode("utf-8", "surrogateescape")
-
-
-def _char_start(data: bytes, i: int) -> int:
-    """Move back from byte ``i`` to the first byte of the character it is in."""
-    while 0 < i < len(data) and (data[i] & 0xC0) == 0x80:
-        i -= 1
-    return i
-
-
-def _char_end(data: bytes, i: int) -> int:
-    """One past the last byte of the character whose first byte is at ``i``."""
-    i += 1
-    while i < len(data) and (data[i] & 0xC0) == 0x80:
-        i += 1
-    return i
-
-
-def _start_byte(data: bytes, col: int | None) -> int:
-    if col is None or col <= 0:
-        return 0
-    return _char_start(data, min(col, len(data)))
-
-
-def _end_byte(data: bytes, col: int | None) -> int:
-    """Exclusive end for an inclusive last-character column (None = end of line)."""
-    if col is None or col >= len(data):
-        return len(data)
-    if col < 0:
-        return 0
-    return _char_end(data, _char_start(data, col))
 
 
 def _display_path(path: str | None, root: str | None) -> str:
@@ -292,18 +259,14 @@ def pack(req: PackRequest) -> Packed:
     system = system_prompt(req.intent, req.filetype)  # also validates the intent
     lines = req.lines
     start_line, end_line = int(req.start_line), int(req.end_line)
-    start_col, end_col = req.start_col, req.end_col
-    charwise = start_col is not None or end_col is not None
-    if end_line < start_line:  # a selection made upwards
+    charwise = req.start_col is not None or req.end_col is not None
+    chosen: span.Span | None = None
+    if charwise:  # no end column: to the end of its line
+        end_col = req.end_col if req.end_col is not None else 2**31 - 1
+        chosen = span.Span(start_line, req.start_col or 0, end_line, end_col).ordered()
+        start_line, end_line = chosen.start_line, chosen.end_line
+    elif end_line < start_line:  # a selection made upwards
         start_line, end_line = end_line, start_line
-        start_col, end_col = end_col, start_col
-    elif (
-        start_line == end_line
-        and start_col is not None
-        and end_col is not None
-        and start_col > end_col
-    ):
-        start_col, end_col = end_col, start_col
 
     ws = int(req.window_start)
     si, ei = start_line - ws, end_line - ws
@@ -318,17 +281,13 @@ def pack(req: PackRequest) -> Packed:
     # --- the selection, refused early when it cannot be sent -------------------
     sel_lines = [_as_text(x) for x in lines[si : ei + 1]]
     prefix = suffix = ""
-    if charwise:
-        first_b, last_b = _encode(sel_lines[0]), _encode(sel_lines[-1])
-        s = _start_byte(first_b, start_col)
-        e = _end_byte(last_b, end_col)
-        if si == ei:
-            e = max(e, s)
-            sel_lines = [_decode(first_b[s:e])]
-        else:
-            sel_lines[0] = _decode(first_b[s:])
-            sel_lines[-1] = _decode(last_b[:e])
-        prefix, suffix = _decode(first_b[:s]), _decode(last_b[e:])
+    around: tuple[str, str] | None = None
+    if chosen is not None:
+        # exactly the selected characters (span.py: the same cut the change is made on)
+        c = span.cut(sel_lines, chosen, first=start_line)
+        sel_lines = c.text.split("\n")
+        prefix, suffix = c.before, c.after
+        around = (prefix, suffix)
     # Size first, from lengths alone: a huge selection is refused before joining it.
     chars = sum(len(x) for x in sel_lines) + len(sel_lines) - 1
     _refuse_if_too_large((chars + 3) // 4, int(req.max_selection_tokens))
@@ -434,6 +393,7 @@ def pack(req: PackRequest) -> Packed:
     return Packed(
         messages=messages,
         selection=selection,
+        around=around,
         tokens_est=tokens,
         size_hint=size_hint(tokens),
         redactions=redactions,

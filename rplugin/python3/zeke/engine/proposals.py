@@ -43,6 +43,7 @@ class Proposals:
                     filetype=req.filetype,
                     selection=req.selection,
                     start_line=req.start_line,
+                    cut=req.cut,
                     path=req.path,
                     root=req.root,
                     test_paths=s.test_paths,

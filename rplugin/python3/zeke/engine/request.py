@@ -14,6 +14,7 @@ import anyio
 
 from zeke import protocol
 from zeke.changes import proposal as changes
+from zeke.changes import span
 from zeke.engine import context, tags
 from zeke.engine.backend import Backend, Link, Messages
 from zeke.project import project_config, project_of, tool_root
@@ -39,6 +40,7 @@ class Request:
     filetype: str = ""
     selection: list[str] = field(default_factory=list)
     start_line: int = 1
+    cut: span.Cut | None = None  # charwise: the span within its lines (changes/span.py)
     # who answers, settled on the first turn (routes.py); degraded: local Ollama
     # answers in OMEN's place
     backend: Backend | None = None
@@ -54,6 +56,13 @@ class Request:
     @property
     def settings(self) -> Settings:
         return self.link.settings
+
+
+def _column(value: Any) -> int | None:
+    """A byte column from the payload (None: absent, the selection is whole lines)."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        return None
+    return max(0, value)
 
 
 def configured_project(settings: Settings, where: Mapping[str, Any]) -> str | None:
@@ -102,6 +111,8 @@ async def prepare(
             window_start=int(payload.get("window_start") or 1),
             start_line=req.start_line,
             end_line=int(payload.get("end_line") or 1),
+            start_col=_column(payload.get("start_col")),
+            end_col=_column(payload.get("end_col")),
             path=path,
             root=root,
             filetype=req.filetype,
@@ -114,6 +125,8 @@ async def prepare(
     req.size_hint = packed.size_hint
     req.prompt_tokens = packed.tokens_est
     req.selection = changes.split_lines(packed.selection) if packed.selection else [""]
+    if packed.around is not None:
+        req.cut = span.Cut(packed.around[0], packed.selection, packed.around[1])
     merged = tags.merge_tags(
         s.tags,
         alias.tags,
