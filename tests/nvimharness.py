@@ -230,7 +230,8 @@ class NvimSession:
         return self.lua("return _G.notes")
 
     def badge(self) -> str:
-        return self.lua("return require('zeke').statusline()")
+        """The badge's text (the statusline leaves it out while the answer shows it)."""
+        return self.lua("return require('zeke.status').badge()")
 
     def host_pid(self) -> int:
         return int(self.lua("return vim.fn.jobpid(require('zeke.host').chan)"))

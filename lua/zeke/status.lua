@@ -2,8 +2,8 @@
 --- so statuslines can call it on every redraw. It is rebuilt when zeke.requests
 --- publishes a new status, and statuslines are redrawn on `User ZekeStatus`.
 ---
---- One badge per window: the answer window's winbar shows it, so that window's
---- statusline leaves it out, as do the review windows (below the answer).
+--- One badge on the screen: while the last answer is shown its winbar carries it, so
+--- statuslines leave it out (the review windows always do).
 
 local util = require("zeke.util")
 
@@ -119,14 +119,22 @@ end
 
 --- The statusline badge (cheap: a cached string, rebuilt when the status changes),
 --- escaped for a statusline format: the router's text in it is shown, never run.
---- Empty in answer and review windows (the answer's winbar already shows it).
+--- Empty in answer and review windows, and in every window while the last
+--- request's answer is on screen: its winbar already shows the badge, once.
 ---@return string
 function M.statusline()
   -- %!: g:statusline_winid is the window drawn; %{}: that window is the current one
   local win = vim.g.statusline_winid or api.nvim_get_current_win()
-  if H.has_header(win) then
+  local requests = package.loaded["zeke.requests"]
+  if H.has_header(win) or H.answer_on_screen(requests) then
     return ""
   end
+  return M.badge()
+end
+
+--- The badge itself, escaped as for a statusline, wherever it is shown or not.
+---@return string
+function M.badge()
   local requests = package.loaded["zeke.requests"]
   local revision = requests and requests.revision or 0
   if H.cached and H.cached_revision == revision then
@@ -150,6 +158,22 @@ function M.changed()
 end
 
 -- Private helpers --------------------------------------------------------------
+
+--- Is the last request's answer shown in a window of this tab page?
+---@param requests table|nil  zeke.requests, when loaded
+---@return boolean
+function H.answer_on_screen(requests)
+  local id = requests and requests.last_id
+  if not id then
+    return false
+  end
+  for _, w in ipairs(api.nvim_tabpage_list_wins(0)) do
+    if vim.b[api.nvim_win_get_buf(w)].zeke_request == id then
+      return true
+    end
+  end
+  return false
+end
 
 --- Does the window show an answer (its winbar is the badge) or a review of one?
 ---@param win integer

@@ -72,6 +72,7 @@ def test_router_model_name_is_shown_not_run(make_nvim, omen, project) -> None:
     assert last["provider"] == PWN_PROVIDER  # the data stays raw in last() …
     assert nv.lua("return vim.g.zeke_status.model") == PWN_MODEL  # … and in g:zeke_status
 
+    nv.cmd("tabnew")  # a tab page without the answer: its statusline carries the badge
     for name, fmt in FORMS.items():
         nv.lua("vim.o.statusline = ...", fmt)
         nv.cmd("redrawstatus!")
@@ -84,6 +85,7 @@ def test_router_model_name_is_shown_not_run(make_nvim, omen, project) -> None:
         else:
             assert PWN_MODEL in text and "@" + PWN_PROVIDER in text, (name, text)
         assert pwned(nv) is None
+    nv.cmd("tabclose")
 
     win = nv.lua("return vim.fn.bufwinid(require('zeke').last().buf)")
     winbar = nv.lua("return vim.wo[...].winbar", win)

@@ -396,6 +396,7 @@ local forms = {
   expression = "%{v:lua.require'zeke'.statusline()}",
 }
 local function draw(phase)
+  vim.cmd("tabnew") -- a tab page without the answer: its statusline carries the badge
   for name, fmt in pairs(forms) do
     try(phase .. " statusline " .. name, function()
       vim.o.statusline = fmt
@@ -404,6 +405,7 @@ local function draw(phase)
       out.shown[phase .. " " .. name] = vim.api.nvim_eval_statusline(fmt, { maxwidth = 10000 }).str
     end)
   end
+  vim.cmd("tabclose")
   try(phase .. " winbar", function()
     local r = requests.get(id)
     local win = vim.fn.bufwinid(r.buf)
