@@ -232,9 +232,9 @@ class Engine:
         if result["state"] == "error":
             # at the default level: a failure is what someone reads the log for
             log.warning("request %s failed: %s", rid, result.get("error"))
-        self.events.done(rid, result)
         settled = facts or self._settle(req, answer)
-        self._keep_receipt(req, answer, settled, result)
+        self._keep_receipt(req, answer, settled, result)  # before done: :ZekeWhy may follow it
+        self.events.done(rid, result)
         self._record(req, answer, settled, result)
 
     def _keep_receipt(
