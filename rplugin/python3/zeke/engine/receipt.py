@@ -208,7 +208,7 @@ def lines(r: Mapping[str, Any]) -> list[str]:
     ]
     alias = r.get("alias") or "?"
     asked = r.get("asked")
-    out.append(_row("model asked", f"{asked} (alias {alias})" if asked else f"alias {alias}"))
+    out.append(_row("asked for", f"{asked} (alias {alias})" if asked else f"alias {alias}"))
     tags = r.get("tags") or {}
     for key in ("intent", "project", "latency", "budget", "size_hint", "prefer_local"):
         if key in tags:
