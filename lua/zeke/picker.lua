@@ -164,7 +164,7 @@ function M.stats_lines(result, all)
   end
   local lines = { ("zeke stats — %s"):format(all and "all projects" or H.cell(result.project)), "", line(header) }
   if H.nz(result.prefs) then -- this project's routing prefs (:ZekePrefer, :ZekeBudget)
-    table.insert(lines, 2, ("routing prefs of %s: %s"):format(H.cell(result.project), H.cell(result.prefs)))
+    lines[2] = ("routing prefs of %s: %s"):format(H.cell(result.project), H.cell(result.prefs))
   end
   for _, cells in ipairs(body) do
     table.insert(lines, line(cells))

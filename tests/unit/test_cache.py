@@ -37,7 +37,9 @@ SEED_SHA256 = {
 # the newest numbered migration shipped in the package, found independently of cache.py
 LATEST = max(
     int(p.name[:4])
-    for p in (Path(zeke.store.cache.__file__).parent / "migrations").glob("[0-9][0-9][0-9][0-9]_*.sql")
+    for p in (Path(zeke.store.cache.__file__).parent / "migrations").glob(
+        "[0-9][0-9][0-9][0-9]_*.sql"
+    )
 )
 
 

@@ -156,9 +156,11 @@ def reported(r: Mapping[str, Any]) -> bool:
     if "router_reported" in r:
         return bool(r["router_reported"])
     sources = r.get("sources") or {}
-    return any(s in _ROUTER_SOURCES for s in sources.values()) or bool(
-        r.get("routing_reason") or r.get("strategy")
-    )
+    facts = ("provider", "model", "cost_usd", "latency_ms", "routing_reason")  # not token counts
+    said = {f for f in facts if sources.get(f) in _ROUTER_SOURCES}
+    if sources.get("model") == "chunk" and r.get("model") and r.get("model") == r.get("asked"):
+        said.discard("model")  # the body echoing the name zeke asked for says nothing
+    return bool(said) or bool(r.get("routing_reason") or r.get("strategy"))
 
 
 def _src(r: Mapping[str, Any], name: str, default: str | None = None) -> str:
