@@ -58,6 +58,15 @@ command("ZekeModel", "ZekeModel", {
     return require("zeke.commands").complete_alias(arglead)
   end,
 })
+command("ZekeWhy", "ZekeWhy", { nargs = "?", desc = "zeke: why this model: the last request's routing receipt" })
+command("ZekePrefer", "ZekePrefer", {
+  nargs = 1,
+  desc = "zeke: this project prefers local or cloud models, or lets the router decide (auto)",
+  complete = function(arglead)
+    return require("zeke.why").complete_prefer(arglead)
+  end,
+})
+command("ZekeBudget", "ZekeBudget", { nargs = 1, desc = "zeke: this project's cloud cost cap in cents, or off" })
 
 -- <Plug> maps: <Cmd> keeps visual mode alive so the live selection is read.
 local plug = {
@@ -72,6 +81,7 @@ vim.keymap.set("n", "<Plug>(zeke-cancel)", "<Cmd>ZekeCancel<CR>", { desc = "zeke
 vim.keymap.set("n", "<Plug>(zeke-model)", "<Cmd>ZekeModel<CR>", { desc = "zeke: pick a model" })
 vim.keymap.set("n", "<Plug>(zeke-apply)", "<Cmd>ZekeApply<CR>", { desc = "zeke: apply the change" })
 vim.keymap.set("n", "<Plug>(zeke-reject)", "<Cmd>ZekeReject<CR>", { desc = "zeke: reject the change" })
+vim.keymap.set("n", "<Plug>(zeke-why)", "<Cmd>ZekeWhy<CR>", { desc = "zeke: the routing receipt" })
 
 -- Start the host ahead of the first command (config `prestart`): on the first Visual
 -- mode, or once Neovim has been idle for a second after starting.

@@ -37,7 +37,7 @@ local M = {}
 ---@field context_lines integer
 ---@field max_context_tokens integer
 ---@field timeouts { connect: number, first_byte: number, read: number, tool: number }
----@field ui { layout: "vsplit"|"split"|"tab", width: number, focus: boolean }
+---@field ui { layout: "vsplit"|"split"|"tab", width: number, focus: boolean, why_key: string|false }
 ---@field test_paths table<string, string>
 ---@field tools { enable: string[], max_turns: integer }
 ---@field log_level "debug"|"info"|"warn"|"error"
@@ -293,6 +293,13 @@ local UI_FIELDS = {
     end,
     expects = "true or false",
     doc = "`true` moves the cursor into the answer window.",
+  },
+  why_key = {
+    check = function(v)
+      return v == false or (type(v) == "string" and v ~= "" and not v:find("%c"))
+    end,
+    expects = 'a key (a string such as "gR") or false',
+    doc = "the answer buffer's key for |:ZekeWhy|, the routing receipt (`false`: none).",
   },
 }
 
@@ -589,12 +596,12 @@ M.schema = {
     doc = { "Seconds (numbers > 0) allowed for:" },
   },
   ui = {
-    default = { layout = "vsplit", width = 0.4, focus = false },
+    default = { layout = "vsplit", width = 0.4, focus = false, why_key = "gR" },
     fields = UI_FIELDS,
     check = table_of(UI_FIELDS, false),
-    expects = '{ layout = "vsplit"|"split"|"tab", width = fraction or columns, focus = boolean }',
+    expects = '{ layout = "vsplit"|"split"|"tab", width = fraction or columns, focus = boolean, why_key = key }',
     type = "table",
-    doc = { "Where the answer buffer opens:" },
+    doc = { "The answer buffer: where it opens, and its key for the routing receipt:" },
   },
   test_paths = {
     default = {},

@@ -218,6 +218,11 @@ function H.report_alias(answer)
   end
   local how = r.current == require("zeke.config").get().alias and "the config's `alias`" or "chosen with :ZekeModel"
   report.ok(("%s uses the alias %s (%s)"):format(util.one_line(r.project), util.one_line(r.current), how))
+  if r.prefs ~= nil then
+    report.info(
+      ("routing prefs of %s: %s (:ZekePrefer, :ZekeBudget)"):format(util.one_line(r.project), util.one_line(r.prefs))
+    )
+  end
 end
 
 return M

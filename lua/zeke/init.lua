@@ -96,6 +96,15 @@ H.dispatch = {
   ZekeDoctor = function()
     vim.cmd("checkhealth zeke")
   end,
+  ZekeWhy = function(args)
+    require("zeke.why").why(args.args ~= "" and args.args or nil)
+  end,
+  ZekePrefer = function(args)
+    require("zeke.why").prefer(args.args)
+  end,
+  ZekeBudget = function(args)
+    require("zeke.why").budget(args.args)
+  end,
 }
 
 return M

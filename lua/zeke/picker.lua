@@ -163,6 +163,9 @@ function M.stats_lines(result, all)
     return (table.concat(out, " "):gsub("%s+$", ""))
   end
   local lines = { ("zeke stats — %s"):format(all and "all projects" or H.cell(result.project)), "", line(header) }
+  if H.nz(result.prefs) then -- this project's routing prefs (:ZekePrefer, :ZekeBudget)
+    lines[2] = ("routing prefs of %s: %s"):format(H.cell(result.project), H.cell(result.prefs))
+  end
   for _, cells in ipairs(body) do
     table.insert(lines, line(cells))
   end

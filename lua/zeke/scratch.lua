@@ -38,6 +38,7 @@ function M.open(req)
   end, vim.tbl_extend("force", opts, { desc = "zeke: cancel the request" }))
   vim.keymap.set("n", "ga", "<Cmd>ZekeApply<CR>", vim.tbl_extend("force", opts, { desc = "zeke: apply the change" }))
   vim.keymap.set("n", "gr", "<Cmd>ZekeReject<CR>", vim.tbl_extend("force", opts, { desc = "zeke: reject the change" }))
+  require("zeke.why").map(buf) -- config ui.why_key (gR): the routing receipt
 
   M.show(req)
   -- markdown (its ftplugin and syntax: tens of ms) after this command returns, so the

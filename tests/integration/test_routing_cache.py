@@ -459,9 +459,9 @@ def _set_prefs(db: Path, prefer_local: int, cents: int | None) -> None:
     try:
         with conn:
             conn.execute(
-                "INSERT INTO routing_prefs(project, prefer_local, max_cloud_cost_cents, updated_at)"
-                " VALUES ('grim', ?, ?, ?) ON CONFLICT(project) DO UPDATE SET"
-                " prefer_local = excluded.prefer_local,"
+                "INSERT INTO routing_prefs(project, prefer_local, max_cloud_cost_cents, updated_at,"
+                " prefer_local_set) VALUES ('grim', ?, ?, ?, 1) ON CONFLICT(project) DO UPDATE SET"
+                " prefer_local = excluded.prefer_local, prefer_local_set = 1,"
                 " max_cloud_cost_cents = excluded.max_cloud_cost_cents",
                 (prefer_local, cents, int(time.time())),
             )
@@ -497,10 +497,10 @@ def test_project_prefs_flag_over_budget_and_hint_the_router(make_nvim, omen, pro
     rows = stats_rows(db, 3)
     assert [r["over_budget"] for r in rows[1:]] == [1, 0]
 
-    # prefer_local off: no hint
+    # prefer_local off (chosen: cloud): the hint says so
     _set_prefs(db, prefer_local=0, cents=3)
     ask(nv)
-    assert "prefer_local" not in omen.chat_requests()[-1].body["tags"]
+    assert omen.chat_requests()[-1].body["tags"]["prefer_local"] == "false"
 
     # prefer_local on, but a large request: no hint either
     _set_prefs(db, prefer_local=1, cents=3)

@@ -120,10 +120,11 @@ class AliasItem(TypedDict):
     summary: AliasSummary | None
 
 
-class AliasesResult(TypedDict):
+class AliasesResult(TypedDict, total=False):
     project: str
     current: str
     aliases: list[AliasItem]
+    prefs: str  # the project's routing prefs in one line (:checkhealth)
 
 
 class SetAliasArgs(Where, total=False):
@@ -157,9 +158,10 @@ class StatsRow(TypedDict):
     tokens_in_estimated: int  # rows whose tokens_in is zeke's estimate ("~")
 
 
-class StatsResult(TypedDict):
+class StatsResult(TypedDict, total=False):
     project: str
     rows: list[StatsRow]
+    prefs: str  # the project's routing prefs in one line (engine/prefs.py summary)
 
 
 class AuditRow(TypedDict):
@@ -177,6 +179,29 @@ class AuditResult(TypedDict):
     rows: list[AuditRow]
 
 
+class WhyArgs(Where, total=False):
+    id: str  # the request to explain (absent: the host's last one)
+
+
+class WhyResult(TypedDict):
+    id: str | None
+    lines: list[str]  # the receipt (engine/receipt.py), one line of plain text each
+
+
+class PrefsArgs(Where, total=False):
+    prefer: str  # :ZekePrefer's argument as typed: local | cloud | auto
+    budget: str  # :ZekeBudget's argument as typed: whole cents | off
+
+
+class PrefsResult(TypedDict):
+    project: str
+    prefer: str  # "local" | "cloud" | "auto"
+    budget_cents: int | None  # None: no cap
+    budget_set: bool  # the cap is the user's, not the schema's default
+    summary: str
+    saved: bool
+
+
 class ConfigResult(TypedDict):
     """What Lua sent at setup, and the host's typed view of it (for tests and health)."""
 
@@ -192,6 +217,8 @@ CALLS: dict[str, tuple[Any, Any]] = {  # method: (args, result)
     "stats": (TableArgs, StatsResult),
     "audit": (TableArgs, AuditResult),
     "config": (dict, ConfigResult),
+    "why": (WhyArgs, WhyResult),
+    "set_prefs": (PrefsArgs, PrefsResult),
 }
 # Calls no part of the UI makes: asked by tests (and anyone debugging) to see what
 # the host holds.

@@ -274,6 +274,7 @@ _FIELD_CHECKS: dict[str, Callable[[Any, Any], Any]] = {
         layout=_one_of("vsplit", "split", "tab"),
         width=lambda v: v if _finite(v) and v > 0 else _BAD,
         focus=lambda v: v if isinstance(v, bool) else _BAD,
+        why_key=lambda v: v if v is False or (isinstance(v, str) and v) else _BAD,
     ),
 }
 
@@ -297,6 +298,7 @@ class Ui:
     layout: str
     width: float
     focus: bool
+    why_key: str | bool  # Lua's alone (the answer buffer's key for :ZekeWhy)
 
 
 @dataclass(frozen=True)

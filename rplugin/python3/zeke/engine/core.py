@@ -18,6 +18,7 @@ import logging
 import os
 import time
 import uuid
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
@@ -27,6 +28,7 @@ from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStre
 
 from zeke import protocol
 from zeke.engine import facts as facts_mod
+from zeke.engine import receipt
 from zeke.engine.backend import Link, Wire
 from zeke.engine.catalog import Catalog
 from zeke.engine.conversation import Conversation
@@ -45,6 +47,7 @@ from zeke.tools.service import Tooling
 
 log = logging.getLogger("zeke.engine.core")
 
+RECEIPTS = 50  # receipts :ZekeWhy can show from memory (older ones: from the cache)
 WRITE_QUEUE = 1000  # pending cache writes before new ones are dropped (a stuck disk)
 
 
@@ -91,7 +94,10 @@ class Engine:
         )
         # project -> alias picked with :ZekeModel in this session (queries.py)
         self._chosen_alias: dict[str, str] = {}
+        # request id -> its routing receipt (:ZekeWhy), the newest RECEIPTS kept
+        self.receipts: OrderedDict[str, dict[str, Any]] = OrderedDict()
         self.queries = Queries(
+            receipts=self.receipts,
             settings=lambda: self.settings,
             cache=lambda: self.cache,
             chosen=self._chosen_alias,
@@ -226,8 +232,23 @@ class Engine:
         if result["state"] == "error":
             # at the default level: a failure is what someone reads the log for
             log.warning("request %s failed: %s", rid, result.get("error"))
+        settled = facts or self._settle(req, answer)
+        self._keep_receipt(req, answer, settled, result)  # before done: :ZekeWhy may follow it
         self.events.done(rid, result)
-        self._record(req, answer, facts or self._settle(req, answer), result)
+        self._record(req, answer, settled, result)
+
+    def _keep_receipt(
+        self, req: Request, answer: Answer, facts: facts_mod.Facts, result: Mapping[str, Any]
+    ) -> None:
+        """The request's receipt for :ZekeWhy, kept in memory (a few dozen)."""
+        try:
+            self.receipts[req.rid] = receipt.from_request(req, answer, facts, result)
+        except Exception:  # a receipt must never cost the request its stats row
+            log.exception("receipt for %s", req.rid)
+            return
+        self.receipts.move_to_end(req.rid)
+        while len(self.receipts) > RECEIPTS:
+            self.receipts.popitem(last=False)
 
     def _settle(self, req: Request, answer: Answer) -> facts_mod.Facts:
         return facts_mod.settle(

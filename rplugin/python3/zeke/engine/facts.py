@@ -10,7 +10,7 @@ headers or body go there.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from zeke.backends.events import Usage
@@ -32,6 +32,11 @@ class Facts:
     tokens_out: int | None = None
     cost_usd: float | None = None
     over_budget: bool = False
+    # for the receipt (:ZekeWhy): the router's own words and where each fact came from
+    # (routing.RoutingFacts.sources; "prices" for a cost from the listed prices)
+    routing_reason: str | None = None
+    router_latency_ms: int | None = None
+    sources: dict[str, str] = field(default_factory=dict)
 
 
 def observed(backend: Backend, answer: Answer, catalog: Catalog) -> routing.RoutingFacts:
@@ -96,6 +101,7 @@ def settle(
     tokens_in, estimated = usage.tokens_in, False
     if tokens_in is None and prompt_tokens is not None:
         tokens_in, estimated = prompt_tokens, True
+    sources = dict(seen.sources)
     cost = seen.cost_usd
     if cost is None:
         cost = routing.estimate_cost(
@@ -105,6 +111,17 @@ def settle(
             tokens_out=tokens_out,
             prices=catalog.prices,
         )
+        if cost is not None:
+            local = (seen.provider or "").lower() == "ollama"  # routing: a local answer is free
+            sources["cost_usd"] = "local" if local else "prices"
+    if usage.tokens_in is not None:
+        sources["tokens_in"] = "usage"
+    elif tokens_in is not None:
+        sources["tokens_in"] = "estimate"
+    if usage.tokens_out is not None:
+        sources["tokens_out"] = "usage"
+    elif tokens_out is not None:
+        sources["tokens_out"] = "estimate"
     return Facts(
         provider=seen.provider,
         model=seen.model,
@@ -114,6 +131,9 @@ def settle(
         tokens_out=tokens_out,
         cost_usd=cost,
         over_budget=routing.over_budget(cost, max_cloud_cost_cents, seen.provider),
+        routing_reason=seen.routing_reason,
+        router_latency_ms=seen.latency_ms,
+        sources=sources,
     )
 
 

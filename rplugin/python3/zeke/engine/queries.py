@@ -13,9 +13,11 @@ from typing import Any
 import anyio
 
 from zeke import protocol
-from zeke.engine import tags
+from zeke.engine import prefs as prefs_mod
+from zeke.engine import receipt, tags
 from zeke.engine.proposals import Proposals
 from zeke.engine.request import choose_alias, configured_project
+from zeke.errors import ZekeError
 from zeke.project import project_of
 from zeke.settings import Settings, thawed
 from zeke.store import cache as cache_mod
@@ -32,6 +34,7 @@ class Queries:
         chosen: MutableMapping[str, str],
         proposals: Proposals,
         flush_notices: Callable[[], None],
+        receipts: Mapping[str, dict[str, Any]] | None = None,
     ) -> None:
         self._settings = settings
         self._cache = cache
@@ -40,6 +43,8 @@ class Queries:
         self._chosen = chosen
         self._proposals = proposals
         self._flush_notices = flush_notices
+        # request id -> receipt (engine/receipt.py), newest last; held by the engine
+        self._receipts: Mapping[str, dict[str, Any]] = receipts if receipts is not None else {}
 
     def table(self) -> dict[str, Handler]:
         """protocol.CALLS, one handler each."""
@@ -51,6 +56,8 @@ class Queries:
             "stats": self.stats,
             "audit": self.audit,
             "config": self.config,
+            "why": self.why,
+            "set_prefs": self.set_prefs,
         }
 
     async def config(self, args: Mapping[str, Any]) -> protocol.ConfigResult:
@@ -85,6 +92,7 @@ class Queries:
         names = ["auto", *sorted(s.aliases)]
         return {
             "project": project,
+            "prefs": prefs_mod.summary(prefs),
             "current": choose_alias(s, self._chosen.get(project), prefs.last_alias),
             "aliases": [
                 {
@@ -113,11 +121,64 @@ class Queries:
         project = await self.project_asked(args)
         cache = self._cache()
         rows = []
+        prefs = cache_mod.Prefs()
         if cache is not None:
             scope = None if args.get("all") else project
             rows = await anyio.to_thread.run_sync(cache.stats, scope)
+            prefs = await anyio.to_thread.run_sync(cache.prefs, project)
         self._flush_notices()
-        return {"project": project, "rows": [protocol.pick(r, protocol.StatsRow) for r in rows]}
+        return {
+            "project": project,
+            "rows": [protocol.pick(r, protocol.StatsRow) for r in rows],
+            "prefs": prefs_mod.summary(prefs),
+        }
+
+    async def why(self, args: Mapping[str, Any]) -> protocol.WhyResult:
+        """:ZekeWhy: the receipt of request ``id`` (else the last one), from memory,
+        else from the cache (a request of an earlier host)."""
+        rid = str(args.get("id") or "") or None
+        r = self._receipts.get(rid) if rid else None
+        if r is None and rid is None and self._receipts:
+            r = list(self._receipts.values())[-1]
+        cache = self._cache()
+        if r is None and rid is not None and cache is not None:
+            found = await anyio.to_thread.run_sync(cache.request_details, rid)
+            self._flush_notices()
+            if found is not None:
+                r = receipt.from_row(*found)
+        if r is None:
+            what = "this request" if rid else "a request"
+            raise ZekeError(
+                f"zeke: no routing receipt for {what} yet: it has not finished, or it was "
+                "never recorded (the stats cache is off, or the request did not start)",
+                kind="refused",
+            )
+        return {"id": r.get("id"), "lines": receipt.lines(r)}
+
+    async def set_prefs(self, args: Mapping[str, Any]) -> protocol.PrefsResult:
+        """:ZekePrefer / :ZekeBudget: parse first (a bad argument stores nothing)."""
+        prefer = prefs_mod.parse_prefer(args["prefer"]) if "prefer" in args else None
+        budget_given = "budget" in args
+        cents = prefs_mod.parse_budget(args["budget"]) if budget_given else None
+        project = await self.project_asked(args)
+        cache = self._cache()
+        saved = cache is not None
+        if cache is not None and prefer is not None:
+            saved = await anyio.to_thread.run_sync(cache.set_prefer, project, prefer) and saved
+        if cache is not None and budget_given:
+            saved = await anyio.to_thread.run_sync(cache.set_budget, project, cents) and saved
+        now = cache_mod.Prefs()
+        if cache is not None:
+            now = await anyio.to_thread.run_sync(cache.prefs, project)
+        self._flush_notices()
+        return {
+            "project": project,
+            "prefer": now.prefer,
+            "budget_cents": now.max_cloud_cost_cents,
+            "budget_set": now.budget_set,
+            "summary": prefs_mod.summary(now),
+            "saved": bool(saved),
+        }
 
     async def audit(self, args: Mapping[str, Any]) -> protocol.AuditResult:
         project = await self.project_asked(args)

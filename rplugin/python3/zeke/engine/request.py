@@ -48,6 +48,10 @@ class Request:
     degraded: bool = False
     prompt_tokens: int | None = None  # zeke's estimate of what it sends
     shown: tuple[Any, ...] | None = None  # the facts the badge shows now
+    # for the receipt (:ZekeWhy): the prefs in effect, why zeke retried or degraded
+    prefs: Prefs | None = None
+    retry_reason: str | None = None
+    degraded_reason: str | None = None
 
     @property
     def rid(self) -> str:
@@ -137,12 +141,14 @@ async def prepare(
         merged,
         s.omen,
         {
-            "prefer_local": saved.prefer_local,
+            "prefer": saved.prefer,
             "max_cloud_cost_cents": saved.max_cloud_cost_cents,
+            "budget_set": saved.budget_set,
         },
         omen_configured=s.omen is not None,
     )
     req.max_cloud_cost_cents = saved.max_cloud_cost_cents
+    req.prefs = saved
     events.meta(req.rid, {"alias": alias.name})
     if packed.notes:
         events.notes(req.rid, packed.notes)

@@ -125,6 +125,7 @@ class Routes:
         remembered = self._stand_ins.get(key)
         if remembered and remembered[2] > time.monotonic():
             req.retried_as = remembered[0]
+            req.retry_reason = "the router did not know this name a few minutes ago"
             req.backend = OmenBackend(
                 req.link, remembered[1], alias, req.tags, req.omen, label=label
             )
@@ -182,6 +183,7 @@ class Routes:
             raise first_error
         stand_label, model = pick
         req.retried_as = stand_label
+        req.retry_reason = first_error.message.removeprefix("zeke: ")
         req.backend = OmenBackend(req.link, model, alias, req.tags, req.omen, label=label)
         self._events.meta(req.rid, {"retried_as": stand_label})
         try:
@@ -257,6 +259,11 @@ class Routes:
         # Only now that Ollama answers: when it is down too, the user gets one
         # message (the both-down error), not a degraded banner that then fails.
         req.degraded = True
+        req.degraded_reason = (
+            f"{name} is unreachable ({reason.message.removeprefix('zeke: ')})"
+            if reason is not None
+            else f"degraded mode was already on ({name} unreachable)"
+        )
         if reason is not None:
             self._degraded.enter(model, reason)
         self._events.banner(

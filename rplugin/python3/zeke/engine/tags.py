@@ -122,16 +122,27 @@ def apply_prefs(
 ) -> tuple[dict[str, str], dict | None]:
     """Local per-project prefs adjust the hints (docs/design.md §6), never decide.
 
-    ``prefer_local`` adds ``prefer_local = "true"`` unless the request is
-    ``large``.  ``max_cloud_cost_cents`` becomes ``omen.budget_usd`` only when an
-    ``omen`` table is configured and has no budget: sending an ``omen`` object
-    the user did not configure would switch today's OMEN to its race strategy.
+    ``prefer`` (:ZekePrefer): "local" adds ``prefer_local = "true"`` unless the
+    request is ``large``; "cloud" adds ``prefer_local = "false"``; "auto" adds
+    nothing. A tag rather than ``omen.providers``: zeke does not know the router's
+    providers, and an ``omen`` object would switch today's OMEN to its race strategy.
+    A caller that gives no ``prefer`` reads the seed's ``prefer_local`` as "local".
+
+    ``max_cloud_cost_cents`` becomes ``omen.budget_usd`` when the ``omen`` object
+    has no budget: always when the user set the cap (``budget_set``, :ZekeBudget;
+    the object is added when the config has none), else only when an ``omen``
+    table is configured (the schema's default cap is not the user's request).
     """
     new_tags = dict(tags)
     new_omen = dict(omen) if isinstance(omen, Mapping) else None
     prefs = prefs or {}
-    if _truthy(prefs.get("prefer_local")) and new_tags.get("size_hint") != "large":
+    prefer = prefs.get("prefer")
+    if prefer is None:
+        prefer = "local" if _truthy(prefs.get("prefer_local")) else "auto"
+    if prefer == "local" and new_tags.get("size_hint") != "large":
         new_tags["prefer_local"] = "true"
+    elif prefer == "cloud":
+        new_tags["prefer_local"] = "false"
     cents = prefs.get("max_cloud_cost_cents")
     valid = (
         isinstance(cents, (int, float))
@@ -139,7 +150,7 @@ def apply_prefs(
         and math.isfinite(cents)
         and cents >= 0
     )
-    if valid and omen_configured:
+    if valid and (omen_configured or prefs.get("budget_set")):
         if new_omen is None:
             new_omen = {}
         if new_omen.get("budget_usd") is None:

@@ -17,6 +17,7 @@ Pure module: no pynvim.  The engine calls it from worker threads.
 
 from __future__ import annotations
 
+import json
 import os
 import sqlite3
 from pathlib import Path
@@ -134,19 +135,34 @@ class Cache:
 
         def op(conn: sqlite3.Connection) -> Prefs:
             r = conn.execute(
-                "SELECT prefer_local, max_cloud_cost_cents, last_alias, last_model"
-                " FROM routing_prefs WHERE project = ?",
+                "SELECT prefer_local, max_cloud_cost_cents, last_alias, last_model,"
+                " prefer_local_set, max_cloud_cost_set FROM routing_prefs WHERE project = ?",
                 (project,),
             ).fetchone()
             if r is None:
                 return Prefs()
-            return Prefs(bool(r[0]), int_or_none(r[1]), r[2], r[3])
+            prefer = ("local" if r[0] else "cloud") if r[4] else "auto"
+            return Prefs(bool(r[0]), int_or_none(r[1]), r[2], r[3], prefer, bool(r[5]))
 
         return self._db.run(op, Prefs(), write=False)
 
     def set_last_alias(self, project: str, alias: str | None) -> bool:
         """Remember the project's alias (None forgets it); other prefs are kept."""
         return self._upsert_pref(project, "last_alias", alias)
+
+    def set_prefer(self, project: str, prefer: str) -> bool:
+        """:ZekePrefer: "local" / "cloud" set the seed's ``prefer_local`` (1 / 0) and
+        mark it chosen; "auto" forgets the choice (the column goes back to its default)."""
+        assert prefer in ("local", "cloud", "auto")
+        chosen = prefer != "auto"
+        values = (1 if prefer != "cloud" else 0, 1 if chosen else 0)
+        return self._upsert_prefs(project, ("prefer_local", "prefer_local_set"), values)
+
+    def set_budget(self, project: str, cents: int | None) -> bool:
+        """:ZekeBudget: the project's cap in cents, or None for no cap ("off")."""
+        return self._upsert_prefs(
+            project, ("max_cloud_cost_cents", "max_cloud_cost_set"), (cents, 1)
+        )
 
     def set_last_model(self, project: str, model: str) -> bool:
         """Remember the concrete model last used; other prefs are kept."""
@@ -161,6 +177,33 @@ class Cache:
     def stats(self, project: str | None) -> list[StatsRow]:
         """``:ZekeStats`` rows for ``project`` (None: all projects), most used first."""
         return self._db.run(lambda conn: stats_queries.stats_rows(conn, project), [], write=False)
+
+    def request_details(self, request_id: str) -> tuple[dict[str, Any], dict[str, Any]] | None:
+        """One request's stats row and its routing trace ({} without one), for the
+        receipt of a request the host no longer holds; None when not recorded."""
+
+        def op(conn: sqlite3.Connection) -> tuple[dict[str, Any], dict[str, Any]] | None:
+            cur = conn.execute(
+                "SELECT * FROM routing_stats WHERE request_id = ? ORDER BY id DESC LIMIT 1",
+                (request_id,),
+            )
+            r = cur.fetchone()
+            if r is None:
+                return None
+            row = dict(zip([d[0] for d in cur.description], r, strict=True))
+            t = conn.execute(
+                "SELECT trace FROM routing_trace WHERE request_id = ? ORDER BY id DESC LIMIT 1",
+                (request_id,),
+            ).fetchone()
+            trace: Any = {}
+            if t is not None and t[0]:
+                try:
+                    trace = json.loads(t[0])
+                except ValueError:
+                    trace = {}
+            return row, trace if isinstance(trace, dict) else {}
+
+        return self._db.run(op, None, write=False)
 
     def record_tool_call(self, rec: ToolAuditRecord) -> bool:
         """Store one tool call and its consent decision.
@@ -240,6 +283,32 @@ class Cache:
                     f" ON CONFLICT(project) DO UPDATE SET {column} = excluded.{column},"
                     " updated_at = excluded.updated_at",
                     params,
+                )
+            return True
+
+        return self._db.run(op, False, write=True)
+
+    def _upsert_prefs(
+        self, project: str, columns: tuple[str, ...], values: tuple[Any, ...]
+    ) -> bool:
+        """Set these columns of the project's prefs row in one write; others are kept."""
+        assert set(columns) <= {
+            "prefer_local",
+            "prefer_local_set",
+            "max_cloud_cost_cents",
+            "max_cloud_cost_set",
+        }
+        names = ", ".join(columns)
+        marks = ", ".join("?" for _ in columns)
+        updates = ", ".join(f"{c} = excluded.{c}" for c in columns)
+
+        def op(conn: sqlite3.Connection) -> bool:
+            with write_transaction(conn):
+                conn.execute(
+                    f"INSERT INTO routing_prefs(project, {names}, updated_at)"
+                    f" VALUES (?, {marks}, ?) ON CONFLICT(project) DO UPDATE SET {updates},"
+                    " updated_at = excluded.updated_at",
+                    (project, *values, now()),
                 )
             return True
 

@@ -60,12 +60,19 @@ class RequestRecord:
 
 @dataclass
 class Prefs:
-    """A project's ``routing_prefs`` row; defaults are the seed schema's."""
+    """A project's ``routing_prefs`` row; defaults are the seed schema's.
+
+    ``prefer`` is what the user chose with :ZekePrefer (migration 0008): "auto" until
+    they do, whatever the seed's ``prefer_local`` column defaults to. ``budget_set``:
+    the cap is the user's (:ZekeBudget; None then means "off"), not the default.
+    """
 
     prefer_local: bool = True
     max_cloud_cost_cents: int | None = 200
     last_alias: str | None = None
     last_model: str | None = None
+    prefer: str = "auto"  # "local" | "cloud" | "auto"
+    budget_set: bool = False
 
 
 @dataclass
