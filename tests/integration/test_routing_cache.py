@@ -154,8 +154,11 @@ def test_designed_router_facts_reach_badge_last_and_database(make_nvim, omen, pr
 
     expected = f"zeke ✓ code-smart→gpt-5-codex @azure $0.04 {fmt_ms(last['latency_ms'])}"
     assert nv.badge() == expected
-    # lualine's component renders the same badge (a plain function without lualine)
+    # lualine's component renders the same badge (a plain function without lualine),
+    # where the answer is not on screen (there its winbar has it)
+    nv.cmd("tabnew")
     assert nv.lua("return require('lualine.components.zeke')()") == expected
+    nv.cmd("tabclose")
     status = nv.lua("return vim.g.zeke_status")
     assert status["state"] == "done" and status["model"] == "gpt-5-codex"
     assert status["cost_usd"] == pytest.approx(0.0421) and status["tokens_out"] == 120

@@ -34,12 +34,9 @@ SEED_SHA256 = {
     "0002_indexes.sql": "a58bb02a26c0140a587623ddc32938f0b1360a043ec7021fd6ce74823217adc3",
 }
 
-# the newest numbered migration shipped in the package, found independently of cache.py
-LATEST = max(
-    int(p.name[:4])
-    for p in (Path(zeke.store.cache.__file__).parent / "migrations").glob(
-        "[0-9][0-9][0-9][0-9]_*.sql"
-    )
+# every numbered migration shipped in the package, counted independently of cache.py
+LATEST = len(
+    list((Path(zeke.store.cache.__file__).parent / "migrations").glob("[0-9][0-9][0-9][0-9]_*.sql"))
 )
 
 

@@ -62,7 +62,7 @@ class RequestRecord:
 class Prefs:
     """A project's ``routing_prefs`` row; defaults are the seed schema's.
 
-    ``prefer`` is what the user chose with :ZekePrefer (migration 0008): "auto" until
+    ``prefer`` is what the user chose with :ZekePrefer (migration 0007): "auto" until
     they do, whatever the seed's ``prefer_local`` column defaults to. ``budget_set``:
     the cap is the user's (:ZekeBudget; None then means "off"), not the default.
     """

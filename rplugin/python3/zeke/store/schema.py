@@ -77,14 +77,9 @@ def load_migrations() -> tuple[Migration, ...]:
                     statements.append(stmt)
             found.append(Migration(int(m.group(1)), entry.name, tuple(pragmas), tuple(statements)))
         found.sort(key=lambda mig: mig.version)
-        # A repeated number would leave user_version ambiguous: a packaging bug. A gap
-        # is allowed while a number is reserved for work on another branch (0007 while
-        # 0008 exists); once it lands the numbers are dense again.
-        versions = [mig.version for mig in found]
-        if not versions or versions[0] != 1 or len(set(versions)) != len(versions):
-            raise RuntimeError(
-                f"zeke migrations are not numbered from 1: {[m.name for m in found]}"
-            )
+        # A gap would leave user_version ambiguous; this is a packaging bug.
+        if [mig.version for mig in found] != list(range(1, len(found) + 1)):
+            raise RuntimeError(f"zeke migrations are not numbered 1..N: {[m.name for m in found]}")
         _migrations_cache = tuple(found)
     return _migrations_cache
 
