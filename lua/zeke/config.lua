@@ -294,6 +294,13 @@ local UI_FIELDS = {
     expects = "true or false",
     doc = "`true` moves the cursor into the answer window.",
   },
+  followup_key = {
+    check = function(v)
+      return v == false or (type(v) == "string" and v ~= "")
+    end,
+    expects = "a key (a string) or false",
+    doc = "the key in an answer buffer that asks for a follow-up (|:ZekeFollowup|); `false`: none.",
+  },
 }
 
 local TIMEOUT_FIELDS = {
@@ -589,10 +596,11 @@ M.schema = {
     doc = { "Seconds (numbers > 0) allowed for:" },
   },
   ui = {
-    default = { layout = "vsplit", width = 0.4, focus = false },
+    default = { layout = "vsplit", width = 0.4, focus = false, followup_key = "f" },
     fields = UI_FIELDS,
     check = table_of(UI_FIELDS, false),
-    expects = '{ layout = "vsplit"|"split"|"tab", width = fraction or columns, focus = boolean }',
+    expects = '{ layout = "vsplit"|"split"|"tab", width = fraction or columns, focus = boolean, '
+      .. "followup_key = key or false }",
     type = "table",
     doc = { "Where the answer buffer opens:" },
   },
