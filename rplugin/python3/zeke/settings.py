@@ -274,6 +274,8 @@ _FIELD_CHECKS: dict[str, Callable[[Any, Any], Any]] = {
         layout=_one_of("vsplit", "split", "tab"),
         width=lambda v: v if _finite(v) and v > 0 else _BAD,
         focus=lambda v: v if isinstance(v, bool) else _BAD,
+        # the answer buffer's follow-up key (Lua maps it; held here like the rest)
+        followup_key=lambda v: v if v is False or (isinstance(v, str) and v) else _BAD,
     ),
 }
 
@@ -297,6 +299,7 @@ class Ui:
     layout: str
     width: float
     focus: bool
+    followup_key: str | bool
 
 
 @dataclass(frozen=True)
