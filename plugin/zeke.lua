@@ -44,6 +44,24 @@ command(
   "ZekeExplain",
   { range = true, nargs = "*", desc = "zeke: explain the selection (intent reason)" }
 )
+command("ZekeFollowup", "ZekeFollowup", {
+  nargs = "*",
+  bang = true,
+  desc = "zeke: follow up on the answer (! {alias}: on another alias)",
+  complete = function(arglead, line)
+    if line:match("^%S*!%s+%S*$") then -- the bang's alias
+      return require("zeke.commands").complete_alias(arglead)
+    end
+    return {}
+  end,
+})
+command("ZekeRetry", "ZekeRetry", {
+  nargs = "?",
+  desc = "zeke: send the answer's request again to another alias",
+  complete = function(arglead)
+    return require("zeke.commands").complete_alias(arglead)
+  end,
+})
 command("ZekeCancel", "ZekeCancel", { nargs = 0, desc = "zeke: stop the running request" })
 command("ZekeApply", "ZekeApply", { nargs = 0, desc = "zeke: accept the pending change" })
 command("ZekeReject", "ZekeReject", { nargs = 0, desc = "zeke: drop the pending change" })

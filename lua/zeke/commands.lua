@@ -75,7 +75,7 @@ function M.ask(command, args)
     return
   end
   local payload = H.context_payload(sel)
-  payload.id = H.new_id()
+  payload.id = M.new_id()
   payload.intent = H.INTENTS[command]
   payload.instruction = args.args or ""
   payload.project = config.get().project
@@ -86,6 +86,8 @@ function M.ask(command, args)
     command = command,
     intent = payload.intent,
     started = vim.uv.hrtime(),
+    thread = payload.id, -- a fresh request starts a conversation (zeke.thread)
+    turn = 1,
     source = {
       buf = sel.buf,
       start_line = sel.start_line,
@@ -281,7 +283,7 @@ end
 --- A UUID (v4 layout): it doubles as X-Request-ID, which some OpenAI-compatible
 --- servers (llama.cpp's) reject unless it is UUID-shaped.
 ---@return string
-function H.new_id()
+function M.new_id()
   local hex = vim.fn.sha256(("%d-%d-%s"):format(vim.uv.hrtime(), vim.fn.getpid(), tostring(math.random())))
   local variant = ("89ab"):sub(math.random(1, 4), nil):sub(1, 1)
   return ("%s-%s-4%s-%s%s-%s"):format(

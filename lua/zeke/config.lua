@@ -301,6 +301,13 @@ local UI_FIELDS = {
     expects = 'a key (a string such as "gR") or false',
     doc = "the answer buffer's key for |:ZekeWhy|, the routing receipt (`false`: none).",
   },
+  followup_key = {
+    check = function(v)
+      return v == false or (type(v) == "string" and v ~= "" and not v:find("%c"))
+    end,
+    expects = 'a key (a string such as "f") or false',
+    doc = "the key in an answer buffer that asks for a follow-up (|:ZekeFollowup|); `false`: none.",
+  },
 }
 
 local TIMEOUT_FIELDS = {
@@ -596,12 +603,13 @@ M.schema = {
     doc = { "Seconds (numbers > 0) allowed for:" },
   },
   ui = {
-    default = { layout = "vsplit", width = 0.4, focus = false, why_key = "gR" },
+    default = { layout = "vsplit", width = 0.4, focus = false, why_key = "gR", followup_key = "f" },
     fields = UI_FIELDS,
     check = table_of(UI_FIELDS, false),
-    expects = '{ layout = "vsplit"|"split"|"tab", width = fraction or columns, focus = boolean, why_key = key }',
+    expects = '{ layout = "vsplit"|"split"|"tab", width = fraction or columns, focus = boolean, '
+      .. "why_key = key or false, followup_key = key or false }",
     type = "table",
-    doc = { "The answer buffer: where it opens, and its key for the routing receipt:" },
+    doc = { "The answer buffer: where it opens, and its keys:" },
   },
   test_paths = {
     default = {},

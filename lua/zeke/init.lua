@@ -72,6 +72,12 @@ H.dispatch = {
   ZekeExplain = function(args)
     require("zeke.commands").ask("ZekeExplain", args)
   end,
+  ZekeFollowup = function(args)
+    require("zeke.thread").followup(args)
+  end,
+  ZekeRetry = function(args)
+    require("zeke.thread").retry(args.args ~= "" and args.args or nil)
+  end,
   ZekeCancel = function()
     M.cancel()
   end,

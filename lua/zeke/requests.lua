@@ -29,6 +29,12 @@ local H = {}
 ---@field over_budget boolean
 ---@field finish_reason string|nil
 ---@field truncated boolean
+---@field thread string|nil  the conversation's id (its first request's; zeke.thread)
+---@field turn integer|nil  this answer's place in it: 1 the first, 2 the first follow-up
+---@field thread_cost_usd number|nil  the conversation's running cost
+---@field thread_tokens integer|nil  the conversation's running token total
+---@field thread_dropped string|nil  what the host left out to fit the context budget
+---@field header integer|nil  extmark id of a follow-up's header in the answer buffer
 ---@field source table  where the selection came from (buf, rows, text)
 ---@field chunks string[] text pieces not yet joined into `text`
 ---@field cancelled_here boolean|nil  ended by :ZekeCancel here, the host never confirming it
@@ -61,6 +67,11 @@ M.FIELDS = {
   { "finish_reason", "host", false },
   { "truncated", "host", false },
   { "over_budget", "host", true },
+  { "thread", "host", false },
+  { "turn", "host", true },
+  { "thread_cost_usd", "host", true },
+  { "thread_tokens", "host", true },
+  { "thread_dropped", "host", false },
 }
 --- The names of M.FIELDS: all of them, the ones the host reports, and the status's.
 M.PUBLIC_FIELDS, M.HOST_FIELDS, M.STATUS_FIELDS = {}, {}, {}

@@ -80,6 +80,7 @@ end
 ---@param req table
 function M.offer(req)
   local p = req.proposal
+  H.supersede(req)
   H.seq = H.seq + 1
   ---@type zeke.Review
   local review = { id = p.id, seq = H.seq, req = req, proposal = p, decisions = {}, hunk_rows = {} }
@@ -284,7 +285,7 @@ function M.apply(id, on_done)
       result.total,
       result.total == 1 and "" or "s",
       where
-    )
+    ) .. H.drop_rivals(review)
     if result.written then
       msg = msg .. " (written through the tool server)"
     elseif vim.bo[buf].modified then
@@ -353,6 +354,39 @@ function M.release(buf)
 end
 
 -- Private helpers --------------------------------------------------------------
+
+--- One pending change per conversation: a follow-up's change replaces the one its
+--- thread proposed before (they share the selection's anchor, which stays).
+---@param req table
+function H.supersede(req)
+  for _, r in ipairs(H.ordered()) do
+    if r.req.thread and r.req.thread == req.thread and r.id ~= req.proposal.id then
+      local src = r.req.source
+      if src then -- the anchor is the new change's too: forgetting this one keeps it
+        r.req = { source = vim.tbl_extend("force", {}, src, { mark = false }) }
+      end
+      H.forget(r)
+      host.call("discard", { proposal = r.id }, function() end)
+    end
+  end
+end
+
+--- Applying one answer's change drops the other answers' to the same request
+--- (:ZekeRetry): what the message adds.
+---@param applied zeke.Review
+---@return string
+function H.drop_rivals(applied)
+  local family = require("zeke.thread").family
+  local mine, n = family(applied.req), 0
+  for _, r in ipairs(H.ordered()) do
+    if r.req.thread and family(r.req) == mine then
+      H.forget(r)
+      host.call("discard", { proposal = r.id }, function() end)
+      n = n + 1
+    end
+  end
+  return n == 0 and "" or ("; dropped the other answer's change (%d)"):format(n)
+end
 
 --- Pending changes, oldest first.
 ---@return zeke.Review[]

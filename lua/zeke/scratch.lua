@@ -21,9 +21,11 @@ H.hidden = {} ---@type table<integer, { syntax: string, treesitter: boolean }>
 
 -- Public -----------------------------------------------------------------------
 
---- Create the answer buffer for a request and show it beside the code.
+--- Create the answer buffer for a request and show it beside the code (`beside`: in
+--- a new window below the zeke window, so another answer stays in sight: :ZekeRetry).
 ---@param req zeke.Request
-function M.open(req)
+---@param how? { beside: boolean }
+function M.open(req, how)
   local buf = util.scratch_buffer(H.name(req.command), "hide")
   vim.bo[buf].modifiable = false
   vim.b[buf].zeke_request = req.id
@@ -34,13 +36,19 @@ function M.open(req)
     M.close(buf)
   end, vim.tbl_extend("force", opts, { desc = "zeke: close the answer" }))
   vim.keymap.set("n", "<C-c>", function()
-    require("zeke").cancel(req.id)
+    require("zeke").cancel(vim.b[buf].zeke_request) -- a follow-up's, once one streams here
   end, vim.tbl_extend("force", opts, { desc = "zeke: cancel the request" }))
   vim.keymap.set("n", "ga", "<Cmd>ZekeApply<CR>", vim.tbl_extend("force", opts, { desc = "zeke: apply the change" }))
   vim.keymap.set("n", "gr", "<Cmd>ZekeReject<CR>", vim.tbl_extend("force", opts, { desc = "zeke: reject the change" }))
   require("zeke.why").map(buf) -- config ui.why_key (gR): the routing receipt
+  local key = config.get().ui.followup_key
+  if key then
+    vim.keymap.set("n", key, function()
+      require("zeke.thread").followup({ args = "" })
+    end, vim.tbl_extend("force", opts, { desc = "zeke: follow up on this answer" }))
+  end
 
-  M.show(req)
+  M.show(req, how and how.beside)
   -- markdown (its ftplugin and syntax: tens of ms) after this command returns, so the
   -- request and the window come first; a hidden answer drops its highlighting
   vim.schedule(function()
@@ -53,11 +61,17 @@ end
 
 --- Show the request's buffer in the zeke window of this tab (made if missing).
 ---@param req zeke.Request
-function M.show(req)
+---@param beside? boolean  a new window below the zeke window, which keeps its answer
+function M.show(req, beside)
   local cfg = config.get().ui
   local source_win = api.nvim_get_current_win()
   local win = M.find_window()
-  if not win then
+  if win and beside then
+    api.nvim_win_call(win, function()
+      vim.cmd("belowright split")
+      win = api.nvim_get_current_win()
+    end)
+  elseif not win then
     if cfg.layout == "tab" then
       vim.cmd("tab split")
     elseif cfg.layout == "split" then
@@ -152,14 +166,39 @@ function M.show_error(req, message)
   H.follow(buf, followers)
 end
 
+--- A follow-up starts in the thread's answer buffer: a separator, the question, and
+--- the answer's own header (who answered, latency, tokens, cost) on the separator.
+---@param req zeke.Request
+---@param question string
+function M.section(req, question)
+  local buf = req.buf
+  if not buf or not api.nvim_buf_is_valid(buf) then
+    return
+  end
+  M.append(req, "\n\n---\n\n> " .. util.one_line(question) .. "\n\n")
+  local row = api.nvim_buf_line_count(buf) - 5
+  req.header = api.nvim_buf_set_extmark(buf, ns, row, 0, { virt_text = H.header(req) })
+end
+
 --- The winbar shows who answered and what it cost, as it becomes known; in a narrow
---- window it is cut at the end (`%<`), so the marker and the alias stay.
+--- window it is cut at the end (`%<`), so the marker and the alias stay. A follow-up's
+--- header in the buffer follows too.
 ---@param req zeke.Request
 function M.update_winbar(req)
   if not req.buf or not api.nvim_buf_is_valid(req.buf) then
     return
   end
-  local text = util.statusline_escape(status.describe(req)) .. "%<"
+  if req.header then
+    local pos = api.nvim_buf_get_extmark_by_id(req.buf, ns, req.header, {})
+    if pos[1] then
+      api.nvim_buf_set_extmark(req.buf, ns, pos[1], 0, { id = req.header, virt_text = H.header(req) })
+    end
+  end
+  local desc = status.describe(req)
+  if req.thread_dropped then
+    desc = desc .. " · " .. req.thread_dropped
+  end
+  local text = util.statusline_escape(desc) .. "%<"
   for _, win in ipairs(vim.fn.win_findbuf(req.buf)) do
     vim.wo[win].winbar = text
   end
@@ -198,6 +237,18 @@ function M.find_window()
 end
 
 -- Private helpers --------------------------------------------------------------
+
+--- A follow-up's header: `follow-up 2 · zeke ✓ code-fast→model $0.001 420ms · 95 tok`.
+---@param req zeke.Request
+---@return table virt_text chunks
+function H.header(req)
+  local text = ("follow-up %d · %s"):format((req.turn or 2) - 1, status.describe(req))
+  local tokens = (req.tokens_in or 0) + (req.tokens_out or 0)
+  if tokens > 0 then
+    text = text .. (" · %d tok"):format(tokens)
+  end
+  return { { " " .. text, "Title" } }
+end
 
 --- A kept answer that no window shows holds no highlighting (syntax items and a
 --- treesitter highlighter cost about 1 MB per answer); shown again, it gets it back.

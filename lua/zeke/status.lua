@@ -100,6 +100,10 @@ function M.describe(s)
   if ms then
     table.insert(parts, ms)
   end
+  if (s.turn or 1) > 1 then -- a follow-up: what the conversation has cost so far
+    local tokens = s.thread_tokens and (" · %d tok"):format(s.thread_tokens) or ""
+    table.insert(parts, ("(thread %s%s)"):format(M.format_cost(s.thread_cost_usd), tokens))
+  end
   if s.degraded then
     table.insert(parts, "DEGRADED")
   end

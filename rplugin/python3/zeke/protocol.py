@@ -51,6 +51,24 @@ class CancelPayload(TypedDict):
     id: str
 
 
+class FollowupPayload(TypedDict, total=False):
+    """:ZekeFollowup: the whole thread plus ``text``, to the model that answered (or
+    to ``alias``); the answer streams into the thread's answer buffer."""
+
+    id: str  # this follow-up's request id
+    thread: str  # the thread's id: its first request's
+    text: str
+    alias: str  # :ZekeFollowup! {alias}: re-routed (absent: the model that answered)
+
+
+class RetryPayload(TypedDict):
+    """:ZekeRetry: the thread's last question again, same context, to ``alias``."""
+
+    id: str  # the retry's request id (and its own thread's)
+    thread: str
+    alias: str
+
+
 class ConsentReplyPayload(TypedDict, total=False):
     token: str
     decision: str  # "allow" | "allow_session" | "policy" | "reject" | "cancel"
@@ -67,6 +85,8 @@ NOTIFICATIONS: dict[str, Any] = {
     "setup": dict[str, Any],  # config.for_host(); Settings.from_lua reads it
     "request": RequestPayload,
     "cancel": CancelPayload,
+    "followup": FollowupPayload,
+    "retry": RetryPayload,
     "consent_reply": ConsentReplyPayload,
     "call": CallPayload,
 }
@@ -244,6 +264,13 @@ class RequestFacts(TypedDict, total=False):
     over_budget: bool
     finish_reason: str | None
     truncated: bool
+    # the conversation (engine/thread.py): its id (the first request's), this answer's
+    # place in it (1: the first), its running totals, what trimming left out
+    thread: str
+    turn: int
+    thread_cost_usd: float | None
+    thread_tokens: int | None
+    thread_dropped: str | None
 
 
 class ToolCallInfo(TypedDict):
@@ -351,6 +378,11 @@ REQUEST_FIELDS: dict[str, tuple[Literal["host", "lua"], bool]] = {
     "finish_reason": ("host", False),
     "truncated": ("host", False),
     "over_budget": ("host", True),
+    "thread": ("host", False),
+    "turn": ("host", True),
+    "thread_cost_usd": ("host", True),
+    "thread_tokens": ("host", True),
+    "thread_dropped": ("host", False),
 }
 
 

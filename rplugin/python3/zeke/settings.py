@@ -275,6 +275,8 @@ _FIELD_CHECKS: dict[str, Callable[[Any, Any], Any]] = {
         width=lambda v: v if _finite(v) and v > 0 else _BAD,
         focus=lambda v: v if isinstance(v, bool) else _BAD,
         why_key=lambda v: v if v is False or (isinstance(v, str) and v) else _BAD,
+        # the answer buffer's follow-up key (Lua maps it; held here like the rest)
+        followup_key=lambda v: v if v is False or (isinstance(v, str) and v) else _BAD,
     ),
 }
 
@@ -299,6 +301,7 @@ class Ui:
     width: float
     focus: bool
     why_key: str | bool  # Lua's alone (the answer buffer's key for :ZekeWhy)
+    followup_key: str | bool
 
 
 @dataclass(frozen=True)

@@ -29,7 +29,7 @@ from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStre
 from zeke import protocol
 from zeke.engine import facts as facts_mod
 from zeke.engine import receipt
-from zeke.engine.backend import Link, Wire
+from zeke.engine.backend import Link, Messages, Wire
 from zeke.engine.catalog import Catalog
 from zeke.engine.conversation import Conversation
 from zeke.engine.degraded import DegradedMode
@@ -38,6 +38,7 @@ from zeke.engine.queries import Queries
 from zeke.engine.request import Request, prepare
 from zeke.engine.routes import Routes
 from zeke.engine.streamed import Answer, ms_since
+from zeke.engine.threads import Threads
 from zeke.engine.transport import LazyTLSTransport
 from zeke.engine.wording import prefixed
 from zeke.errors import ZekeError
@@ -103,6 +104,9 @@ class Engine:
             chosen=self._chosen_alias,
             proposals=self.proposals,
             flush_notices=self._flush_notices,
+        )
+        self.threads = Threads(
+            routes=self.routes, events=self.events, session=lambda: self.session_id
         )
         self._calls: dict[str, Callable[[Mapping[str, Any]], Awaitable[Any]]] = self.queries.table()
 
@@ -187,6 +191,30 @@ class Engine:
     # One request ----------------------------------------------------------------
 
     async def run_request(self, payload: Mapping[str, Any]) -> None:
+        """A fresh request: it starts a thread (threads.py)."""
+
+        async def first(req: Request) -> Messages:
+            messages = await prepare(
+                req, payload, prefs=self._prefs, chosen=self._chosen_alias, events=self.events
+            )
+            self.threads.opened(req, messages)
+            return messages
+
+        await self._run(payload, first)
+
+    async def run_followup(self, payload: dict[str, Any]) -> None:
+        """:ZekeFollowup: the thread so far plus the new message."""
+        await self._run(payload, lambda req: self.threads.followup(req, payload))
+
+    async def run_retry(self, payload: dict[str, Any]) -> None:
+        """:ZekeRetry: the thread's last question again, to another alias."""
+        await self._run(payload, lambda req: self.threads.retry(req, payload))
+
+    async def _run(
+        self, payload: Mapping[str, Any], prepared: Callable[[Request], Awaitable[Messages]]
+    ) -> None:
+        """A request's lifecycle, whatever it sends: ``prepared`` fills the request in
+        and gives the first turn's messages."""
         rid = str(payload.get("id") or uuid.uuid4().hex[:12])
         link = Link(rid, self.settings, self._http, self.env, self.session_id, self._wire)
         req = Request(link, intent=str(payload.get("intent") or "code"))
@@ -199,9 +227,7 @@ class Engine:
         facts: facts_mod.Facts | None = None
         try:
             with scope:
-                messages = await prepare(
-                    req, payload, prefs=self._prefs, chosen=self._chosen_alias, events=self.events
-                )
+                messages = await prepared(req)
                 await Conversation(
                     req,
                     routes=self.routes,
@@ -229,13 +255,17 @@ class Engine:
         result.setdefault("latency_ms", ms_since(req.started))
         result.setdefault("ttfb_ms", answer.ttfb_ms)
         result.setdefault("degraded", req.degraded)
+        facts = facts or self._settle(req, answer)
+        try:
+            self.threads.finished(req, answer, facts, result)
+        except Exception:  # a bug there must not keep the request from ending
+            log.exception("request %s: keeping its thread failed", rid)
         if result["state"] == "error":
             # at the default level: a failure is what someone reads the log for
             log.warning("request %s failed: %s", rid, result.get("error"))
-        settled = facts or self._settle(req, answer)
-        self._keep_receipt(req, answer, settled, result)  # before done: :ZekeWhy may follow it
+        self._keep_receipt(req, answer, facts, result)  # before done: :ZekeWhy may follow it
         self.events.done(rid, result)
-        self._record(req, answer, settled, result)
+        self._record(req, answer, facts, result)
 
     def _keep_receipt(
         self, req: Request, answer: Answer, facts: facts_mod.Facts, result: Mapping[str, Any]

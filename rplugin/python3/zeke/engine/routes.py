@@ -23,7 +23,7 @@ import anyio
 
 from zeke import protocol
 from zeke.backends import http as client
-from zeke.engine import facts, fallback, routing
+from zeke.engine import facts, fallback, routing, thread
 from zeke.engine.backend import Backend, Messages, OllamaBackend, OmenBackend, Tools
 from zeke.engine.catalog import Catalog
 from zeke.engine.degraded import DegradedMode
@@ -39,9 +39,6 @@ log = logging.getLogger("zeke.engine.routes")
 # enough not to pay a failed attempt per request, short enough that a router that
 # learns the alias (or was restarting) gets it back within minutes.
 REMEMBER_STAND_IN_S = 300.0
-# Where a model name comes from that a later tool turn may pin (what the router or
-# the answer said, not what zeke assumed).
-_REPORTED = frozenset({"header", "routing_metadata", "litellm", "chunk"})
 # A router that has not answered the request by then is asked whether it is down
 # (/ready 503): a stalled router then costs this, not the whole read timeout.
 READY_CHECK_AFTER_S = 2.0
@@ -97,17 +94,23 @@ class Routes:
 
     def _pinned(self, backend: OmenBackend, answer: Answer) -> OmenBackend:
         """A later turn names the concrete model that answered the first, when the
-        router takes that name: OMEN resolves its models, other routers take what
-        their list names. LiteLLM reports the deployment behind a model group, which
-        it does not accept as a model: there the group (the name asked) stays."""
+        router takes that name (``pin_for``)."""
+        model = self.pin_for(backend, answer)
+        return backend if model == backend.model else replace(backend, model=model)
+
+    def pin_for(self, backend: OmenBackend, answer: Answer) -> str:
+        """The model a later turn (a tool turn, a follow-up) names: the concrete one
+        that answered, when the router takes that name — OMEN resolves its models,
+        other routers take what their list names; LiteLLM reports the deployment
+        behind a model group, which it does not accept: there the name asked stays."""
         seen = facts.observed(backend, answer, self._catalog)
-        model = seen.model
-        if not model or seen.sources.get("model") not in _REPORTED or model == backend.model:
-            return backend
-        omen = backend.link.settings.api_base in self._omen_at
-        if omen or model in self._catalog.models:
-            return replace(backend, model=model)
-        return backend
+        return thread.pin_choice(
+            seen.model,
+            seen.sources.get("model"),
+            backend.model,
+            omen=backend.link.settings.api_base in self._omen_at,
+            listed=self._catalog.models,
+        )
 
     async def _open_router(
         self,

@@ -42,6 +42,8 @@ class Host:
             "setup": self._configure,
             "request": self.engine.run_request,
             "cancel": self._cancel,
+            "followup": self.engine.run_followup,
+            "retry": self.engine.run_retry,
             "consent_reply": self._consent_reply,
             "call": self._call,
         }
