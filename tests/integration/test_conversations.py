@@ -146,7 +146,7 @@ def test_a_follow_up_sends_the_thread_to_the_model_that_answered(make_nvim, omen
     heads = headers(nv, buf)
     assert len(heads) == 2 and heads[0].startswith(" follow-up 1 · zeke ✓ code-smart→gpt-5-codex")
     assert "tok" in heads[0] and heads[1].startswith(" follow-up 2 ")
-    assert "(thread $" in nv.lua("return require('zeke').statusline()")  # the badge
+    assert "(thread $" in nv.badge()  # the badge
 
     # one pending change per thread: the latest answer's code replaced the first's
     # ("Done." has no code: the change stays the second answer's)
