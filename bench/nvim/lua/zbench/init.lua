@@ -22,9 +22,9 @@ local ft_start = {}
 local attached = {}
 local chain = nil
 
+--- A zeke answer buffer (it carries its request's id) or the curl-Lua baseline's.
 local function is_answer(buf)
-  local name = api.nvim_buf_get_name(buf)
-  return name:match("^zeke://") ~= nil or name:match("^zbench://") ~= nil
+  return vim.b[buf].zeke_request ~= nil or api.nvim_buf_get_name(buf):match("^zbench://") ~= nil
 end
 
 local function watch(buf)
@@ -117,20 +117,31 @@ function M.setup()
   require("zbench.curl").setup(done)
   local at = vim.env.ZBENCH_AT_START
   if at and at ~= "" then
-    local ms, cmd = at:match("^(%d+) (.+)$")
+    -- "<ms> <command>", or "<ms> visual:<ms2> <command>": Visual mode over lines 10-30
+    -- at <ms> (typed, as a user selects), the command <ms2> later, still in Visual mode
+    local ms, rest = at:match("^(%d+) (.+)$")
+    local select_ms, cmd = rest:match("^visual:(%d+) (.+)$")
+    cmd = cmd or rest
+    local function go()
+      if not select_ms then
+        M.run(cmd)
+        return
+      end
+      api.nvim_win_set_cursor(0, { 10, 0 })
+      api.nvim_feedkeys("V20j", "n", false)
+      vim.defer_fn(function()
+        M.run(cmd)
+      end, tonumber(select_ms))
+    end
     api.nvim_create_autocmd("VimEnter", {
       group = grp,
       once = true,
       callback = function()
         M.vimenter = uv.hrtime()
         if tonumber(ms) == 0 then
-          vim.schedule(function()
-            M.run(cmd)
-          end)
+          vim.schedule(go)
         else
-          vim.defer_fn(function()
-            M.run(cmd)
-          end, tonumber(ms))
+          vim.defer_fn(go, tonumber(ms))
         end
       end,
     })
