@@ -18,6 +18,8 @@ H.WORDS = { ZekeRefactor = "refactor", ZekeTest = "test", ZekeExplain = "explain
 H.counts = {} ---@type table<string, integer>
 --- Hidden answers: the highlighting each had, to give back when it is shown again.
 H.hidden = {} ---@type table<integer, { syntax: string, treesitter: boolean }>
+--- The markdown treesitter queries, kept alive (H.markdown).
+H.queries = nil ---@type (vim.treesitter.Query|false)[]|nil
 
 -- Public -----------------------------------------------------------------------
 
@@ -40,11 +42,11 @@ function M.open(req)
   vim.keymap.set("n", "gr", "<Cmd>ZekeReject<CR>", vim.tbl_extend("force", opts, { desc = "zeke: reject the change" }))
 
   M.show(req)
-  -- markdown (its ftplugin and syntax: tens of ms) after this command returns, so the
-  -- request and the window come first; a hidden answer drops its highlighting
+  -- markdown after this command returns, so the request and the window come first;
+  -- a hidden answer drops its highlighting
   vim.schedule(function()
     if api.nvim_buf_is_valid(buf) then
-      vim.bo[buf].filetype = "markdown"
+      H.markdown(buf)
       H.watch_visibility(buf)
     end
   end)
@@ -198,8 +200,56 @@ end
 
 -- Private helpers --------------------------------------------------------------
 
---- A kept answer that no window shows holds no highlighting (syntax items and a
---- treesitter highlighter cost about 1 MB per answer); shown again, it gets it back.
+--- Run `fn` with the Syntax event ignored: the filetype (ftplugin, the user's FileType
+--- autocommands) without loading a regex syntax.
+---@param fn fun()
+function H.without_syntax_event(fn)
+  local ei = vim.o.eventignore
+  vim.o.eventignore = ei == "" and "Syntax" or ei .. ",Syntax"
+  local ok, err = pcall(fn)
+  vim.o.eventignore = ei
+  if not ok then
+    error(err, 0)
+  end
+end
+
+--- filetype=markdown, highlighted by treesitter (the markdown parser ships with
+--- Neovim): markdown's regex syntax (with the html, css and javascript it includes)
+--- takes ~10 ms per answer to load, holds ~1 MB per answer, and redrawing the end of
+--- a long fast-growing answer with it takes tens of ms per frame; treesitter parses
+--- each append incrementally. Without the parser, the regex syntax as before.
+---@param buf integer
+function H.markdown(buf)
+  if not vim.treesitter.language.add("markdown") then
+    vim.bo[buf].filetype = "markdown"
+    return
+  end
+  H.without_syntax_event(function()
+    vim.bo[buf].filetype = "markdown"
+  end)
+  if api.nvim_buf_is_valid(buf) and not vim.treesitter.highlighter.active[buf] then
+    -- (a FileType autocommand of the user's may have started it already)
+    local ok = pcall(vim.treesitter.start, buf, "markdown")
+    if not ok then
+      vim.bo[buf].syntax = "markdown"
+      return
+    end
+  end
+  -- Neovim caches parsed queries weakly: held here, the next answer does not parse
+  -- them again (~15 ms) in the middle of its first frames
+  if not H.queries then
+    H.queries = {}
+    for _, lang in ipairs({ "markdown", "markdown_inline" }) do
+      for _, name in ipairs({ "highlights", "injections" }) do
+        table.insert(H.queries, vim.treesitter.query.get(lang, name) or false)
+      end
+    end
+  end
+end
+
+--- A kept answer that no window shows holds no highlighting (regex syntax items cost
+--- about 1 MB per answer, a treesitter tree grows with the answer); shown again, it
+--- gets it back.
 ---@param buf integer
 function H.watch_visibility(buf)
   local group = api.nvim_create_augroup("zeke.scratch." .. buf, { clear = true })
@@ -210,7 +260,10 @@ function H.watch_visibility(buf)
       local ts = vim.treesitter.highlighter.active[buf] ~= nil
       H.hidden[buf] = { syntax = vim.bo[buf].syntax, treesitter = ts }
       if ts then
-        pcall(vim.treesitter.stop, buf)
+        -- stopping treesitter sets the regex syntax again: not loaded, only cleared
+        pcall(H.without_syntax_event, function()
+          vim.treesitter.stop(buf)
+        end)
       end
       vim.bo[buf].syntax = "OFF"
     end,
