@@ -187,21 +187,21 @@ def warm(nvim_bin: str, server: SSEServer, tmp: Path, project: Path, file: Path,
         zm.get("filetype", nan),
         zm.get("send to host", nan),
     )
-    parts = f"answer buffer {ab:.1f} ms (filetype=markdown {ft:.1f}), send to host {send:.1f} ms"
+    parts = (f"answer buffer {ab:.1f} ms, send to host {send:.1f} ms; after it returns, "
+             f"filetype=markdown {ft:.1f} ms")  # fmt: skip
     sync_why = (
-        f"Medians of its parts: the answer buffer (`zeke.scratch.open`) {ab:.1f} ms, of which "
-        f"setting `filetype=markdown` (the FileType handlers: markdown's regex syntax, which "
-        f"sources html.vim and the syntaxes it includes, and the markdown ftplugin) {ft:.1f} ms; "
+        f"Medians of its parts: the answer buffer (`zeke.scratch.open`) {ab:.1f} ms; "
         f"sending to the host (`zeke.host.notify`) {send:.1f} ms; the rest (selection, context "
-        f"capture, request state) {zm.get('rest', nan):.1f} ms. The curl-Lua baseline fills one "
-        f"answer buffer anew each time: it paid filetype=markdown once, on its first request "
+        f"capture, request state) {zm.get('rest', nan):.1f} ms. After the command returns, the "
+        f"answer's `filetype=markdown` (FileType handlers) {ft:.1f} ms. The curl-Lua baseline fills "
+        f"one answer buffer anew each time: it paid filetype=markdown once, on its first request "
         f"({first_ft['curl-Lua']:.1f} ms, after that request had left)."
     )
     ttft_why = (
         f"The request reaches the server {zm['reach']:.1f} ms after the command (curl-Lua "
-        f"{cm['reach']:.1f}): zeke notifies the host at the end of the handler, after the answer "
-        f"buffer is built ({ab:.1f} ms). Server's first byte → visible: {zm['first_shown']:.1f} ms "
-        f"(curl-Lua {cm['first_shown']:.1f})."
+        f"{cm['reach']:.1f}); the answer buffer is built while it travels ({ab:.1f} ms). Server's "
+        f"first byte → visible: {zm['first_shown']:.1f} ms (curl-Lua {cm['first_shown']:.1f}); "
+        f"→ in the buffer {zm['first_buf']:.1f} ms (curl-Lua {cm['first_buf']:.1f})."
     )
     return [
         Row("2 warm", "command's synchronous part (:ZekeExplain handler)", zm["sync"], "ms",
@@ -387,14 +387,14 @@ def host_start_parts(runs: int) -> dict[str, Any]:
 # -- render: a long fast stream, the editor's responsiveness, the text -----------------
 
 
-OFF = "zeke, answer syntax off"
+OFF = "zeke, answer highlighting off"
 
 
 def render(nvim_bin: str, server: SSEServer, tmp: Path, project: Path, file: Path, body: Path,
            tokens: int = 20_000, runs: int = 3) -> list[Row]:  # fmt: skip
     """The server writes ``tokens`` numbered tokens as fast as the socket takes them;
     a probe on Neovim's socket asks nvim_eval('1') every 10 ms. A last diagnostic run
-    turns the answer buffer's syntax off, to show what markdown highlighting costs."""
+    turns the answer buffer's highlighting off, to show what markdown highlighting costs."""
     variants = [(k, z, cmd, runs) for k, z, cmd in KINDS] + [(OFF, True, ZEKE_CMD, 1)]
     res: dict[str, dict[str, list[float]]] = {
         v[0]: {"rate": [], "rate_buf": [], "busy": [], "idle": [], "total": []} for v in variants
@@ -442,11 +442,11 @@ def render(nvim_bin: str, server: SSEServer, tmp: Path, project: Path, file: Pat
         f"Into the buffer: zeke {median(z['rate_buf']):,.0f} tok/s, curl-Lua "
         f"{median(c['rate_buf']):,.0f}. A bare httpx client reading the same stream in its own "
         f"process gets {median(hx_rates):,.0f} tok/s on this machine: the host's read-and-parse "
-        f"path is Python too. With the answer's syntax off, zeke shows "
+        f"path is Python too. With the answer's highlighting off, zeke shows "
         f"{median(off['rate']):,.0f} tok/s on screen."
     )
     p99_why = (
-        f"Same stream with the answer buffer's syntax off (one diagnostic run): zeke p99 "
+        f"Same stream with the answer buffer's highlighting off (one diagnostic run): zeke p99 "
         f"{pctl(off['busy'], 99):.1f} ms, max {max(off['busy'] or [float('nan')]):.1f} — "
         f"against {pctl(zb, 99):.1f} / {max(zb):.1f} with markdown highlighting on; curl-Lua, "
         f"highlighting on: {pctl(cb, 99):.1f} / {max(cb):.1f}."

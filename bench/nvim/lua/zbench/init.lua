@@ -101,7 +101,8 @@ function M.setup()
     callback = function(ev)
       local t = ft_start[ev.buf]
       ft_start[ev.buf] = nil
-      if t and M.s.t0 and not M.s.cmd_end and is_answer(ev.buf) then
+      -- zeke sets it after the command returns: counted apart from the command's time
+      if t and M.s.t0 and is_answer(ev.buf) then
         add_part("filetype", (uv.hrtime() - t) / 1e6)
       end
     end,
@@ -178,8 +179,8 @@ function M.profile()
   wrap("zeke.host", "notify", "send to host")
 end
 
---- From now on, answer buffers get no syntax highlighting (a diagnostic run: how much
---- of the editor's answer time is the answer's markdown syntax).
+--- From now on, answer buffers get no highlighting, regex syntax or treesitter (a
+--- diagnostic run: how much of the editor's answer time is the answer's highlighting).
 function M.syntax_off()
   api.nvim_create_autocmd("FileType", {
     group = api.nvim_create_augroup("zbench_syntax_off", { clear = true }),
@@ -189,6 +190,13 @@ function M.syntax_off()
       end
     end,
   })
+  local start = vim.treesitter.start
+  vim.treesitter.start = function(buf, ...)
+    if buf and is_answer(buf) then
+      return
+    end
+    return start(buf, ...)
+  end
 end
 
 --- How many answer buffers this Neovim holds.
