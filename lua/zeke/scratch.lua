@@ -18,6 +18,12 @@ H.WORDS = { ZekeRefactor = "refactor", ZekeTest = "test", ZekeExplain = "explain
 H.counts = {} ---@type table<string, integer>
 --- Hidden answers: the highlighting each had, to give back when it is shown again.
 H.hidden = {} ---@type table<integer, { syntax: string, treesitter: boolean }>
+--- How many answer buffers are kept: older ones no window shows are wiped (their
+--- requests, text included, stay in zeke.requests). A kept answer costs memory
+--- (a treesitter parser holds ~0.25 MB even when stopped).
+H.KEEP_BUFFERS = 10
+--- Answer buffers, oldest first.
+H.order = {} ---@type integer[]
 --- The markdown treesitter queries, kept alive (H.markdown).
 H.queries = nil ---@type (vim.treesitter.Query|false)[]|nil
 
@@ -30,6 +36,7 @@ function M.open(req)
   vim.bo[buf].modifiable = false
   vim.b[buf].zeke_request = req.id
   req.buf = buf
+  table.insert(H.order, buf)
 
   local opts = { buffer = buf, nowait = true, silent = true }
   vim.keymap.set("n", "q", function()
@@ -42,6 +49,7 @@ function M.open(req)
   vim.keymap.set("n", "gr", "<Cmd>ZekeReject<CR>", vim.tbl_extend("force", opts, { desc = "zeke: reject the change" }))
 
   M.show(req)
+  H.trim()
   -- markdown after this command returns, so the request and the window come first;
   -- a hidden answer drops its highlighting
   vim.schedule(function()
@@ -199,6 +207,36 @@ function M.find_window()
 end
 
 -- Private helpers --------------------------------------------------------------
+
+--- Keep the last H.KEEP_BUFFERS answer buffers: older ones go unless a window shows
+--- them, their request still streams or its change waits for review.
+function H.trim()
+  local live = {}
+  for _, b in ipairs(H.order) do
+    if api.nvim_buf_is_valid(b) then
+      table.insert(live, b)
+    end
+  end
+  local requests = require("zeke.requests")
+  local pending = {} ---@type table<string, true>
+  local review = package.loaded["zeke.review"] -- not loaded: no change was offered yet
+  for _, r in pairs(review and review.pending or {}) do
+    pending[r.req.id] = true
+  end
+  local keep, extra = {}, #live - H.KEEP_BUFFERS
+  for _, b in ipairs(live) do
+    local id = vim.b[b].zeke_request
+    local req = id and requests.get(id)
+    local busy = (req and req.state == "streaming") or (id and pending[id])
+    if extra > 0 and not busy and #vim.fn.win_findbuf(b) == 0 then
+      extra = extra - 1
+      pcall(api.nvim_buf_delete, b, { force = true })
+    else
+      table.insert(keep, b)
+    end
+  end
+  H.order = keep
+end
 
 --- Run `fn` with the Syntax event ignored: the filetype (ftplugin, the user's FileType
 --- autocommands) without loading a regex syntax.
