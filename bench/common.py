@@ -295,6 +295,6 @@ def machine() -> dict[str, str]:
         "packages": ", ".join(f"{k} {v}" for k, v in pkgs.items()),
         "curl": _version(["curl", "--version"]).split(" (")[0],
         "commit": f"{git}{' (+ uncommitted changes)' if dirty else ''}",
-        "bytecode": (os.environ.get("PYTHONDONTWRITEBYTECODE") and "PYTHONDONTWRITEBYTECODE=1")
-        or "normal",
+        "bytecode": "zeke's compiled by the bench first, as `make install` does"
+        + (" (PYTHONDONTWRITEBYTECODE=1 set)" if os.environ.get("PYTHONDONTWRITEBYTECODE") else ""),
     }
