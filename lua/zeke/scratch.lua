@@ -24,6 +24,15 @@ H.hidden = {} ---@type table<integer, { syntax: string, treesitter: boolean }>
 H.KEEP_BUFFERS = 10
 --- Answer buffers, oldest first.
 H.order = {} ---@type integer[]
+--- Faster than this (bytes per second), an answer streams unhighlighted: reparsing a
+--- growing answer for every frame would cost more than the frame (about 2,000
+--- tokens/s, more than models stream); the highlighting comes back after
+--- H.QUIET_MS without text, and at the end.
+H.FAST_BYTES = 8000
+H.WINDOW_MS = 250
+H.QUIET_MS = 300
+--- The pace of each streaming answer: bytes in the current window, a paused highlighter.
+H.flow = {} ---@type table<integer, { since: integer, bytes: integer, paused: boolean, timer: uv.uv_timer_t|nil }>
 --- The markdown treesitter queries, kept alive (H.markdown).
 H.queries = nil ---@type (vim.treesitter.Query|false)[]|nil
 
@@ -110,6 +119,15 @@ function M.append(req, text)
   api.nvim_buf_set_text(buf, last_row, #last_line, last_row, #last_line, vim.split(text, "\n", { plain = true }))
   vim.bo[buf].modifiable = false
   H.follow(buf, followers)
+  H.pace(buf, #text)
+end
+
+--- The answer is complete (or ended): highlighting paused for a fast stream comes back.
+---@param req zeke.Request
+function M.settle(req)
+  if req.buf then
+    H.resume(req.buf)
+  end
 end
 
 --- A banner line at the top (degraded mode), above the answer.
@@ -207,6 +225,73 @@ function M.find_window()
 end
 
 -- Private helpers --------------------------------------------------------------
+
+--- Count the bytes an answer got; past H.FAST_BYTES per second its treesitter
+--- highlighter stops until H.QUIET_MS pass without text (or the answer ends).
+---@param buf integer
+---@param n integer
+function H.pace(buf, n)
+  local f = H.flow[buf]
+  local now = vim.uv.now()
+  if not f then
+    f = { since = now, bytes = 0, paused = false }
+    H.flow[buf] = f
+  elseif now - f.since > H.WINDOW_MS then
+    f.since, f.bytes = now, 0
+  end
+  f.bytes = f.bytes + n
+  if not f.paused and f.bytes > H.FAST_BYTES * H.WINDOW_MS / 1000 and vim.treesitter.highlighter.active[buf] then
+    f.paused = true
+    pcall(H.without_syntax_event, function()
+      vim.treesitter.stop(buf)
+      vim.bo[buf].syntax = "" -- (stopping set it to markdown, not loaded)
+    end)
+  end
+  if f.paused then
+    f.timer = f.timer or vim.uv.new_timer()
+    f.timer:start(
+      H.QUIET_MS,
+      0,
+      vim.schedule_wrap(function()
+        H.resume(buf, true)
+      end)
+    )
+  end
+end
+
+--- Highlighting paused by H.pace comes back (now if a window shows the answer, else
+--- when one does); `quiet`: the stream only paused, its pace is counted anew.
+---@param buf integer
+---@param quiet boolean|nil
+function H.resume(buf, quiet)
+  local f = H.flow[buf]
+  if not f then
+    return
+  end
+  if f.timer then
+    f.timer:stop()
+  end
+  if quiet then
+    f.since, f.bytes = vim.uv.now(), 0
+  else
+    if f.timer then
+      f.timer:close()
+    end
+    H.flow[buf] = nil
+  end
+  if not f.paused then
+    return
+  end
+  f.paused = false
+  if not api.nvim_buf_is_valid(buf) then
+    return
+  end
+  if H.hidden[buf] then
+    H.hidden[buf].treesitter = true
+  elseif #vim.fn.win_findbuf(buf) > 0 and not vim.treesitter.highlighter.active[buf] then
+    pcall(vim.treesitter.start, buf, "markdown")
+  end
+end
 
 --- Keep the last H.KEEP_BUFFERS answer buffers: older ones go unless a window shows
 --- them, their request still streams or its change waits for review.
@@ -326,6 +411,11 @@ function H.watch_visibility(buf)
     buffer = buf,
     callback = function()
       H.hidden[buf] = nil
+      local f = H.flow[buf]
+      if f and f.timer then
+        f.timer:close()
+      end
+      H.flow[buf] = nil
       pcall(api.nvim_del_augroup_by_id, group)
     end,
   })
