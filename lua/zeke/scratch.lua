@@ -208,7 +208,7 @@ function M.discard(reqs)
   for _, req in ipairs(reqs) do
     local buf = req.buf
     if buf and api.nvim_buf_is_valid(buf) and #vim.fn.win_findbuf(buf) == 0 then
-      pcall(api.nvim_buf_delete, buf, { force = true })
+      H.wipe(buf)
     end
   end
 end
@@ -293,6 +293,16 @@ function H.resume(buf, quiet)
   end
 end
 
+--- Wipe an answer buffer. With the Syntax event ignored: its treesitter highlighter,
+--- detached by the wipe, sets the regex syntax back (a markdown answer: ~9 ms to load
+--- it into a buffer that is going away).
+---@param buf integer
+function H.wipe(buf)
+  pcall(H.without_syntax_event, function()
+    api.nvim_buf_delete(buf, { force = true })
+  end)
+end
+
 --- Keep the last H.KEEP_BUFFERS answer buffers: older ones go unless a window shows
 --- them, their request still streams or its change waits for review.
 function H.trim()
@@ -315,7 +325,7 @@ function H.trim()
     local busy = (req and req.state == "streaming") or (id and pending[id])
     if extra > 0 and not busy and #vim.fn.win_findbuf(b) == 0 then
       extra = extra - 1
-      pcall(api.nvim_buf_delete, b, { force = true })
+      H.wipe(b)
     else
       table.insert(keep, b)
     end
