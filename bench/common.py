@@ -137,13 +137,13 @@ class SSEServer:
 # -- Neovim with a watcher on the answer buffer ----------------------------------------
 
 # Stamps, on vim.uv.hrtime(): t0 just before the command runs, first/last when
-# an answer buffer (zeke://…) got new lines. on_lines fires inside the very
+# an answer buffer (b:zeke_request set) got new lines. on_lines fires inside the very
 # nvim_buf_set_text call that makes the text visible.
 WATCH_LUA = r"""
 _G.zbench = _G.zbench or {}
 local grp = vim.api.nvim_create_augroup('zbench', { clear = true })
 vim.api.nvim_create_autocmd('FileType', { group = grp, pattern = 'markdown', callback = function(ev)
-  if not vim.api.nvim_buf_get_name(ev.buf):match('^zeke://') then return end
+  if vim.b[ev.buf].zeke_request == nil then return end
   vim.api.nvim_buf_attach(ev.buf, false, { on_lines = function()
     local now = vim.uv.hrtime()
     if not zbench.first then zbench.first = now end
@@ -295,6 +295,6 @@ def machine() -> dict[str, str]:
         "packages": ", ".join(f"{k} {v}" for k, v in pkgs.items()),
         "curl": _version(["curl", "--version"]).split(" (")[0],
         "commit": f"{git}{' (+ uncommitted changes)' if dirty else ''}",
-        "bytecode": (os.environ.get("PYTHONDONTWRITEBYTECODE") and "PYTHONDONTWRITEBYTECODE=1")
-        or "normal",
+        "bytecode": "zeke's compiled by the bench first, as `make install` does"
+        + (" (PYTHONDONTWRITEBYTECODE=1 set)" if os.environ.get("PYTHONDONTWRITEBYTECODE") else ""),
     }

@@ -137,9 +137,8 @@ def command_cost(nvim_bin: str, server: SSEServer, tmp: Path, project: Path,
             pm = {k: median(v) for k, v in parts.items()}
             nan = float("nan")
             ab, send = pm.get("answer buffer", nan), pm.get("send to host", nan)
-            split = (f"answer buffer {ab:.1f} ms (filetype=markdown {pm.get('filetype', nan):.1f}), "
-                     f"send to host {send:.1f}, the rest (selection, capture) "
-                     f"{pm['rest']:.1f}")  # fmt: skip
+            split = (f"answer buffer {ab:.1f} ms, send to host {send:.1f}, the rest (selection, "
+                     f"capture) {pm['rest']:.1f}")  # fmt: skip
             rows.append(Row("5 packing", f":ZekeRefactor in Neovim, {n // 1000}k-line buffer "
                             "(sync part, capture included)", median(ms), "ms",
                             target="≤ 20 ms" if n == 10_000 else "",

@@ -6,8 +6,8 @@ does nothing. Appends one JSON line per stamp, ``time.monotonic_ns()`` (the cloc
 of Neovim's ``vim.uv.hrtime()``):
 
 - ``interp``: the interpreter is up (site is being imported)
-- ``import_start`` / ``imported``: ``zeke.host`` starts / ends loading (pynvim,
-  anyio, httpx and zeke's own modules load inside it)
+- ``import_start`` / ``imported``: ``zeke.host.adapter`` (the host's module)
+  starts / ends loading (pynvim, anyio, httpx and zeke's own modules load inside it)
 - ``started``: ``Host.start`` returned (attached to Neovim, event loop running)
 - ``request``: the first ``request`` notification from Neovim arrived
 """
@@ -22,6 +22,7 @@ from typing import Any
 
 _PATH = os.environ.get("ZBENCH_HOST_STAMPS")
 _ARGV = getattr(sys, "orig_argv", sys.argv)
+MODULE = "zeke.host.adapter"  # where Host lives (``python -m zeke host`` runs it)
 
 
 def _stamp(name: str) -> None:
@@ -49,10 +50,11 @@ def _patch(module: Any) -> None:
 
 
 class _Finder:
-    """Finds ``zeke.host`` like the normal path finder, but stamps around its loading."""
+    """Finds ``zeke.host.adapter`` like the normal path finder, but stamps around its
+    loading."""
 
     def find_spec(self, name: str, path: Any, target: Any = None) -> Any:
-        if name != "zeke.host":
+        if name != MODULE:
             return None
         import importlib.machinery
 

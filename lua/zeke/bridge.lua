@@ -106,6 +106,7 @@ function handlers.done(req, data, unset)
   end
   requests.finish(req, state)
   scratch.update_winbar(req) -- after finish: the bar shows the final state
+  scratch.settle(req)
   if req.proposal then
     require("zeke.review").offer(req)
   end

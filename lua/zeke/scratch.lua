@@ -18,6 +18,23 @@ H.WORDS = { ZekeRefactor = "refactor", ZekeTest = "test", ZekeExplain = "explain
 H.counts = {} ---@type table<string, integer>
 --- Hidden answers: the highlighting each had, to give back when it is shown again.
 H.hidden = {} ---@type table<integer, { syntax: string, treesitter: boolean }>
+--- How many answer buffers are kept: older ones no window shows are wiped (their
+--- requests, text included, stay in zeke.requests). A kept answer costs memory
+--- (a treesitter parser holds ~0.25 MB even when stopped).
+H.KEEP_BUFFERS = 10
+--- Answer buffers, oldest first.
+H.order = {} ---@type integer[]
+--- Faster than this (bytes per second), an answer streams unhighlighted: reparsing a
+--- growing answer for every frame would cost more than the frame (about 2,000
+--- tokens/s, more than models stream); the highlighting comes back after
+--- H.QUIET_MS without text, and at the end.
+H.FAST_BYTES = 8000
+H.WINDOW_MS = 250
+H.QUIET_MS = 300
+--- The pace of each streaming answer: bytes in the current window, a paused highlighter.
+H.flow = {} ---@type table<integer, { since: integer, bytes: integer, paused: boolean, timer: uv.uv_timer_t|nil }>
+--- The markdown treesitter queries, kept alive (H.markdown).
+H.queries = nil ---@type (vim.treesitter.Query|false)[]|nil
 
 -- Public -----------------------------------------------------------------------
 
@@ -30,6 +47,7 @@ function M.open(req, how)
   vim.bo[buf].modifiable = false
   vim.b[buf].zeke_request = req.id
   req.buf = buf
+  table.insert(H.order, buf)
 
   local opts = { buffer = buf, nowait = true, silent = true }
   vim.keymap.set("n", "q", function()
@@ -49,11 +67,12 @@ function M.open(req, how)
   end
 
   M.show(req, how and how.beside)
-  -- markdown (its ftplugin and syntax: tens of ms) after this command returns, so the
-  -- request and the window come first; a hidden answer drops its highlighting
+  H.trim()
+  -- markdown after this command returns, so the request and the window come first;
+  -- a hidden answer drops its highlighting
   vim.schedule(function()
     if api.nvim_buf_is_valid(buf) then
-      vim.bo[buf].filetype = "markdown"
+      H.markdown(buf)
       H.watch_visibility(buf)
     end
   end)
@@ -115,6 +134,15 @@ function M.append(req, text)
   api.nvim_buf_set_text(buf, last_row, #last_line, last_row, #last_line, vim.split(text, "\n", { plain = true }))
   vim.bo[buf].modifiable = false
   H.follow(buf, followers)
+  H.pace(buf, #text)
+end
+
+--- The answer is complete (or ended): highlighting paused for a fast stream comes back.
+---@param req zeke.Request
+function M.settle(req)
+  if req.buf then
+    H.resume(req.buf)
+  end
 end
 
 --- A banner line at the top (degraded mode), above the answer.
@@ -220,7 +248,7 @@ function M.discard(reqs)
   for _, req in ipairs(reqs) do
     local buf = req.buf
     if buf and api.nvim_buf_is_valid(buf) and #vim.fn.win_findbuf(buf) == 0 then
-      pcall(api.nvim_buf_delete, buf, { force = true })
+      H.wipe(buf)
     end
   end
 end
@@ -250,8 +278,163 @@ function H.header(req)
   return { { " " .. text, "Title" } }
 end
 
---- A kept answer that no window shows holds no highlighting (syntax items and a
---- treesitter highlighter cost about 1 MB per answer); shown again, it gets it back.
+--- Count the bytes an answer got; past H.FAST_BYTES per second its treesitter
+--- highlighter stops until H.QUIET_MS pass without text (or the answer ends).
+---@param buf integer
+---@param n integer
+function H.pace(buf, n)
+  local f = H.flow[buf]
+  local now = vim.uv.now()
+  if not f then
+    f = { since = now, bytes = 0, paused = false }
+    H.flow[buf] = f
+  elseif now - f.since > H.WINDOW_MS then
+    f.since, f.bytes = now, 0
+  end
+  f.bytes = f.bytes + n
+  if not f.paused and f.bytes > H.FAST_BYTES * H.WINDOW_MS / 1000 and vim.treesitter.highlighter.active[buf] then
+    f.paused = true
+    pcall(H.without_syntax_event, function()
+      vim.treesitter.stop(buf)
+      vim.bo[buf].syntax = "" -- (stopping set it to markdown, not loaded)
+    end)
+  end
+  if f.paused then
+    f.timer = f.timer or vim.uv.new_timer()
+    f.timer:start(
+      H.QUIET_MS,
+      0,
+      vim.schedule_wrap(function()
+        H.resume(buf, true)
+      end)
+    )
+  end
+end
+
+--- Highlighting paused by H.pace comes back (now if a window shows the answer, else
+--- when one does); `quiet`: the stream only paused, its pace is counted anew.
+---@param buf integer
+---@param quiet boolean|nil
+function H.resume(buf, quiet)
+  local f = H.flow[buf]
+  if not f then
+    return
+  end
+  if f.timer then
+    f.timer:stop()
+  end
+  if quiet then
+    f.since, f.bytes = vim.uv.now(), 0
+  else
+    if f.timer then
+      f.timer:close()
+    end
+    H.flow[buf] = nil
+  end
+  if not f.paused then
+    return
+  end
+  f.paused = false
+  if not api.nvim_buf_is_valid(buf) then
+    return
+  end
+  if H.hidden[buf] then
+    H.hidden[buf].treesitter = true
+  elseif #vim.fn.win_findbuf(buf) > 0 and not vim.treesitter.highlighter.active[buf] then
+    pcall(vim.treesitter.start, buf, "markdown")
+  end
+end
+
+--- Wipe an answer buffer. With the Syntax event ignored: its treesitter highlighter,
+--- detached by the wipe, sets the regex syntax back (a markdown answer: ~9 ms to load
+--- it into a buffer that is going away).
+---@param buf integer
+function H.wipe(buf)
+  pcall(H.without_syntax_event, function()
+    api.nvim_buf_delete(buf, { force = true })
+  end)
+end
+
+--- Keep the last H.KEEP_BUFFERS answer buffers: older ones go unless a window shows
+--- them, their request still streams or its change waits for review.
+function H.trim()
+  local live = {}
+  for _, b in ipairs(H.order) do
+    if api.nvim_buf_is_valid(b) then
+      table.insert(live, b)
+    end
+  end
+  local requests = require("zeke.requests")
+  local pending = {} ---@type table<string, true>
+  local review = package.loaded["zeke.review"] -- not loaded: no change was offered yet
+  for _, r in pairs(review and review.pending or {}) do
+    pending[r.req.id] = true
+  end
+  local keep, extra = {}, #live - H.KEEP_BUFFERS
+  for _, b in ipairs(live) do
+    local id = vim.b[b].zeke_request
+    local req = id and requests.get(id)
+    local busy = (req and req.state == "streaming") or (id and pending[id])
+    if extra > 0 and not busy and #vim.fn.win_findbuf(b) == 0 then
+      extra = extra - 1
+      H.wipe(b)
+    else
+      table.insert(keep, b)
+    end
+  end
+  H.order = keep
+end
+
+--- Run `fn` with the Syntax event ignored: the filetype (ftplugin, the user's FileType
+--- autocommands) without loading a regex syntax.
+---@param fn fun()
+function H.without_syntax_event(fn)
+  local ei = vim.o.eventignore
+  vim.o.eventignore = ei == "" and "Syntax" or ei .. ",Syntax"
+  local ok, err = pcall(fn)
+  vim.o.eventignore = ei
+  if not ok then
+    error(err, 0)
+  end
+end
+
+--- filetype=markdown, highlighted by treesitter (the markdown parser ships with
+--- Neovim): markdown's regex syntax (with the html, css and javascript it includes)
+--- takes ~10 ms per answer to load, holds ~1 MB per answer, and redrawing the end of
+--- a long fast-growing answer with it takes tens of ms per frame; treesitter parses
+--- each append incrementally. Without the parser, the regex syntax as before.
+---@param buf integer
+function H.markdown(buf)
+  if not vim.treesitter.language.add("markdown") then
+    vim.bo[buf].filetype = "markdown"
+    return
+  end
+  H.without_syntax_event(function()
+    vim.bo[buf].filetype = "markdown"
+  end)
+  if api.nvim_buf_is_valid(buf) and not vim.treesitter.highlighter.active[buf] then
+    -- (a FileType autocommand of the user's may have started it already)
+    local ok = pcall(vim.treesitter.start, buf, "markdown")
+    if not ok then
+      vim.bo[buf].syntax = "markdown"
+      return
+    end
+  end
+  -- Neovim caches parsed queries weakly: held here, the next answer does not parse
+  -- them again (~15 ms) in the middle of its first frames
+  if not H.queries then
+    H.queries = {}
+    for _, lang in ipairs({ "markdown", "markdown_inline" }) do
+      for _, name in ipairs({ "highlights", "injections" }) do
+        table.insert(H.queries, vim.treesitter.query.get(lang, name) or false)
+      end
+    end
+  end
+end
+
+--- A kept answer that no window shows holds no highlighting (regex syntax items cost
+--- about 1 MB per answer, a treesitter tree grows with the answer); shown again, it
+--- gets it back.
 ---@param buf integer
 function H.watch_visibility(buf)
   local group = api.nvim_create_augroup("zeke.scratch." .. buf, { clear = true })
@@ -262,7 +445,10 @@ function H.watch_visibility(buf)
       local ts = vim.treesitter.highlighter.active[buf] ~= nil
       H.hidden[buf] = { syntax = vim.bo[buf].syntax, treesitter = ts }
       if ts then
-        pcall(vim.treesitter.stop, buf)
+        -- stopping treesitter sets the regex syntax again: not loaded, only cleared
+        pcall(H.without_syntax_event, function()
+          vim.treesitter.stop(buf)
+        end)
       end
       vim.bo[buf].syntax = "OFF"
     end,
@@ -287,6 +473,11 @@ function H.watch_visibility(buf)
     buffer = buf,
     callback = function()
       H.hidden[buf] = nil
+      local f = H.flow[buf]
+      if f and f.timer then
+        f.timer:close()
+      end
+      H.flow[buf] = nil
       pcall(api.nvim_del_augroup_by_id, group)
     end,
   })

@@ -22,9 +22,9 @@ local ft_start = {}
 local attached = {}
 local chain = nil
 
+--- A zeke answer buffer (it carries its request's id) or the curl-Lua baseline's.
 local function is_answer(buf)
-  local name = api.nvim_buf_get_name(buf)
-  return name:match("^zeke://") ~= nil or name:match("^zbench://") ~= nil
+  return vim.b[buf].zeke_request ~= nil or api.nvim_buf_get_name(buf):match("^zbench://") ~= nil
 end
 
 local function watch(buf)
@@ -101,7 +101,8 @@ function M.setup()
     callback = function(ev)
       local t = ft_start[ev.buf]
       ft_start[ev.buf] = nil
-      if t and M.s.t0 and not M.s.cmd_end and is_answer(ev.buf) then
+      -- zeke sets it after the command returns: counted apart from the command's time
+      if t and M.s.t0 and is_answer(ev.buf) then
         add_part("filetype", (uv.hrtime() - t) / 1e6)
       end
     end,
@@ -117,20 +118,31 @@ function M.setup()
   require("zbench.curl").setup(done)
   local at = vim.env.ZBENCH_AT_START
   if at and at ~= "" then
-    local ms, cmd = at:match("^(%d+) (.+)$")
+    -- "<ms> <command>", or "<ms> visual:<ms2> <command>": Visual mode over lines 10-30
+    -- at <ms> (typed, as a user selects), the command <ms2> later, still in Visual mode
+    local ms, rest = at:match("^(%d+) (.+)$")
+    local select_ms, cmd = rest:match("^visual:(%d+) (.+)$")
+    cmd = cmd or rest
+    local function go()
+      if not select_ms then
+        M.run(cmd)
+        return
+      end
+      api.nvim_win_set_cursor(0, { 10, 0 })
+      api.nvim_feedkeys("V20j", "n", false)
+      vim.defer_fn(function()
+        M.run(cmd)
+      end, tonumber(select_ms))
+    end
     api.nvim_create_autocmd("VimEnter", {
       group = grp,
       once = true,
       callback = function()
         M.vimenter = uv.hrtime()
         if tonumber(ms) == 0 then
-          vim.schedule(function()
-            M.run(cmd)
-          end)
+          vim.schedule(go)
         else
-          vim.defer_fn(function()
-            M.run(cmd)
-          end, tonumber(ms))
+          vim.defer_fn(go, tonumber(ms))
         end
       end,
     })
@@ -167,8 +179,8 @@ function M.profile()
   wrap("zeke.host", "notify", "send to host")
 end
 
---- From now on, answer buffers get no syntax highlighting (a diagnostic run: how much
---- of the editor's answer time is the answer's markdown syntax).
+--- From now on, answer buffers get no highlighting, regex syntax or treesitter (a
+--- diagnostic run: how much of the editor's answer time is the answer's highlighting).
 function M.syntax_off()
   api.nvim_create_autocmd("FileType", {
     group = api.nvim_create_augroup("zbench_syntax_off", { clear = true }),
@@ -178,6 +190,13 @@ function M.syntax_off()
       end
     end,
   })
+  local start = vim.treesitter.start
+  vim.treesitter.start = function(buf, ...)
+    if buf and is_answer(buf) then
+      return
+    end
+    return start(buf, ...)
+  end
 end
 
 --- How many answer buffers this Neovim holds.
