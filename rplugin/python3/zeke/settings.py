@@ -261,6 +261,7 @@ def _history(value: Any) -> Any:
         "max_entries": default["max_entries"] if entries is _BAD else entries,
     }
 
+
 # The schema's rules the host relies on, key by key (the Lua schema has the rest).
 _CHECKS: dict[str, Callable[[Any], Any]] = {
     "api_base": _url,

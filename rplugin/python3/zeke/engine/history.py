@@ -252,8 +252,7 @@ class HistoryCalls:
             self._flush_notices()
         if row is None:
             raise ZekeError(
-                "zeke: that request is no longer in the history (pruned, or the cache "
-                "was reset)",
+                "zeke: that request is no longer in the history (pruned, or the cache was reset)",
                 kind="refused",
             )
         t = thread_of(row, tid, request_of(row, self._link(tid)))

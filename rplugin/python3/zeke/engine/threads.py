@@ -217,7 +217,6 @@ class Threads:
                 },
             )
 
-
     def _keep(self, t: Thread) -> None:
         self._threads.pop(t.id, None)
         self._threads[t.id] = t  # the newest last: the oldest is forgotten first

@@ -120,12 +120,12 @@ class History:
                     " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     row,
                 )
-                # ids grow with every insert: the keep-th newest id is the cut
-                cut = conn.execute(
-                    "SELECT id FROM history ORDER BY id DESC LIMIT 1 OFFSET ?", (keep,)
-                ).fetchone()
-                if cut is not None:
-                    conn.execute("DELETE FROM history WHERE id <= ?", (cut[0],))
+                # ids grow by one with every insert, so the newest `keep` rows are
+                # those above max(id) - keep (a replaced row's gap keeps one fewer):
+                # two index lookups, where counting rows would read them all
+                conn.execute(
+                    "DELETE FROM history WHERE id <= (SELECT max(id) FROM history) - ?", (keep,)
+                )
             return True
 
         return self._db.run(op, False, write=True)
@@ -154,8 +154,7 @@ class History:
 
         def op(conn: sqlite3.Connection) -> list[dict[str, Any]]:
             cur = conn.execute(
-                f"SELECT {cols} FROM history {where}"
-                " ORDER BY created_at DESC, id DESC LIMIT ?",
+                f"SELECT {cols} FROM history {where} ORDER BY created_at DESC, id DESC LIMIT ?",
                 (*params, max(0, int(limit))),
             )
             return [dict(zip(_LIST_COLUMNS, r, strict=True)) for r in cur]
