@@ -4,6 +4,7 @@ diffing."""
 from __future__ import annotations
 
 import difflib
+import json
 import random
 import sqlite3
 import time
@@ -217,6 +218,70 @@ def cache_rows(tmp: Path) -> tuple[list[Row], Path]:
         ms = timed(fn, 5)
         rows.append(Row("6 cache", label, median(ms), "ms", target="≤ 100 ms",
                         ok=median(ms) <= 100))  # fmt: skip
+    cache.close()
+    return rows, db
+
+
+def populate_history(path: Path, n: int = 100_000) -> None:
+    """A cache with ``n`` history rows (a thread of ~1 KB as sent, a short answer):
+    90 % project "bench", the rest spread."""
+    cache = cache_mod.Cache(path)
+    assert cache.schema_version() >= 8, "migrations did not run"
+    cache.close()
+    rng = random.Random(8)
+    now = int(time.time()) - n
+    sent = json.dumps(
+        [{"role": "system", "content": "s" * 300}, {"role": "user", "content": "u" * 700}]
+    )
+    rows = []
+    for i in range(n):
+        model, provider = MODELS[rng.randrange(len(MODELS))]
+        rows.append((f"h{i:08x}", "bench" if rng.random() < 0.9 else f"other{rng.randrange(20)}",
+                     now + i, "ZekeRefactor", "code", ALIASES[rng.randrange(len(ALIASES))], model,
+                     provider, rng.random() / 50, 1200, "answered", f"question {i}", f"h{i:08x}",
+                     1, sent, "a" * 400))  # fmt: skip
+    conn = sqlite3.connect(path)
+    with conn:
+        conn.executemany(
+            "INSERT INTO history(request_id, project, created_at, command, intent, alias, model,"
+            " provider, cost_usd, tokens, outcome, title, thread_id, turn, messages, answer)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            rows,
+        )
+    conn.execute("ANALYZE")
+    conn.close()
+
+
+def history_rows(tmp: Path) -> tuple[list[Row], Path]:
+    """:ZekeHistory's reads over 100k rows, and a write with pruning at that size."""
+    db = tmp / "history100k.db"
+    populate_history(db)
+    cache = cache_mod.Cache(db)
+    cache.history.rows("bench")  # open + first read
+    rows = []
+    for label, fn in (
+        ("History.rows(project), 500 newest of 100k", lambda: cache.history.rows("bench")),
+        ("History.rows(all projects), 500 newest of 100k", lambda: cache.history.rows(None)),
+        ("History.entry (reopen one) among 100k", lambda: cache.history.entry("h00000100")),
+    ):
+        ms = timed(fn, 7)
+        rows.append(Row("6 cache", label, median(ms), "ms", target="≤ 100 ms",
+                        ok=median(ms) <= 100))  # fmt: skip
+    recs = [
+        cache_mod.HistoryRecord(
+            f"new{i}",
+            "bench",
+            "answered",
+            [{"role": "user", "content": "u" * 700}],
+            "a" * 400,
+            question="q",
+        )
+        for i in range(200)
+    ]
+    it = iter(recs)
+    ms = timed(lambda: cache.history.record(next(it), 100_000), len(recs))
+    rows.append(Row("6 cache", "record one history row, pruned to 100k", median(ms) * 1000, "µs",
+                    note="runs in the cache-write worker thread, off both main loops"))  # fmt: skip
     cache.close()
     return rows, db
 

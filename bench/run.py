@@ -182,7 +182,9 @@ def main(argv: list[str] | None = None) -> int:
     def cache() -> list[Row]:
         nonlocal stats_db
         got, stats_db = py_cases.cache_rows(tmp)
-        return got + nvim_cases.stats_call(nvim, server, tmp, project, file, stats_db)
+        hist, hist_db = py_cases.history_rows(tmp)
+        return (got + nvim_cases.stats_call(nvim, server, tmp, project, file, stats_db)
+                + hist + nvim_cases.history_call(nvim, server, tmp, project, file, hist_db))  # fmt: skip
 
     try:
         section("startup", lambda: nvim_cases.startup(nvim, tmp, runs=5 if q else 20))

@@ -69,6 +69,11 @@ command("ZekeReview", "ZekeReview", { nargs = 0, desc = "zeke: show the pending 
 command("ZekeDoctor", "ZekeDoctor", { nargs = 0, desc = "zeke: health report" })
 command("ZekeStats", "ZekeStats", { nargs = 0, bang = true, desc = "zeke: stats per alias/model (! = all projects)" })
 command("ZekeAudit", "ZekeAudit", { nargs = 0, bang = true, desc = "zeke: recent tool calls and consent decisions" })
+command("ZekeHistory", "ZekeHistory", {
+  nargs = 0,
+  bang = true,
+  desc = "zeke: earlier requests and answers, to reopen (! = all projects)",
+})
 command("ZekeModel", "ZekeModel", {
   nargs = "?",
   desc = "zeke: pick the alias for this project",

@@ -41,6 +41,7 @@ local M = {}
 ---@field test_paths table<string, string>
 ---@field tools { enable: string[], max_turns: integer }
 ---@field log_level "debug"|"info"|"warn"|"error"
+---@field history { enabled: boolean, max_entries: integer }|false
 
 -- Private helpers --------------------------------------------------------------
 -- A check returns ok, and may return why (a few words for the message) when not.
@@ -333,6 +334,23 @@ local TOOLS_FIELDS = {
     end,
     expects = "a whole number >= 1",
     doc = "how many rounds of tool calls one request may take (a whole number >= 1).",
+  },
+}
+
+local HISTORY_FIELDS = {
+  enabled = {
+    check = function(v)
+      return type(v) == "boolean"
+    end,
+    expects = "true or false",
+    doc = "`false` keeps nothing (the same as `history = false`).",
+  },
+  max_entries = {
+    check = function(v)
+      return util.is_whole(v, 1)
+    end,
+    expects = "a whole number >= 1",
+    doc = "how many requests are kept, over all projects; the oldest go first.",
   },
 }
 
@@ -631,6 +649,23 @@ M.schema = {
     type = "table",
     doc = { "The tools offered through |zeke-config-glyph|:" },
   },
+  history = {
+    default = { enabled = true, max_entries = 1000 },
+    fields = HISTORY_FIELDS,
+    check = function(v)
+      if v == false then
+        return true
+      end
+      return table_of(HISTORY_FIELDS, false)(v)
+    end,
+    expects = "false or { enabled = boolean, max_entries = n >= 1 }",
+    type = "table or false",
+    doc = {
+      "Every request and its answer (as sent, after redaction, and as received), who answered, what it "
+        .. "cost and what became of it are kept in |zeke-config-db_path| for |:ZekeHistory|. `false` keeps "
+        .. "nothing:",
+    },
+  },
   log_level = {
     default = "info",
     check = function(v)
@@ -666,6 +701,7 @@ M.order = {
   "ui",
   "test_paths",
   "tools",
+  "history",
   "log_level",
 }
 

@@ -90,6 +90,9 @@ H.dispatch = {
   ZekeAudit = function(args)
     require("zeke.picker").audit(args.bang)
   end,
+  ZekeHistory = function(args)
+    require("zeke.history").list(args.bang)
+  end,
   ZekeApply = function()
     require("zeke.review").apply_all()
   end,

@@ -123,6 +123,23 @@ function M.add(req)
   return dropped
 end
 
+--- A request reopened from the history (zeke.history): kept, already done, so the
+--- answer buffer's commands find it; no User event, and last() stays as it was.
+---@param req zeke.Request
+---@param text string  its answer
+---@return zeke.Request[] dropped
+function M.reopened(req, text)
+  req.state = "done"
+  req.text = text
+  req.chunks = {}
+  req.tool_calls = {}
+  req.degraded = req.degraded or false
+  req.over_budget = false
+  req.truncated = false
+  M.by_id[req.id] = req
+  return H.prune()
+end
+
 ---@param id string
 ---@return zeke.Request|nil
 function M.get(id)

@@ -265,7 +265,8 @@ function M.apply(id, on_done)
         )
         return
       end
-      host.call("discard", { proposal = review.id }, function() end) -- applied here: settled
+      -- applied here: settled (the history records it applied)
+      host.call("discard", { proposal = review.id, outcome = "applied" }, function() end)
     end
     if reopened then
       vim.bo[buf].buflisted = true
@@ -309,7 +310,7 @@ function M.reject(id)
   end
   local what = H.label(review)
   H.forget(review)
-  host.call("discard", { proposal = review.id }, function() end)
+  host.call("discard", { proposal = review.id, outcome = "rejected" }, function() end)
   notify(("zeke: rejected the change to %s; nothing was written%s"):format(what, H.still_pending()))
 end
 

@@ -37,6 +37,7 @@ def options(tmp_path) -> dict[str, Any]:
         "ui": {"layout": "tab", "width": 0.5, "focus": True},
         "test_paths": {"ruby": "{root}/spec/{stem}_spec.rb"},
         "tools": {"enable": ["delete_file"], "max_turns": 3},
+        "history": {"enabled": False, "max_entries": 50},
         "log_level": "debug",
     }
 

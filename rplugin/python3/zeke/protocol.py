@@ -121,8 +121,11 @@ class ApplyResult(TypedDict):
     written: bool  # True: written on disk through the tool server
 
 
-class DiscardArgs(TypedDict):
+class DiscardArgs(TypedDict, total=False):
     proposal: str
+    # what became of the change, for :ZekeHistory (absent: dropped for another reason,
+    # a follow-up's change replacing it, say)
+    outcome: Literal["applied", "rejected"]
 
 
 class AliasSummary(TypedDict):
@@ -222,6 +225,46 @@ class PrefsResult(TypedDict):
     saved: bool
 
 
+class HistoryRow(TypedDict):
+    """One line of :ZekeHistory (store/history.py), newest first."""
+
+    request_id: str
+    project: str
+    created_at: int  # epoch seconds
+    command: str | None  # ZekeRefactor, ZekeTest, ZekeExplain, ZekeFollowup, ZekeRetry
+    intent: str | None
+    alias: str | None
+    model: str | None
+    provider: str | None
+    cost_usd: float | None
+    tokens: int | None
+    outcome: str  # answered | proposed | applied | rejected | cancelled | failed
+    title: str | None  # the question's first line
+    turn: int | None  # its place in its conversation (1: the first request)
+
+
+class HistoryResult(TypedDict):
+    project: str
+    enabled: bool  # False: config `history = false`, nothing is kept
+    rows: list[HistoryRow]
+
+
+class HistoryOpenArgs(TypedDict):
+    id: str  # the request to reopen
+    thread: str  # the id the reopened conversation is kept under (a new request id)
+
+
+class HistoryEntry(HistoryRow):
+    question: str | None  # the user's own words
+    answer: str
+
+
+class HistoryOpenResult(TypedDict):
+    thread: str
+    turn: int  # exchanges in the reopened thread (a follow-up is turn + 1)
+    entry: HistoryEntry
+
+
 class ConfigResult(TypedDict):
     """What Lua sent at setup, and the host's typed view of it (for tests and health)."""
 
@@ -239,6 +282,8 @@ CALLS: dict[str, tuple[Any, Any]] = {  # method: (args, result)
     "config": (dict, ConfigResult),
     "why": (WhyArgs, WhyResult),
     "set_prefs": (PrefsArgs, PrefsResult),
+    "history": (TableArgs, HistoryResult),
+    "history_open": (HistoryOpenArgs, HistoryOpenResult),
 }
 # Calls no part of the UI makes: asked by tests (and anyone debugging) to see what
 # the host holds.

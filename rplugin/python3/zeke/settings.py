@@ -246,6 +246,22 @@ def _fields(**checks: Callable[[Any], Any]) -> Callable[[Any, Any], Any]:
     return check
 
 
+def _history(value: Any) -> Any:
+    """``history``: ``false`` keeps nothing; a table's bad fields take the defaults'."""
+    default = schema_default("history")  # config.lua's schema (defaults.json)
+    if value is False:
+        return {"enabled": False, "max_entries": default["max_entries"]}
+    table = _as_map(value)
+    if table is None:
+        return _BAD
+    enabled = table.get("enabled", default["enabled"])
+    entries = _whole(1)(table.get("max_entries", default["max_entries"]))
+    return {
+        "enabled": enabled if isinstance(enabled, bool) else default["enabled"],
+        "max_entries": default["max_entries"] if entries is _BAD else entries,
+    }
+
+
 # The schema's rules the host relies on, key by key (the Lua schema has the rest).
 _CHECKS: dict[str, Callable[[Any], Any]] = {
     "api_base": _url,
@@ -266,6 +282,7 @@ _CHECKS: dict[str, Callable[[Any], Any]] = {
     "max_context_tokens": _whole(0),
     "test_paths": _string_map,
     "log_level": _one_of("debug", "info", "warn", "error"),
+    "history": _history,
 }
 _FIELD_CHECKS: dict[str, Callable[[Any, Any], Any]] = {
     "timeouts": _fields(connect=_seconds, first_byte=_seconds, read=_seconds, tool=_seconds),
@@ -305,6 +322,12 @@ class Ui:
 
 
 @dataclass(frozen=True)
+class History:
+    enabled: bool  # `history = false` arrives as enabled False
+    max_entries: int
+
+
+@dataclass(frozen=True)
 class Settings:
     """The config in effect, key by key as the schema names them."""
 
@@ -330,6 +353,7 @@ class Settings:
     test_paths: Mapping[str, str]
     tools: Tools
     log_level: str
+    history: History
 
     @classmethod
     def from_lua(cls, table: Mapping[str, Any], env: Mapping[str, str] | None = None) -> Settings:
@@ -350,6 +374,7 @@ class Settings:
             timeouts=Timeouts(**values.pop("timeouts")),
             tools=Tools(**values.pop("tools")),
             ui=Ui(**values.pop("ui")),
+            history=History(**values.pop("history")),
             **values,
         )
 
@@ -363,7 +388,7 @@ class Settings:
         out = {}
         for key in schema()["keys"]:
             value = getattr(self, key)
-            if isinstance(value, (Timeouts, Tools, Ui)):
+            if isinstance(value, (Timeouts, Tools, Ui, History)):
                 value = dataclasses.asdict(value)
             out[key] = thawed(value)
         return out

@@ -33,6 +33,7 @@ from zeke.engine.backend import Link, Messages, Wire
 from zeke.engine.catalog import Catalog
 from zeke.engine.conversation import Conversation
 from zeke.engine.degraded import DegradedMode
+from zeke.engine.history import HistoryCalls
 from zeke.engine.proposals import Proposals
 from zeke.engine.queries import Queries
 from zeke.engine.request import Request, prepare
@@ -108,7 +109,17 @@ class Engine:
         self.threads = Threads(
             routes=self.routes, events=self.events, session=lambda: self.session_id
         )
+        self.history = HistoryCalls(
+            settings=lambda: self.settings,
+            cache=lambda: self.cache,
+            threads=self.threads,
+            write=self._write,
+            link=self._link,
+            project_asked=self.queries.project_asked,
+            flush_notices=self._flush_notices,
+        )
         self._calls: dict[str, Callable[[Mapping[str, Any]], Awaitable[Any]]] = self.queries.table()
+        self._calls.update(self.history.table(self._calls))
 
     # Lifecycle ------------------------------------------------------------------
 
@@ -200,24 +211,28 @@ class Engine:
             self.threads.opened(req, messages)
             return messages
 
-        await self._run(payload, first)
+        await self._run(payload, first, kind="request")
 
     async def run_followup(self, payload: dict[str, Any]) -> None:
         """:ZekeFollowup: the thread so far plus the new message."""
-        await self._run(payload, lambda req: self.threads.followup(req, payload))
+        await self._run(payload, lambda req: self.threads.followup(req, payload), kind="followup")
 
     async def run_retry(self, payload: dict[str, Any]) -> None:
         """:ZekeRetry: the thread's last question again, to another alias."""
-        await self._run(payload, lambda req: self.threads.retry(req, payload))
+        await self._run(payload, lambda req: self.threads.retry(req, payload), kind="retry")
 
     async def _run(
-        self, payload: Mapping[str, Any], prepared: Callable[[Request], Awaitable[Messages]]
+        self,
+        payload: Mapping[str, Any],
+        prepared: Callable[[Request], Awaitable[Messages]],
+        *,
+        kind: str,
     ) -> None:
         """A request's lifecycle, whatever it sends: ``prepared`` fills the request in
-        and gives the first turn's messages."""
+        and gives the first turn's messages (``kind``, for the history: request,
+        followup or retry)."""
         rid = str(payload.get("id") or uuid.uuid4().hex[:12])
-        link = Link(rid, self.settings, self._http, self.env, self.session_id, self._wire)
-        req = Request(link, intent=str(payload.get("intent") or "code"))
+        req = Request(self._link(rid), intent=str(payload.get("intent") or "code"))
         self.degraded.last_request_at = time.monotonic()
         self._spawn(self.catalog.refresh)  # in the background; a no-op while fresh
         scope = anyio.CancelScope()
@@ -225,6 +240,7 @@ class Engine:
         result: protocol.DonePayload = {"state": "done"}
         answer = Answer()
         facts: facts_mod.Facts | None = None
+        messages: Messages = []
         try:
             with scope:
                 messages = await prepared(req)
@@ -266,6 +282,10 @@ class Engine:
         self._keep_receipt(req, answer, facts, result)  # before done: :ZekeWhy may follow it
         self.events.done(rid, result)
         self._record(req, answer, facts, result)
+        try:
+            self.history.record(req, kind, messages, answer, facts, result)
+        except Exception:  # the history must never cost a request anything
+            log.exception("request %s: its history row", rid)
 
     def _keep_receipt(
         self, req: Request, answer: Answer, facts: facts_mod.Facts, result: Mapping[str, Any]
@@ -389,6 +409,9 @@ class Engine:
             return
         for msg in self.cache.pop_notices():
             self.events.notice(msg)
+
+    def _link(self, rid: str) -> Link:
+        return Link(rid, self.settings, self._http, self.env, self.session_id, self._wire)
 
     def _secrets(self) -> list[str]:
         """The router key, read now: what no server's answer may carry into zeke."""

@@ -52,6 +52,8 @@ class Request:
     prefs: Prefs | None = None
     retry_reason: str | None = None
     degraded_reason: str | None = None
+    # the user's own words (the instruction, a follow-up's text), for :ZekeHistory
+    question: str = ""
 
     @property
     def rid(self) -> str:
@@ -102,6 +104,7 @@ async def prepare(
     req.path, req.root = path, root
     req.filetype = str(payload.get("filetype") or "")
     req.start_line = int(payload.get("start_line") or 1)
+    req.question = str(payload.get("instruction") or "").strip()
     saved = await prefs(req.project)
     req.alias = alias = tags.resolve_alias(
         choose_alias(s, chosen.get(req.project), saved.last_alias), s.aliases
@@ -129,6 +132,8 @@ async def prepare(
     req.size_hint = packed.size_hint
     req.prompt_tokens = packed.tokens_est
     req.selection = changes.split_lines(packed.selection) if packed.selection else [""]
+    if not req.question:  # no instruction: the history names the code asked about
+        req.question = next((x.strip() for x in req.selection if x.strip()), "")
     if packed.around is not None:
         req.cut = span.Cut(packed.around[0], packed.selection, packed.around[1])
     merged = tags.merge_tags(

@@ -74,6 +74,7 @@ class Threads:
         if not text:
             raise ZekeError("zeke: a follow-up needs a message: :ZekeFollowup {text}")
         _copy(req, t.last)
+        req.question = text
         built = thread_mod.build(t.system, done, text, self._budget(req))
         req.omen = thread_mod.sticky_omen(req.omen, t.session)
         alias = payload.get("alias")
@@ -97,6 +98,12 @@ class Threads:
         self._sized(req, built)
         self._add(new, req, question, dropped=built.dropped)
         return built.messages
+
+    def reopen(self, t: Thread) -> None:
+        """Keep a thread reopened from the history (engine/history.py) under its own
+        id and session; its exchanges are over, so none is looked up by request."""
+        t.session = self._session_for(t.id)
+        self._keep(t)
 
     # The end of any of them ---------------------------------------------------------
 
@@ -197,13 +204,8 @@ class Threads:
     ) -> None:
         alias = req.alias.name if req.alias else None
         t.exchanges.append(Exchange(req.rid, question, alias=alias))
-        self._threads.pop(t.id, None)
-        self._threads[t.id] = t  # the newest last: the oldest is forgotten first
         self._of_request[req.rid] = t
-        while len(self._threads) > thread_mod.KEEP:
-            gone = self._threads.pop(next(iter(self._threads)))
-            for x in gone.exchanges:
-                self._of_request.pop(x.rid, None)
+        self._keep(t)
         if announce:
             self._events.meta(
                 req.rid,
@@ -214,6 +216,15 @@ class Threads:
                     "thread_dropped": dropped,
                 },
             )
+
+    def _keep(self, t: Thread) -> None:
+        self._threads.pop(t.id, None)
+        self._threads[t.id] = t  # the newest last: the oldest is forgotten first
+        while len(self._threads) > thread_mod.KEEP:
+            gone = self._threads.pop(next(iter(self._threads)))
+            for x in gone.exchanges:
+                if self._of_request.get(x.rid) is gone:
+                    self._of_request.pop(x.rid, None)
 
 
 def _copy(req: Request, last: Request) -> None:

@@ -1,5 +1,5 @@
 """The local SQLite cache: per-project prefs, per-request stats and routing
-trace, and the tool-call audit.
+trace, the tool-call audit and the request history.
 
 It is a cache for hints and UX, so nothing here may fail a request: every
 sqlite or OS problem becomes a ``False`` / empty answer plus, at most once, a
@@ -10,7 +10,8 @@ off for the session; a lock held longer than the busy timeout skips that write.
 This module is the cache's face: the writes and the prefs and audit reads.
 Around it: ``records`` (the rows and value hygiene), ``stats`` (the numbers),
 ``connection`` (the shared connection and its recovery), ``failures`` (error
-kinds, the set-aside, the messages), ``schema`` (the migrations).
+kinds, the set-aside, the messages), ``schema`` (the migrations), ``history``
+(:ZekeHistory's rows).
 
 Pure module: no pynvim.  The engine calls it from worker threads.
 """
@@ -25,6 +26,7 @@ from typing import Any
 
 from zeke.store import stats as stats_queries
 from zeke.store.connection import SharedConnection, write_transaction
+from zeke.store.history import History, HistoryRecord
 from zeke.store.records import (
     TOOL_DECISIONS,
     TOOL_RESULTS,
@@ -45,6 +47,8 @@ __all__ = [
     "TOOL_RESULTS",
     "AliasSummary",
     "Cache",
+    "History",
+    "HistoryRecord",
     "Prefs",
     "RequestRecord",
     "StatsRow",
@@ -66,6 +70,7 @@ class Cache:
         self._db = SharedConnection(
             Path(os.fspath(path)).expanduser(), busy_timeout_ms=busy_timeout_ms
         )
+        self.history = History(self._db)  # :ZekeHistory (store/history.py)
 
     @property
     def path(self) -> Path:
