@@ -75,6 +75,14 @@ class ConsentReplyPayload(TypedDict, total=False):
     reason: str
 
 
+class GuardReplyPayload(TypedDict, total=False):
+    """The user's answer to the budget guard (engine/guard.py)."""
+
+    token: str  # echoed from the guard event
+    choice: str  # "send" | "local" | "cancel"
+    alias: str  # with "local": the local alias to send to
+
+
 class CallPayload(TypedDict):
     id: int  # echoed as the reply's call_id
     method: str  # a key of CALLS
@@ -88,6 +96,7 @@ NOTIFICATIONS: dict[str, Any] = {
     "followup": FollowupPayload,
     "retry": RetryPayload,
     "consent_reply": ConsentReplyPayload,
+    "guard_reply": GuardReplyPayload,
     "call": CallPayload,
 }
 
@@ -121,8 +130,9 @@ class ApplyResult(TypedDict):
     written: bool  # True: written on disk through the tool server
 
 
-class DiscardArgs(TypedDict):
+class DiscardArgs(TypedDict, total=False):
     proposal: str
+    applied: bool  # True: the UI applied it in the buffer (apply's result stands)
 
 
 class AliasSummary(TypedDict):
@@ -131,6 +141,7 @@ class AliasSummary(TypedDict):
     median_ttfb_ms: float | None
     avg_cost_usd: float | None
     last_model: str | None
+    apply_rate: float | None  # changes applied / changes settled (None: none settled)
 
 
 class AliasItem(TypedDict):
@@ -176,6 +187,13 @@ class StatsRow(TypedDict):
     cost_unknown: int
     cancelled: int  # not counted in success_rate
     tokens_in_estimated: int  # rows whose tokens_in is zeke's estimate ("~")
+    # outcomes (migration 0009): changes proposed, their hunks accepted and rejected,
+    # changes applied / settled, and the group's cost per applied change
+    proposed: int
+    hunks_accepted: int
+    hunks_rejected: int
+    apply_rate: float | None
+    cost_per_applied_usd: float | None
 
 
 class StatsResult(TypedDict, total=False):
@@ -335,6 +353,21 @@ class ConsentPayload(TypedDict, total=False):
     mode: str  # "ask" | "allow" | "session" | "function"
 
 
+class GuardChoice(TypedDict, total=False):
+    key: str  # "send" | "local" | "cancel"
+    label: str
+    alias: str  # "local": which alias
+
+
+class GuardPayload(TypedDict):
+    """The budget guard asks before sending (vim.ui.select); answered by guard_reply."""
+
+    token: str
+    id: str  # the request's id
+    prompt: str
+    choices: list[GuardChoice]
+
+
 REQUEST_EVENTS: dict[str, Any] = {  # about one request (the id goes along)
     "text": str,  # more of the answer
     "meta": RequestFacts,
@@ -348,6 +381,7 @@ GLOBAL_EVENTS: dict[str, Any] = {  # about the session (no id)
     "reply": ReplyPayload,
     "degraded": DegradedPayload,
     "consent": ConsentPayload,
+    "guard": GuardPayload,
 }
 
 # The request as the user sees it ----------------------------------------------------
@@ -450,3 +484,6 @@ class Events:
 
     def consent(self, payload: ConsentPayload) -> None:
         self._send("consent", None, payload)
+
+    def guard(self, payload: GuardPayload) -> None:
+        self._send("guard", None, payload)

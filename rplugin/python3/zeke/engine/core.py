@@ -33,6 +33,7 @@ from zeke.engine.backend import Link, Messages, Wire
 from zeke.engine.catalog import Catalog
 from zeke.engine.conversation import Conversation
 from zeke.engine.degraded import DegradedMode
+from zeke.engine.guard import Guard, NotSent
 from zeke.engine.proposals import Proposals
 from zeke.engine.queries import Queries
 from zeke.engine.request import Request, prepare
@@ -85,6 +86,9 @@ class Engine:
             spawn=self._spawn,
             secrets=self._secrets,
             name=lambda: self.routes.server_name(self.settings),
+        )
+        self.guard = Guard(
+            catalog=self.catalog, events=self.events, degraded=lambda: self.degraded.on
         )
         self.routes = Routes(catalog=self.catalog, degraded=self.degraded, events=self.events)
         self.tooling = Tooling(
@@ -228,6 +232,7 @@ class Engine:
         try:
             with scope:
                 messages = await prepared(req)
+                await self.guard.check(req, messages)  # over the budget cap: ask first
                 await Conversation(
                     req,
                     routes=self.routes,
@@ -242,6 +247,8 @@ class Engine:
                     await self.proposals.propose(req, answer.text, result)
             if scope.cancelled_caught:
                 result = {"state": "cancelled", "error": f"zeke: cancelled; {answer.kept()}"}
+        except NotSent as e:  # the user's choice at the budget guard
+            result = {"state": "cancelled", "error": e.message}
         except ZekeError as e:
             result = {"state": "error", "error": prefixed(e.message)}
         except Exception as e:  # a bug: say so briefly, keep the details in the log
@@ -343,6 +350,10 @@ class Engine:
             finish_reason=answer.finish_reason,
         )
         trace = facts_mod.trace(answer, req.retried_as)
+        if req.forecast is not None and req.forecast.known:  # the guard's, for :ZekeWhy later
+            trace = dict(trace or {})
+            trace["forecast"] = req.forecast.as_dict() if req.forecast is not None else None
+            trace["guard"] = req.guard
 
         def write() -> None:
             cache.record_request(rec, trace)
@@ -362,6 +373,9 @@ class Engine:
 
     def consent_reply(self, token: str, decision: str, reason: str | None) -> None:
         self.tooling.consent_reply(token, decision, reason)
+
+    def guard_reply(self, token: str, choice: str, alias: str | None) -> None:
+        self.guard.reply(token, choice, alias)
 
     # Calls from the UI (picker, stats, audit) ------------------------------------
 

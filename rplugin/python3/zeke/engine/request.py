@@ -52,6 +52,9 @@ class Request:
     prefs: Prefs | None = None
     retry_reason: str | None = None
     degraded_reason: str | None = None
+    # the budget guard (guard.py): the forecast before sending, what the guard did
+    forecast: Any = None  # forecast.Forecast | None
+    guard: str | None = None
 
     @property
     def rid(self) -> str:
