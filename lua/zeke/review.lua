@@ -265,7 +265,7 @@ function M.apply(id, on_done)
         )
         return
       end
-      host.call("discard", { proposal = review.id }, function() end) -- applied here: settled
+      host.call("discard", { proposal = review.id, applied = true }, function() end) -- applied here: settled
     end
     if reopened then
       vim.bo[buf].buflisted = true

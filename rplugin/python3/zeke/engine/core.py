@@ -95,7 +95,10 @@ class Engine:
             settings=lambda: self.settings, events=self.events, audit=self._audit
         )
         self.proposals = Proposals(
-            settings=lambda: self.settings, tooling=self.tooling, events=self.events
+            settings=lambda: self.settings,
+            tooling=self.tooling,
+            events=self.events,
+            outcome=self._outcome,
         )
         # project -> alias picked with :ZekeModel in this session (queries.py)
         self._chosen_alias: dict[str, str] = {}
@@ -348,6 +351,7 @@ class Engine:
             over_budget=bool(result.get("over_budget")),
             error=result.get("error"),
             finish_reason=answer.finish_reason,
+            proposed=bool(result.get("proposal")),
         )
         trace = facts_mod.trace(answer, req.retried_as)
         if req.forecast is not None and req.forecast.known:  # the guard's, for :ZekeWhy later
@@ -361,6 +365,13 @@ class Engine:
                 cache.set_last_model(rec.project, rec.model)
 
         self._write(write)
+
+    def _outcome(self, rid: str, accepted: int, rejected: int) -> None:
+        """A proposed change was settled: its hunks accepted and rejected, on its row."""
+        cache = self.cache
+        if cache is None:
+            return
+        self._write(lambda: cache.record_outcome(rid, accepted, rejected))
 
     # Tools ------------------------------------------------------------------------
 

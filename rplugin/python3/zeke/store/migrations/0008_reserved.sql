@@ -1,0 +1,3 @@
+-- Reserved: number 8 belongs to the history branch's migration (:ZekeHistory). This
+-- placeholder does nothing; it only keeps migrations numbered 1..N on this branch
+-- until that one is merged, and is then removed in favour of it.
