@@ -8,7 +8,7 @@ alias (one whose provider is Ollama; offered only when the config has one), canc
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import anyio
@@ -30,12 +30,12 @@ class NotSent(ZekeError):
         super().__init__(message, kind="refused")
 
 
-def local_aliases(aliases: dict[str, Any]) -> list[str]:
+def local_aliases(aliases: Mapping[str, Any]) -> list[str]:
     """The config's aliases whose provider is local (Ollama), sorted."""
     return sorted(
         str(n)
         for n, spec in aliases.items()
-        if isinstance(spec, dict) and str(spec.get("provider") or "").lower() == "ollama"
+        if isinstance(spec, Mapping) and str(spec.get("provider") or "").lower() == "ollama"
     )
 
 
@@ -106,7 +106,7 @@ class Guard:
                 req.guard = f"not asked: the forecast is within the {cap}¢ cap"
             return
         assert cap is not None
-        locals_ = [n for n in local_aliases(dict(s.aliases)) if n != alias.name]
+        locals_ = [n for n in local_aliases(s.aliases) if n != alias.name]
         choices: list[protocol.GuardChoice] = [{"key": "send", "label": "Send anyway"}]
         for name in locals_:
             choices.append(
