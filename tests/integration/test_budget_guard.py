@@ -176,5 +176,3 @@ def test_a_local_alias_is_never_guarded(make_nvim, omen, project, db):
     assert nv.wait_done()["state"] == "done"
     assert prompts(nv) == []
     assert omen.chat_requests()[0].body["model"] == "code-fast"
-
-

@@ -23,9 +23,7 @@ def other():
     return 1
 """
 # two hunks: total()'s body and other()'s
-TWO_HUNKS = (
-    "```python\ndef total(xs):\n    return sum(xs)\n\n\ndef other():\n    return 2\n```"
-)
+TWO_HUNKS = "```python\ndef total(xs):\n    return sum(xs)\n\n\ndef other():\n    return 2\n```"
 ONE_HUNK = "```python\ndef other():\n    return 3\n```"
 
 PICKER_RECORDER = """
