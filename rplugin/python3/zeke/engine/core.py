@@ -352,12 +352,11 @@ class Engine:
             error=result.get("error"),
             finish_reason=answer.finish_reason,
             proposed=bool(result.get("proposal")),
+            forecast_low_usd=req.forecast.low_usd if req.forecast is not None else None,
+            forecast_high_usd=req.forecast.high_usd if req.forecast is not None else None,
+            guard=req.guard,
         )
         trace = facts_mod.trace(answer, req.retried_as)
-        if req.forecast is not None and req.forecast.known:  # the guard's, for :ZekeWhy later
-            trace = dict(trace or {})
-            trace["forecast"] = req.forecast.as_dict() if req.forecast is not None else None
-            trace["guard"] = req.guard
 
         def write() -> None:
             cache.record_request(rec, trace)

@@ -142,8 +142,16 @@ def from_row(row: Mapping[str, Any], trace: Mapping[str, Any] | None) -> dict[st
         "over_budget": bool(row.get("over_budget")),
         "sources": sources,
         "router_reported": bool(headers or metadata),
-        "forecast": trace.get("forecast") if isinstance(trace.get("forecast"), dict) else None,
-        "guard": trace.get("guard") if isinstance(trace.get("guard"), str) else None,
+        "forecast": {
+            "low_usd": row.get("forecast_low_usd"),
+            "high_usd": row.get("forecast_high_usd"),
+            "tokens_in": "?",
+            "tokens_out_max": "?",
+            "basis": "listed prices",
+        }
+        if row.get("forecast_high_usd") is not None
+        else None,
+        "guard": row.get("guard") if isinstance(row.get("guard"), str) else None,
     }
 
 

@@ -108,6 +108,9 @@ class Cache:
             1 if rec.tokens_in_estimated else 0,
             text_or_none(rec.switched_from),
             1 if rec.proposed else 0,
+            float_or_none(rec.forecast_low_usd),
+            float_or_none(rec.forecast_high_usd),
+            text_or_none(rec.guard),
         )
         trace_text = trace_json(trace) if trace else None
 
@@ -117,8 +120,10 @@ class Cache:
                     "INSERT INTO routing_stats(request_id, project, alias, model, provider,"
                     " intent, size_hint, latency_ms, ttfb_ms, tokens_in, tokens_out, cost_usd,"
                     " success, degraded, over_budget, error, finish_reason, created_at,"
-                    " status, tokens_in_estimated, switched_from, proposed)"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    " status, tokens_in_estimated, switched_from, proposed,"
+                    " forecast_low_usd, forecast_high_usd, guard)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?,"
+                    " ?, ?, ?)",
                     row,
                 )
                 if trace_text is not None:

@@ -51,6 +51,9 @@ class RequestRecord:
     tokens_in_estimated: bool = False  # the server sent no prompt count: zeke's estimate
     switched_from: str | None = None  # the model that began the answer, before a switch
     proposed: bool = False  # the answer proposed a change (migration 0009)
+    forecast_low_usd: float | None = None  # the budget guard's forecast (0009)
+    forecast_high_usd: float | None = None
+    guard: str | None = None  # what the guard did
 
     @property
     def outcome(self) -> str:

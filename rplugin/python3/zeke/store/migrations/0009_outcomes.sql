@@ -7,6 +7,12 @@ ALTER TABLE routing_stats ADD COLUMN proposed INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE routing_stats ADD COLUMN hunks_accepted INTEGER;
 ALTER TABLE routing_stats ADD COLUMN hunks_rejected INTEGER;
 
+-- The budget guard (engine/guard.py): the forecast cost range before sending (NULL:
+-- no prices listed) and what the guard did, for :ZekeWhy of an earlier request.
+ALTER TABLE routing_stats ADD COLUMN forecast_low_usd REAL;
+ALTER TABLE routing_stats ADD COLUMN forecast_high_usd REAL;
+ALTER TABLE routing_stats ADD COLUMN guard TEXT;
+
 -- :ZekeStats reads the outcome columns too: the covering indexes take them, so the
 -- query still needs no table lookups.
 DROP INDEX IF EXISTS idx_stats_group_cover;
