@@ -148,7 +148,9 @@ TRACE = {
 
 
 def populate(path: Path, n: int = 100_000) -> None:
-    """A cache with ``n`` routing_stats rows: 90 % project "bench", the rest spread."""
+    """A cache with ``n`` routing_stats rows: 90 % project "bench", the rest spread;
+    60 % proposed a change, most of them settled (applied in part or whole, or
+    rejected: the outcome columns of migration 0009)."""
     cache = cache_mod.Cache(path)
     assert cache.schema_version() >= 2, "migrations did not run"
     cache.close()
@@ -158,6 +160,9 @@ def populate(path: Path, n: int = 100_000) -> None:
     for i in range(n):
         model, provider = MODELS[rng.randrange(len(MODELS))]
         ok = rng.random() > 0.07
+        proposed = ok and rng.random() < 0.6
+        hunks = rng.randrange(1, 6)
+        accepted = rng.randrange(0, hunks + 1) if proposed and rng.random() < 0.9 else None
         rows.append(
             (
                 f"p{i:08x}",
@@ -178,6 +183,9 @@ def populate(path: Path, n: int = 100_000) -> None:
                 None if ok else "zeke: OMEN failed upstream (500)",
                 "stop" if ok else None,
                 now - rng.randrange(86400 * 90),
+                1 if proposed else 0,
+                accepted,
+                None if accepted is None else hunks - accepted,
             )
         )
     conn = sqlite3.connect(path)
@@ -185,8 +193,9 @@ def populate(path: Path, n: int = 100_000) -> None:
         conn.executemany(
             "INSERT INTO routing_stats(request_id, project, alias, model, provider, intent,"
             " size_hint, latency_ms, ttfb_ms, tokens_in, tokens_out, cost_usd, success,"
-            " degraded, over_budget, error, finish_reason, created_at)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " degraded, over_budget, error, finish_reason, created_at,"
+            " proposed, hunks_accepted, hunks_rejected)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             rows,
         )
     conn.execute("ANALYZE")
@@ -211,9 +220,12 @@ def cache_rows(tmp: Path) -> tuple[list[Row], Path]:
     cache = cache_mod.Cache(db)
     cache.stats("bench")  # open + first read
     for label, fn in (
-        ("Cache.stats(project) over 100k rows", lambda: cache.stats("bench")),
-        ("Cache.stats(all projects) over 100k rows", lambda: cache.stats(None)),
-        ("Cache.alias_summaries (picker) over 100k rows", lambda: cache.alias_summaries("bench")),
+        ("Cache.stats(project) with outcomes over 100k rows", lambda: cache.stats("bench")),
+        ("Cache.stats(all projects) with outcomes over 100k rows", lambda: cache.stats(None)),
+        (
+            "Cache.alias_summaries (picker, apply rate) over 100k rows",
+            lambda: cache.alias_summaries("bench"),
+        ),
     ):
         ms = timed(fn, 5)
         rows.append(Row("6 cache", label, median(ms), "ms", target="≤ 100 ms",

@@ -134,6 +134,10 @@ function global.consent(data)
   require("zeke.consent").ask(data)
 end
 
+function global.guard(data)
+  require("zeke.guard").ask(data)
+end
+
 -- Public -----------------------------------------------------------------------
 
 --- The handler tables, by event name (for the protocol test).

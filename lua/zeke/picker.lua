@@ -71,12 +71,13 @@ function M.format_item(item, current, widths)
   local s = item.summary
   local facts
   if type(s) == "table" and H.count(s.requests) > 0 then
-    facts = ("last %s · ttfb %s · ok %s · avg %s · %d req"):format(
+    facts = ("last %s · ttfb %s · ok %s · avg %s · %d req · applied %s"):format(
       H.cell(s.last_model),
       H.ms(s.median_ttfb_ms),
       H.pct(s.success_rate),
       status.format_cost(H.nz(s.avg_cost_usd) and s.avg_cost_usd or nil),
-      H.count(s.requests)
+      H.count(s.requests),
+      H.nz(s.apply_rate) and H.pct(s.apply_rate) or "–"
     )
   else
     facts = "no requests yet"
@@ -112,6 +113,9 @@ end
 --- columns by display width. `ok` is the share of requests that ran to an end
 --- (cancelled ones, counted under `⊘`, are the user's choice, not failures); `~`
 --- marks a token count that is partly zeke's estimate, `?` what no server reported.
+--- Outcomes: `chg` changes proposed, `acc`/`rej` their hunks accepted and rejected,
+--- `applied` changes applied of those settled, `$/applied` the group's cost per
+--- applied change.
 ---@param result table  the host's answer: project, rows
 ---@param all boolean
 ---@return string[]
@@ -119,7 +123,9 @@ function M.stats_lines(result, all)
   local rows = type(result.rows) == "table" and result.rows or {}
   local header =
     { "alias", "model", "provider", "reqs", "ok", "⊘", "ttfb p50", "ttfb p95", "tok in", "tok out", "cost" }
-  local right = { false, false, false, true, true, true, true, true, true, true, true }
+  -- outcomes (the review's apply / reject)
+  vim.list_extend(header, { "chg", "acc", "rej", "applied", "$/applied" })
+  local right = { false, false, false, true, true, true, true, true, true, true, true, true, true, true, true, true }
   local body = {}
   for _, r in ipairs(rows) do
     local cost = status.format_cost(H.nz(r.cost_usd) and r.cost_usd or nil)
@@ -142,6 +148,11 @@ function M.stats_lines(result, all)
       tok_in,
       tostring(H.count(r.tokens_out)),
       cost,
+      tostring(H.count(r.proposed)),
+      tostring(H.count(r.hunks_accepted)),
+      tostring(H.count(r.hunks_rejected)),
+      H.nz(r.apply_rate) and H.pct(r.apply_rate) or "–",
+      H.nz(r.cost_per_applied_usd) and status.format_cost(r.cost_per_applied_usd) or "–",
     })
   end
   local widths = {}

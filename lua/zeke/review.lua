@@ -265,7 +265,7 @@ function M.apply(id, on_done)
         )
         return
       end
-      -- applied here: settled (the history records it applied)
+      -- applied here: settled (the history and the outcome stats record it applied)
       host.call("discard", { proposal = review.id, outcome = "applied" }, function() end)
     end
     if reopened then

@@ -6,6 +6,9 @@ Lua -> host: ``vim.rpcnotify(chan, "zeke", <notification>, <payload>)``.
 Host -> Lua: ``bridge.dispatch({{<event>, <request id or nil>, <payload>}, ...})``.
 A None field arrives in Lua as nil (``bridge.dispatch`` converts vim.NIL once); a
 None inside a list stays vim.NIL there, so the list keeps its length and order.
+
+Long because it is the whole protocol in one place: every message and payload is
+here, and nowhere else, so that a newcomer reads one file and the drift test checks one.
 """
 
 from __future__ import annotations
@@ -75,6 +78,14 @@ class ConsentReplyPayload(TypedDict, total=False):
     reason: str
 
 
+class GuardReplyPayload(TypedDict, total=False):
+    """The user's answer to the budget guard (engine/guard.py)."""
+
+    token: str  # echoed from the guard event
+    choice: str  # "send" | "local" | "cancel"
+    alias: str  # with "local": the local alias to send to
+
+
 class CallPayload(TypedDict):
     id: int  # echoed as the reply's call_id
     method: str  # a key of CALLS
@@ -88,6 +99,7 @@ NOTIFICATIONS: dict[str, Any] = {
     "followup": FollowupPayload,
     "retry": RetryPayload,
     "consent_reply": ConsentReplyPayload,
+    "guard_reply": GuardReplyPayload,
     "call": CallPayload,
 }
 
@@ -123,8 +135,9 @@ class ApplyResult(TypedDict):
 
 class DiscardArgs(TypedDict, total=False):
     proposal: str
-    # what became of the change, for :ZekeHistory (absent: dropped for another reason,
-    # a follow-up's change replacing it, say)
+    # what became of the change, for :ZekeHistory and the outcome stats ("applied":
+    # the UI applied apply's result in the buffer; absent: dropped unapplied, for a
+    # rival's or a follow-up's change)
     outcome: Literal["applied", "rejected"]
 
 
@@ -134,6 +147,7 @@ class AliasSummary(TypedDict):
     median_ttfb_ms: float | None
     avg_cost_usd: float | None
     last_model: str | None
+    apply_rate: float | None  # changes applied / changes settled (None: none settled)
 
 
 class AliasItem(TypedDict):
@@ -179,6 +193,13 @@ class StatsRow(TypedDict):
     cost_unknown: int
     cancelled: int  # not counted in success_rate
     tokens_in_estimated: int  # rows whose tokens_in is zeke's estimate ("~")
+    # outcomes (migration 0009): changes proposed, their hunks accepted and rejected,
+    # changes applied / settled, and the group's cost per applied change
+    proposed: int
+    hunks_accepted: int
+    hunks_rejected: int
+    apply_rate: float | None
+    cost_per_applied_usd: float | None
 
 
 class StatsResult(TypedDict, total=False):
@@ -380,6 +401,21 @@ class ConsentPayload(TypedDict, total=False):
     mode: str  # "ask" | "allow" | "session" | "function"
 
 
+class GuardChoice(TypedDict, total=False):
+    key: str  # "send" | "local" | "cancel"
+    label: str
+    alias: str  # "local": which alias
+
+
+class GuardPayload(TypedDict):
+    """The budget guard asks before sending (vim.ui.select); answered by guard_reply."""
+
+    token: str
+    id: str  # the request's id
+    prompt: str
+    choices: list[GuardChoice]
+
+
 REQUEST_EVENTS: dict[str, Any] = {  # about one request (the id goes along)
     "text": str,  # more of the answer
     "meta": RequestFacts,
@@ -393,6 +429,7 @@ GLOBAL_EVENTS: dict[str, Any] = {  # about the session (no id)
     "reply": ReplyPayload,
     "degraded": DegradedPayload,
     "consent": ConsentPayload,
+    "guard": GuardPayload,
 }
 
 # The request as the user sees it ----------------------------------------------------
@@ -495,3 +532,6 @@ class Events:
 
     def consent(self, payload: ConsentPayload) -> None:
         self._send("consent", None, payload)
+
+    def guard(self, payload: GuardPayload) -> None:
+        self._send("guard", None, payload)

@@ -10,6 +10,7 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 
+import anyio
 import httpx
 
 from zeke.backends import http as client
@@ -43,6 +44,17 @@ class Catalog:
         self._prices_retry_s = 0.0  # > 0 after a failed fetch: wait this long, not the TTL
         self._prices_loading = False
         self._refused_logged = False
+
+    async def ready(self, timeout: float) -> None:
+        """Wait (up to ``timeout``) for the first price list: the budget guard of a
+        session's first request needs it. A no-op once any fetch has ended."""
+        if self._prices_at is not None and not self._prices_loading:
+            return
+        with anyio.move_on_after(timeout):
+            if not self._prices_loading:
+                await self.refresh()
+            while self._prices_loading:
+                await anyio.sleep(0.02)
 
     def expire(self) -> None:
         """The endpoint may have changed: fetch again at the next chance."""

@@ -33,6 +33,7 @@ from zeke.engine.backend import Link, Messages, Wire
 from zeke.engine.catalog import Catalog
 from zeke.engine.conversation import Conversation
 from zeke.engine.degraded import DegradedMode
+from zeke.engine.guard import Guard, NotSent
 from zeke.engine.history import HistoryCalls
 from zeke.engine.proposals import Proposals
 from zeke.engine.queries import Queries
@@ -87,12 +88,18 @@ class Engine:
             secrets=self._secrets,
             name=lambda: self.routes.server_name(self.settings),
         )
+        self.guard = Guard(
+            catalog=self.catalog, events=self.events, degraded=lambda: self.degraded.on
+        )
         self.routes = Routes(catalog=self.catalog, degraded=self.degraded, events=self.events)
         self.tooling = Tooling(
             settings=lambda: self.settings, events=self.events, audit=self._audit
         )
         self.proposals = Proposals(
-            settings=lambda: self.settings, tooling=self.tooling, events=self.events
+            settings=lambda: self.settings,
+            tooling=self.tooling,
+            events=self.events,
+            outcome=self._outcome,
         )
         # project -> alias picked with :ZekeModel in this session (queries.py)
         self._chosen_alias: dict[str, str] = {}
@@ -244,6 +251,7 @@ class Engine:
         try:
             with scope:
                 messages = await prepared(req)
+                await self.guard.check(req, messages)  # over the budget cap: ask first
                 await Conversation(
                     req,
                     routes=self.routes,
@@ -258,6 +266,8 @@ class Engine:
                     await self.proposals.propose(req, answer.text, result)
             if scope.cancelled_caught:
                 result = {"state": "cancelled", "error": f"zeke: cancelled; {answer.kept()}"}
+        except NotSent as e:  # the user's choice at the budget guard
+            result = {"state": "cancelled", "error": e.message}
         except ZekeError as e:
             result = {"state": "error", "error": prefixed(e.message)}
         except Exception as e:  # a bug: say so briefly, keep the details in the log
@@ -361,6 +371,10 @@ class Engine:
             over_budget=bool(result.get("over_budget")),
             error=result.get("error"),
             finish_reason=answer.finish_reason,
+            proposed=bool(result.get("proposal")),
+            forecast_low_usd=req.forecast.low_usd if req.forecast is not None else None,
+            forecast_high_usd=req.forecast.high_usd if req.forecast is not None else None,
+            guard=req.guard,
         )
         trace = facts_mod.trace(answer, req.retried_as)
 
@@ -370,6 +384,13 @@ class Engine:
                 cache.set_last_model(rec.project, rec.model)
 
         self._write(write)
+
+    def _outcome(self, rid: str, accepted: int, rejected: int) -> None:
+        """A proposed change was settled: its hunks accepted and rejected, on its row."""
+        cache = self.cache
+        if cache is None:
+            return
+        self._write(lambda: cache.record_outcome(rid, accepted, rejected))
 
     # Tools ------------------------------------------------------------------------
 
@@ -382,6 +403,9 @@ class Engine:
 
     def consent_reply(self, token: str, decision: str, reason: str | None) -> None:
         self.tooling.consent_reply(token, decision, reason)
+
+    def guard_reply(self, token: str, choice: str, alias: str | None) -> None:
+        self.guard.reply(token, choice, alias)
 
     # Calls from the UI (picker, stats, audit) ------------------------------------
 

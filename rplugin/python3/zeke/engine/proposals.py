@@ -23,12 +23,22 @@ KEEP = 20  # pending changes kept; older ones are forgotten
 
 class Proposals:
     def __init__(
-        self, *, settings: Callable[[], Settings], tooling: Tooling, events: protocol.Events
+        self,
+        *,
+        settings: Callable[[], Settings],
+        tooling: Tooling,
+        events: protocol.Events,
+        outcome: Callable[[str, int, int], None] | None = None,
     ) -> None:
         self._settings = settings
         self._tooling = tooling
         self._events = events
         self._pending: dict[str, changes.Proposal] = {}
+        # what became of a change (the request's id, hunks accepted, rejected): the
+        # stats row's outcome (:ZekeStats, :ZekeModel's apply rate)
+        self._outcome = outcome or (lambda rid, accepted, rejected: None)
+        # proposal id -> (accepted, total) of its last apply, until the UI settles it
+        self._applied: dict[str, tuple[int, int]] = {}
 
     async def propose(self, req: Request, text: str, result: protocol.DonePayload) -> None:
         """Turn the answer's code into a change the user can review: ``result`` gets
@@ -57,7 +67,7 @@ class Proposals:
         if proposal is not None:
             self._pending[proposal.id] = proposal
             while len(self._pending) > KEEP:
-                self._pending.pop(next(iter(self._pending)))
+                self._applied.pop(self._pending.pop(next(iter(self._pending))).id, None)
             result["proposal"] = proposal.to_wire()
 
     async def apply(self, args: Mapping[str, Any]) -> protocol.ApplyResult:
@@ -105,12 +115,28 @@ class Proposals:
                 out["written"] = True
             for note in notes:
                 self._events.notice(note)
+        self._applied[pid] = (applied.accepted, applied.total)
         if out["written"]:
             self._pending.pop(pid, None)
+            self._settle(pid, applied=True, total=applied.total)
         # else the UI applies it in the buffer and settles it with "discard" once it
         # has: if the buffer changed meanwhile, the change stays pending for a retry
         return out
 
     async def discard(self, args: Mapping[str, Any]) -> bool:
-        self._pending.pop(str(args.get("proposal") or ""), None)
+        """Settle a change: outcome "applied" (the UI applied apply's result in the
+        buffer), else rejected — whole, or dropped unapplied for a rival or a follow-up's."""
+        pid = str(args.get("proposal") or "")
+        proposal = self._pending.pop(pid, None)
+        if proposal is not None:
+            applied = args.get("outcome") == "applied"
+            self._settle(pid, applied=applied, total=len(proposal.hunks))
         return True
+
+    def _settle(self, pid: str, *, applied: bool, total: int) -> None:
+        last = self._applied.pop(pid, None)
+        if applied and last is not None:
+            accepted, total = last
+            self._outcome(pid, accepted, max(0, total - accepted))
+        else:
+            self._outcome(pid, 0, total)

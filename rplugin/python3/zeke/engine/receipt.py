@@ -89,6 +89,8 @@ def from_request(
         "cost_usd": result.get("cost_usd"),
         "over_budget": bool(result.get("over_budget")),
         "sources": dict(facts.sources),
+        "forecast": req.forecast.as_dict() if getattr(req, "forecast", None) else None,
+        "guard": getattr(req, "guard", None),
     }
 
 
@@ -140,6 +142,16 @@ def from_row(row: Mapping[str, Any], trace: Mapping[str, Any] | None) -> dict[st
         "over_budget": bool(row.get("over_budget")),
         "sources": sources,
         "router_reported": bool(headers or metadata),
+        "forecast": {
+            "low_usd": row.get("forecast_low_usd"),
+            "high_usd": row.get("forecast_high_usd"),
+            "tokens_in": "?",
+            "tokens_out_max": "?",
+            "basis": "listed prices",
+        }
+        if row.get("forecast_high_usd") is not None
+        else None,
+        "guard": row.get("guard") if isinstance(row.get("guard"), str) else None,
     }
 
 
@@ -277,4 +289,25 @@ def lines(r: Mapping[str, Any]) -> list[str]:
     else:
         out.append(_row("tokens out", str(tout), _src(r, "tokens_out")))
     out.append(_row("cost", _cost(r), _src(r, "cost_usd")))
+    out.append(_row("forecast", forecast_text(r.get("forecast"))))
+    if r.get("guard"):
+        out.append(_row("guard", str(r["guard"])))
     return out
+
+
+def forecast_text(fc: Any) -> str:
+    """The budget guard's forecast (forecast.Forecast.as_dict) in one line."""
+    if not isinstance(fc, Mapping):
+        return "no prices listed: no forecast"
+    low, high = fc.get("low_usd"), fc.get("high_usd")
+    if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (low, high)):
+        return clean(fc.get("note") or "no prices listed: no forecast")
+
+    def usd(v: float) -> str:
+        return f"${v:.4f}" if v < 1 else f"${v:.2f}"
+
+    basis = clean(fc.get("basis") or "listed prices", 80)
+    return (
+        f"{usd(low)}–{usd(high)} before sending (~{fc.get('tokens_in')} tokens in, "
+        f"up to {fc.get('tokens_out_max')} out; {basis})"
+    )

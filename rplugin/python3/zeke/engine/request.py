@@ -54,6 +54,9 @@ class Request:
     degraded_reason: str | None = None
     # the user's own words (the instruction, a follow-up's text), for :ZekeHistory
     question: str = ""
+    # the budget guard (guard.py): the forecast before sending, what the guard did
+    forecast: Any = None  # forecast.Forecast | None
+    guard: str | None = None
 
     @property
     def rid(self) -> str:

@@ -45,6 +45,7 @@ class Host:
             "followup": self.engine.run_followup,
             "retry": self.engine.run_retry,
             "consent_reply": self._consent_reply,
+            "guard_reply": self._guard_reply,
             "call": self._call,
         }
 
@@ -83,6 +84,11 @@ class Host:
     async def _consent_reply(self, payload: dict[str, Any]) -> None:
         self.engine.consent_reply(
             str(payload.get("token")), str(payload.get("decision")), payload.get("reason") or None
+        )
+
+    async def _guard_reply(self, payload: dict[str, Any]) -> None:
+        self.engine.guard_reply(
+            str(payload.get("token")), str(payload.get("choice")), payload.get("alias") or None
         )
 
     async def _call(self, payload: dict[str, Any]) -> None:

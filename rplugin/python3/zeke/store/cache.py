@@ -112,6 +112,10 @@ class Cache:
             rec.outcome,
             1 if rec.tokens_in_estimated else 0,
             text_or_none(rec.switched_from),
+            1 if rec.proposed else 0,
+            float_or_none(rec.forecast_low_usd),
+            float_or_none(rec.forecast_high_usd),
+            text_or_none(rec.guard),
         )
         trace_text = trace_json(trace) if trace else None
 
@@ -121,8 +125,10 @@ class Cache:
                     "INSERT INTO routing_stats(request_id, project, alias, model, provider,"
                     " intent, size_hint, latency_ms, ttfb_ms, tokens_in, tokens_out, cost_usd,"
                     " success, degraded, over_budget, error, finish_reason, created_at,"
-                    " status, tokens_in_estimated, switched_from)"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    " status, tokens_in_estimated, switched_from, proposed,"
+                    " forecast_low_usd, forecast_high_usd, guard)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?,"
+                    " ?, ?, ?)",
                     row,
                 )
                 if trace_text is not None:
@@ -132,6 +138,22 @@ class Cache:
                         (row[0], row[1], trace_text, created),
                     )
             return True
+
+        return self._db.run(op, False, write=True)
+
+    def record_outcome(self, request_id: str, accepted: int, rejected: int) -> bool:
+        """What became of a request's proposed change: its hunks accepted and rejected
+        (migration 0009). Once per request: a settled change stays as it was settled."""
+        a, r = max(0, int(accepted)), max(0, int(rejected))
+
+        def op(conn: sqlite3.Connection) -> bool:
+            with write_transaction(conn):
+                cur = conn.execute(
+                    "UPDATE routing_stats SET hunks_accepted = ?, hunks_rejected = ?,"
+                    " proposed = 1 WHERE request_id = ? AND hunks_accepted IS NULL",
+                    (a, r, request_id),
+                )
+            return cur.rowcount > 0
 
         return self._db.run(op, False, write=True)
 

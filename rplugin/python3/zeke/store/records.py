@@ -50,6 +50,10 @@ class RequestRecord:
     status: str | None = None
     tokens_in_estimated: bool = False  # the server sent no prompt count: zeke's estimate
     switched_from: str | None = None  # the model that began the answer, before a switch
+    proposed: bool = False  # the answer proposed a change (migration 0009)
+    forecast_low_usd: float | None = None  # the budget guard's forecast (0009)
+    forecast_high_usd: float | None = None
+    guard: str | None = None  # what the guard did
 
     @property
     def outcome(self) -> str:
@@ -86,6 +90,7 @@ class AliasSummary:
     avg_cost_usd: float | None
     last_model: str | None
     last_provider: str | None
+    apply_rate: float | None = None  # changes applied / changes settled (0009)
 
 
 @dataclass
@@ -108,6 +113,14 @@ class StatsRow:
     cost_unknown: int  # rows whose cost is unknown
     cancelled: int = 0  # rows the user cancelled: neither a success nor a failure
     tokens_in_estimated: int = 0  # rows whose tokens_in is zeke's estimate
+    # outcomes (migration 0009)
+    proposed: int = 0  # changes proposed
+    hunks_accepted: int = 0
+    hunks_rejected: int = 0
+    applied: int = 0  # changes applied (at least one hunk accepted)
+    settled: int = 0  # changes applied or rejected
+    apply_rate: float | None = None  # applied / settled
+    cost_per_applied_usd: float | None = None  # the group's cost / changes applied
 
 
 @dataclass

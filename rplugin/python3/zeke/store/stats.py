@@ -63,9 +63,9 @@ def ranked(
 def alias_summaries(conn: sqlite3.Connection, project: str) -> dict[str, AliasSummary]:
     """Per alias of ``project``: requests, success rate, median TTFB, cost, last model."""
     out: dict[str, AliasSummary] = {}
-    for alias, n, ok, cancelled, avg_cost, n_ttfb in conn.execute(
+    for alias, n, ok, cancelled, avg_cost, n_ttfb, applied, settled in conn.execute(
         "SELECT alias, COUNT(*), SUM(success), SUM(status IS 'cancelled'), AVG(cost_usd),"
-        " COUNT(ttfb_ms)"
+        " COUNT(ttfb_ms), SUM(hunks_accepted > 0), COUNT(hunks_accepted)"
         " FROM routing_stats WHERE project = ? AND alias IS NOT NULL GROUP BY alias",
         (project,),
     ):
@@ -92,6 +92,7 @@ def alias_summaries(conn: sqlite3.Connection, project: str) -> dict[str, AliasSu
             avg_cost_usd=avg_cost,
             last_model=last[0] if last else None,
             last_provider=last[1] if last else None,
+            apply_rate=(applied or 0) / settled if settled else None,
         )
     return out
 
@@ -116,12 +117,19 @@ def stats_rows(conn: sqlite3.Connection, project: str | None) -> list[StatsRow]:
         n_lat,
         cancelled,
         estimated,
+        proposed,
+        accepted,
+        rejected,
+        applied,
+        settled,
     ) in conn.execute(
         f"SELECT {_STATS_GROUP}, COUNT(*), SUM(success),"
         " TOTAL(tokens_in), TOTAL(tokens_out), SUM(cost_usd),"
         " SUM(cost_usd IS NULL AND status IS NOT 'cancelled'),"
         " COUNT(ttfb_ms), COUNT(latency_ms), SUM(status IS 'cancelled'),"
-        " SUM(tokens_in_estimated)"
+        " SUM(tokens_in_estimated),"
+        " SUM(proposed), TOTAL(hunks_accepted), TOTAL(hunks_rejected),"
+        " SUM(hunks_accepted > 0), COUNT(hunks_accepted)"
         f" FROM routing_stats WHERE {where} GROUP BY {_STATS_GROUP}",
         params,
     ):
@@ -145,6 +153,14 @@ def stats_rows(conn: sqlite3.Connection, project: str | None) -> list[StatsRow]:
             cost_unknown=unknown or 0,
             cancelled=cancelled or 0,
             tokens_in_estimated=estimated or 0,
+            proposed=proposed or 0,
+            hunks_accepted=int(accepted),
+            hunks_rejected=int(rejected),
+            applied=applied or 0,
+            settled=settled,
+            apply_rate=(applied or 0) / settled if settled else None,
+            # every request's cost in the group, answers not applied included
+            cost_per_applied_usd=cost / applied if applied and cost is not None else None,
         )
     # Per group, an index hands the values in order (0003 per project, 0005
     # across projects): read just the ranks needed, never every value.
