@@ -11,6 +11,7 @@ from __future__ import annotations
 import atexit
 import logging
 import os
+import signal
 import threading
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -132,6 +133,10 @@ def run() -> None:
     try:
         nvim.run_loop(host.on_request, host.on_notification)
     finally:
+        # pynvim has put SIGTERM back to its default by now, and Neovim sends one as
+        # it closes our pipe: arriving here it would end us before the tool servers
+        # (a stuck one's helpers would outlive us). The 2 s timer below still ends us.
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
         log.info("Neovim went away; stopping")
         # a stuck task must not keep an orphan process around
         threading.Timer(2.0, _exit_now).start()
