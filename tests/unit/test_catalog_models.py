@@ -21,11 +21,6 @@ ALIASES = {
 }
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 def _catalog(answers: dict[str, Any], aliases: dict[str, Any] | None = None) -> Catalog:
     """Answers by path; a path not listed finds nothing listening."""
 

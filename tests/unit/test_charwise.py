@@ -248,11 +248,6 @@ def test_the_protocol_defines_the_columns() -> None:
     assert "start_col" in fields and "end_col" in fields
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 @pytest.mark.anyio
 async def test_the_engine_sends_the_span_and_proposes_the_span_replaced(tmp_path: Path) -> None:
     root = tmp_path / "grim"

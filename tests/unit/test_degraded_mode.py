@@ -19,11 +19,6 @@ from zeke.protocol import Events
 REASON = ZekeError("connection refused", kind="unreachable")
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 class Ready:
     """/ready's answers in order (the last one repeats), and the URLs asked."""
 

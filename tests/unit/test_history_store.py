@@ -37,19 +37,6 @@ def db(tmp_path: Path) -> Path:
     return tmp_path / "data" / "zeke.db"
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-@pytest.fixture
-def project(tmp_path: Path) -> Path:
-    root = tmp_path / "grim"
-    (root / ".git").mkdir(parents=True)
-    (root / "a.py").write_text("x = 1\n", encoding="utf-8")
-    return root.resolve()
-
-
 def config(project: Path, **over: Any) -> dict[str, Any]:
     cfg: dict[str, Any] = {
         "alias": "code-fast",

@@ -16,19 +16,6 @@ from zeke.engine.routing import litellm_deployment, resolve_facts
 GROUPS = [{"id": n, "object": "model", "owned_by": "openai"} for n in ("code-fast", "code-smart")]
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-@pytest.fixture
-def project(tmp_path: Path) -> Path:
-    root = tmp_path / "grim"
-    (root / ".git").mkdir(parents=True)
-    (root / "a.py").write_text("x = 1\n", encoding="utf-8")
-    return root
-
-
 @pytest.mark.parametrize(
     ("header", "expected"),
     [

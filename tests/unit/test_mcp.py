@@ -52,11 +52,6 @@ def _load_fake() -> Any:
 glyph_fake = _load_fake()
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 async def _wait_for(predicate: Callable[[], bool], timeout: float = 5.0) -> None:
     """Poll with a deadline (no fixed sleeps standing in for synchronisation)."""
     with anyio.fail_after(timeout):

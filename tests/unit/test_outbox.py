@@ -11,11 +11,6 @@ import pytest
 from zeke.host.outbox import Outbox
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 def _outbox(interval: float = 0.0) -> tuple[Outbox, list[list[Any]]]:
     batches: list[list[Any]] = []
     return Outbox(batches.append, interval=interval), batches

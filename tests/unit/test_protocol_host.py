@@ -18,11 +18,6 @@ from zeke.settings import Settings
 from zeke.store.cache import Cache, RequestRecord, ToolAuditRecord
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 def _recorder() -> tuple[protocol.Events, list[tuple[str, str | None, Any]]]:
     sent: list[tuple[str, str | None, Any]] = []
     return protocol.Events(lambda kind, rid, data: sent.append((kind, rid, data))), sent

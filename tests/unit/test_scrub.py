@@ -208,11 +208,6 @@ def test_a_json_document_is_scrubbed(omen: fo.FakeOmen) -> None:
 # ------------------------------------------------------------------ tools/mcp/
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 @pytest.mark.anyio
 async def test_a_tool_server_never_hands_zeke_the_key(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch

@@ -17,11 +17,6 @@ from zeke.tools.mcp import ToolInfo, ToolResult
 from zeke.tools.service import ApplyInBuffer, Tooling
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 class ScriptedServer:
     """Tools that act on the real disk like simple servers do: reads and writes UTF-8;
     ``edit_file`` (when offered) rewrites every line end as LF; ``write_file`` never
