@@ -57,6 +57,37 @@ function M.selection(args)
   return { buf = buf, start_line = row, end_line = row }
 end
 
+-- Vision -----------------------------------------------------------------------
+
+--- The file name endings taken for an image (the host checks the bytes: images.py).
+H.IMAGE_EXT = { png = true, jpg = true, jpeg = true, gif = true, webp = true }
+
+---@param name string
+---@return boolean
+function H.image_name(name)
+  local ext = name:match("%.([%w]+)$")
+  return ext ~= nil and H.IMAGE_EXT[ext:lower()] == true
+end
+
+--- The image :ZekeExplain is about, and what is left of its argument: the first word
+--- of the argument when it names an existing image file, else the buffer's own file
+--- when that is one. nil: not a vision request (the argument is an instruction).
+---@param buf integer
+---@param argstr string
+---@return string|nil path absolute
+---@return string instruction
+function H.image_of(buf, argstr)
+  local first, rest = argstr:match("^%s*(%S+)%s*(.-)%s*$")
+  if first and H.image_name(first) and vim.fn.filereadable(vim.fn.expand(first)) == 1 then
+    return vim.fn.fnamemodify(vim.fn.expand(first), ":p"), rest or ""
+  end
+  local name = api.nvim_buf_get_name(buf)
+  if name ~= "" and H.image_name(name) and vim.fn.filereadable(name) == 1 then
+    return vim.fn.fnamemodify(name, ":p"), argstr
+  end
+  return nil, argstr
+end
+
 -- Public -----------------------------------------------------------------------
 
 --- :ZekeRefactor / :ZekeTest / :ZekeExplain
@@ -74,10 +105,19 @@ function M.ask(command, args)
     util.notify(msg, vim.log.levels.WARN)
     return
   end
+  local image, instruction = nil, args.args or ""
+  if command == "ZekeExplain" then
+    image, instruction = H.image_of(sel.buf, instruction)
+  end
   local payload = H.context_payload(sel)
   payload.id = M.new_id()
   payload.intent = H.INTENTS[command]
-  payload.instruction = args.args or ""
+  payload.instruction = instruction
+  if image then -- vision: the host reads the file; the buffer's lines are not sent
+    payload.image = image
+    payload.intent = "vision"
+    payload.lines, payload.diagnostics = {}, {}
+  end
   payload.project = config.get().project
 
   ---@type zeke.Request

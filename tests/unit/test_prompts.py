@@ -45,12 +45,12 @@ def test_reason_explains_and_does_not_ask_for_a_block() -> None:
 def test_each_intent_has_its_own_prompt_and_instruction() -> None:
     systems = {prompts.system_prompt(i, "python") for i in prompts.INTENTS}
     defaults = {prompts.default_instruction(i) for i in prompts.INTENTS}
-    assert len(systems) == len(defaults) == len(prompts.INTENTS) == 3
+    assert len(systems) == len(defaults) == len(prompts.INTENTS) == 4
 
 
 @pytest.mark.parametrize("fn", [prompts.system_prompt, prompts.default_instruction])
 def test_an_unknown_intent_is_an_internal_error(fn) -> None:
-    args = ("vision", "python") if fn is prompts.system_prompt else ("vision",)
-    with pytest.raises(ZekeError, match="Unknown intent 'vision'") as info:
+    args = ("bogus", "python") if fn is prompts.system_prompt else ("bogus",)
+    with pytest.raises(ZekeError, match="Unknown intent 'bogus'") as info:
         fn(*args)
     assert info.value.kind == "internal"

@@ -31,8 +31,11 @@ class RequestPayload(TypedDict, total=False):
     """:ZekeRefactor / :ZekeTest / :ZekeExplain on a selection."""
 
     id: str
-    intent: str  # "code" | "tests" | "reason"
+    intent: str  # "code" | "tests" | "reason" | "vision"
     instruction: str
+    # :ZekeExplain on an image buffer or path (absolute): the host reads and checks it
+    # (engine/images.py) and sends it with intent "vision"
+    image: str
     project: str  # config `project` (absent: found from the path)
     path: str  # absolute; absent for a buffer without a name
     cwd: str

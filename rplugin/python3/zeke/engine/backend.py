@@ -20,7 +20,7 @@ import httpx
 
 from zeke.backends import http as client
 from zeke.backends.events import ToolCall
-from zeke.engine import tags
+from zeke.engine import images, tags
 from zeke.settings import Settings, read_api_key
 
 Messages = list[dict[str, Any]]
@@ -159,8 +159,10 @@ class OmenBackend:
 
 
 def ollama_body(model: str, messages: Messages, tools: Tools) -> dict[str, Any]:
-    """Ollama's /api/chat body: streamed; ``tools`` only when there are some."""
-    body: dict[str, Any] = {"model": model, "messages": messages, "stream": True}
+    """Ollama's /api/chat body: streamed; ``tools`` only when there are some; an
+    image part goes in the message's ``images`` (images.ollama_message)."""
+    sent = [images.ollama_message(m) for m in messages]
+    body: dict[str, Any] = {"model": model, "messages": sent, "stream": True}
     if tools:
         body["tools"] = tools
     return body

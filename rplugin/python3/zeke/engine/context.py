@@ -16,7 +16,7 @@ from typing import Any
 
 from zeke.changes import span
 from zeke.engine.private_keys import starts_inside_private_key
-from zeke.engine.prompts import default_instruction, system_prompt
+from zeke.engine.prompts import CODE_INTENTS, default_instruction, system_prompt
 from zeke.engine.redact import redact
 from zeke.errors import ZekeError
 
@@ -256,7 +256,13 @@ def pack(req: PackRequest) -> Packed:
     Raises ``ZekeError(kind="refused")`` for a binary or oversized selection and
     ``ZekeError(kind="internal")`` when the selection is not inside ``lines``.
     """
-    system = system_prompt(req.intent, req.filetype)  # also validates the intent
+    if req.intent not in CODE_INTENTS:  # vision sends an image, not code (request._vision)
+        raise ZekeError(
+            f"Unknown intent {req.intent!r} for code context: expected one of "
+            f"{', '.join(CODE_INTENTS)}.",
+            kind="internal",
+        )
+    system = system_prompt(req.intent, req.filetype)
     lines = req.lines
     start_line, end_line = int(req.start_line), int(req.end_line)
     charwise = req.start_col is not None or req.end_col is not None

@@ -28,7 +28,7 @@ from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStre
 
 from zeke import protocol
 from zeke.engine import facts as facts_mod
-from zeke.engine import receipt
+from zeke.engine import images, receipt
 from zeke.engine.backend import Link, Messages, Wire
 from zeke.engine.catalog import Catalog
 from zeke.engine.conversation import Conversation
@@ -269,7 +269,17 @@ class Engine:
         except NotSent as e:  # the user's choice at the budget guard
             result = {"state": "cancelled", "error": e.message}
         except ZekeError as e:
-            result = {"state": "error", "error": prefixed(e.message)}
+            msg = e.message
+            if req.intent == "vision" and images.rejects_images(e):  # name an alias that sees
+                model = (
+                    req.backend.model
+                    if req.backend
+                    else req.alias.name
+                    if req.alias
+                    else "the model"
+                )
+                msg = images.rejection_message(model, self.settings.aliases)
+            result = {"state": "error", "error": prefixed(msg)}
         except Exception as e:  # a bug: say so briefly, keep the details in the log
             log.exception("request %s failed", rid)
             result = {

@@ -91,7 +91,7 @@ def stand_in(
     candidates: list[tuple[str, str | None]] = []
     if alias_model:
         candidates.append((alias_model, alias_model))
-    prefix = "reason" if intent == "reason" else "code"
+    prefix = "reason" if intent in ("reason", "vision") else "code"
     names = sorted(str(n) for n in aliases if str(n) != "auto" and str(n) != asked)
     names.sort(key=lambda n: not n.startswith(prefix))  # stable: the rest stay sorted
     for name in names:

@@ -17,7 +17,7 @@ import anyio
 
 from zeke import protocol
 from zeke.changes import span
-from zeke.engine import tags
+from zeke.engine import images, tags
 from zeke.engine.backend import Link, Messages
 from zeke.engine.facts import Facts
 from zeke.engine.redact import redact
@@ -33,7 +33,12 @@ from zeke.store.history import HistoryRecord
 Handler = Callable[[Mapping[str, Any]], Awaitable[Any]]
 
 #: The command each kind of request was started with (the list's command column).
-COMMANDS = {"code": "ZekeRefactor", "tests": "ZekeTest", "reason": "ZekeExplain"}
+COMMANDS = {
+    "code": "ZekeRefactor",
+    "tests": "ZekeTest",
+    "reason": "ZekeExplain",
+    "vision": "ZekeExplain",
+}
 KINDS = {"followup": "ZekeFollowup", "retry": "ZekeRetry"}
 #: What the UI may say became of a proposed change (``discard``'s outcome).
 SETTLED = frozenset({"applied", "rejected"})
@@ -63,8 +68,15 @@ def record_of(
         request_id=req.rid,
         project=req.project,
         outcome=outcome_of(result),
-        # what was sent, as it was sent (the request path redacted it)
-        messages=[{"role": str(m.get("role")), "content": m.get("content")} for m in messages],
+        # what was sent, as it was sent (the request path redacted it); an image is
+        # kept as its name and size, never its bytes
+        messages=[
+            {
+                "role": str(m.get("role")),
+                "content": images.placeholder(m.get("content"), req.images),
+            }
+            for m in messages
+        ],
         answer=answer.text,
         command=KINDS.get(kind) or COMMANDS.get(req.intent, req.intent),
         intent=req.intent,

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 from zeke.errors import ZekeError
 
-INTENTS = ("code", "tests", "reason")
+INTENTS = ("code", "tests", "reason", "vision")
+#: The intents whose request packs code context (vision sends an image instead).
+CODE_INTENTS = ("code", "tests", "reason")
 
 # Neovim filetype -> language name the model knows.
 _LANGUAGES: dict[str, str] = {
@@ -82,7 +84,7 @@ def _check_intent(intent: str) -> None:
 
 
 def system_prompt(intent: str, filetype: str) -> str:
-    """The system message for ``intent`` ("code" | "tests" | "reason")."""
+    """The system message for ``intent`` ("code" | "tests" | "reason" | "vision")."""
     _check_intent(intent)
     lang = language_name(filetype)
     tag = (filetype or "").strip() or "text"
@@ -121,6 +123,17 @@ def system_prompt(intent: str, filetype: str) -> str:
             "thing and has a descriptive name. No network, no sleeps.\n"
             "4. After the block, at most 3 short sentences. No other code blocks."
         )
+    if intent == "vision":
+        return (
+            "You are an expert software engineer looking at an image the user shares from "
+            "their editor (a screenshot, a diagram, a mockup, a plot).\n"
+            "Rules:\n"
+            "1. Answer the user's question about the image clearly and briefly in Markdown; "
+            "lead with the direct answer.\n"
+            "2. Describe only what you can see; say so when something is unreadable or you "
+            "are unsure.\n"
+            "3. When the image shows code, errors or UI, name the relevant parts precisely."
+        )
     return (
         f"You are an expert {lang} programmer explaining code to a colleague.\n"
         "The user message holds a question, the SELECTED code with its line numbers, and "
@@ -146,4 +159,6 @@ def default_instruction(intent: str) -> str:
         return (
             "Write unit tests for this code, covering normal cases, edge cases and error handling."
         )
+    if intent == "vision":
+        return "Explain what this image shows, and anything in it that looks wrong or notable."
     return "Explain what this code does, how it works, and anything surprising or risky in it."

@@ -15,8 +15,9 @@ import anyio
 from zeke import protocol
 from zeke.changes import proposal as changes
 from zeke.changes import span
-from zeke.engine import context, tags
+from zeke.engine import context, images, prompts, tags
 from zeke.engine.backend import Backend, Link, Messages
+from zeke.engine.redact import redact
 from zeke.project import project_config, project_of, tool_root
 from zeke.settings import Settings
 from zeke.store.cache import Prefs
@@ -57,6 +58,8 @@ class Request:
     # the budget guard (guard.py): the forecast before sending, what the guard did
     forecast: Any = None  # forecast.Forecast | None
     guard: str | None = None
+    # vision: the image's file name, for what the history keeps in its place
+    images: list[str] = field(default_factory=list)
 
     @property
     def rid(self) -> str:
@@ -113,25 +116,11 @@ async def prepare(
         choose_alias(s, chosen.get(req.project), saved.last_alias), s.aliases
     )
 
-    packed = context.pack(
-        context.PackRequest(
-            intent=req.intent,
-            instruction=str(payload.get("instruction") or ""),
-            lines=[str(x) for x in payload.get("lines") or []],
-            window_start=int(payload.get("window_start") or 1),
-            start_line=req.start_line,
-            end_line=int(payload.get("end_line") or 1),
-            start_col=_column(payload.get("start_col")),
-            end_col=_column(payload.get("end_col")),
-            path=path,
-            root=root,
-            filetype=req.filetype,
-            diagnostics=list(payload.get("diagnostics") or []),
-            context_lines=s.context_lines,
-            max_context_tokens=s.max_context_tokens,
-            total_lines=payload.get("total_lines"),
-        )
-    )
+    image_path = payload.get("image")
+    if image_path:  # vision: the image and the question, no code context
+        packed = await _vision(req, str(image_path), str(payload.get("instruction") or ""))
+    else:
+        packed = _packed(req, payload, path, root)
     req.size_hint = packed.size_hint
     req.prompt_tokens = packed.tokens_est
     req.selection = changes.split_lines(packed.selection) if packed.selection else [""]
@@ -161,3 +150,55 @@ async def prepare(
     if packed.notes:
         events.notes(req.rid, packed.notes)
     return packed.messages
+
+
+def _packed(req: Request, payload: Mapping[str, Any], path: str | None, root: str) -> Any:
+    """The code request's context, packed (context.pack)."""
+    s = req.settings
+    return context.pack(
+        context.PackRequest(
+            intent=req.intent,
+            instruction=str(payload.get("instruction") or ""),
+            lines=[str(x) for x in payload.get("lines") or []],
+            window_start=int(payload.get("window_start") or 1),
+            start_line=req.start_line,
+            end_line=int(payload.get("end_line") or 1),
+            start_col=_column(payload.get("start_col")),
+            end_col=_column(payload.get("end_col")),
+            path=path,
+            root=root,
+            filetype=req.filetype,
+            diagnostics=list(payload.get("diagnostics") or []),
+            context_lines=s.context_lines,
+            max_context_tokens=s.max_context_tokens,
+            total_lines=payload.get("total_lines"),
+        )
+    )
+
+
+@dataclass(frozen=True)
+class _Looked:
+    """A vision request's first turn, shaped as ``context.pack``'s result."""
+
+    messages: Messages
+    size_hint: str
+    tokens_est: int
+    selection: str = ""
+    around: Any = None
+    notes: list[str] = field(default_factory=list)
+
+
+async def _vision(req: Request, path: str, instruction: str) -> _Looked:
+    """The image read and checked (a ZekeError when it is not one: nothing is sent),
+    as an ``image_url`` part next to the question."""
+    image = await anyio.to_thread.run_sync(images.load, path)
+    req.intent = "vision"
+    req.images = [image.name]
+    question = redact(instruction.strip() or prompts.default_instruction("vision"))[0]
+    req.question = req.question or f"[image: {image.name}]"
+    messages: Messages = [
+        {"role": "system", "content": prompts.system_prompt("vision", "")},
+        {"role": "user", "content": images.openai_content(question, image)},
+    ]
+    # a few hundred tokens a picture, whatever its size: "small" to the router
+    return _Looked(messages, "small", len(question) // 4 + 800)

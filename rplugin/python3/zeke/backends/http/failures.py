@@ -104,6 +104,10 @@ def describe_http_error(
             f"{e} did not accept the API key ({said}); a LiteLLM proxy without a database "
             "knows only its master key. Set ZEKE_API_KEY or OMEN_API_KEY to that key."
         )
+    elif status in (400, 415, 422) and re.search(r"image|vision|multimodal", detail, re.I):
+        # the model takes no images: the engine names an alias that does (engine/images.py)
+        code_s = "images_unsupported"
+        text = f"{model or 'the model'} does not take images ({said}). Pick a vision model with :ZekeModel."
     elif status in (400, 422):
         text = f"{e} rejected the request ({said})."
     elif status == 408:
