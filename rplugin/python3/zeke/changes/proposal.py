@@ -165,9 +165,17 @@ def from_answer(
     if not code.complete:
         return None, "zeke: the answer's code block is incomplete, so it is not offered as a change"
     new_lines = code.code.split("\n")
-    if intent == "code" and cut is not None:
-        original = cut.lines
-        proposed = span.replace(cut, span.fit(cut, code.code))
+    if intent == "code":
+        if cut is not None:  # a charwise selection: only its span changes
+            original = cut.lines
+            proposed = span.replace(cut, span.fit(cut, code.code))
+        else:
+            original = list(selection)
+            proposed = diffing.reindent(original, new_lines)
+            if original and all(line.endswith("\r") for line in original):
+                # CRLF lines in a buffer read as 'fileformat' unix (a file with mixed
+                # line ends) show their \r: the new lines get the same line end
+                proposed = [line + "\r" for line in proposed]
         prop = Proposal(
             id=pid,
             kind="selection",
@@ -176,23 +184,7 @@ def from_answer(
             proposed=proposed,
             hunks=diffing.compute_hunks(original, proposed, key=without_cr),
             hint=max(0, start_line - 1),
-            exact=True,
-        )
-    elif intent == "code":
-        original = list(selection)
-        proposed = diffing.reindent(original, new_lines)
-        if original and all(line.endswith("\r") for line in original):
-            # CRLF lines in a buffer read as 'fileformat' unix (a file with mixed line
-            # ends) show their \r: the new lines get the same line end
-            proposed = [line + "\r" for line in proposed]
-        prop = Proposal(
-            id=pid,
-            kind="selection",
-            path=path,
-            original=original,
-            proposed=proposed,
-            hunks=diffing.compute_hunks(original, proposed, key=without_cr),
-            hint=max(0, start_line - 1),
+            exact=cut is not None,
         )
     else:
         if not path:
