@@ -292,7 +292,7 @@ def machine() -> dict[str, str]:
         "kernel": f"{platform.system()} {platform.release()}",
         "python": platform.python_version(),
         "neovim": ", ".join(nvims.values()) or "none",
-        "packages": ", ".join(f"{k} {v}" for k, v in pkgs.items()),
+        "packages (bench)": ", ".join(f"{k} {v}" for k, v in pkgs.items()),
         "curl": _version(["curl", "--version"]).split(" (")[0],
         "commit": f"{git}{' (+ uncommitted changes)' if dirty else ''}",
         "bytecode": "zeke's compiled by the bench first, as `make install` does"

@@ -251,6 +251,9 @@ def cold(nvim_bin: str, server: SSEServer, tmp: Path, project: Path, file: Path,
             prefix = f"c{i}v{j}q"
             server.mode(tokens=8, prefix=prefix, newline_every=0, token_delay=0.0)
             home = tmp / f"cold-{key}-{i}"
+            # a fresh Neovim, not a fresh install: the cache exists (made and migrated
+            # in the discarded first round), as it does for a user after day one
+            conf = {"db_path": str(tmp / "cold.db"), **(conf or {})}
             with watch(nvim_bin, home, server, project, file, zeke=z, config=conf,
                        at_start=at, arm=rf"\b{prefix}\d+\b") as w:  # fmt: skip
                 st = w.wait(poll=0.02, timeout=60)
@@ -319,7 +322,7 @@ def host_start_steps(nvim_bin: str, server: SSEServer, tmp: Path, project: Path,
     server.mode(tokens=8, prefix="hsq", newline_every=0, token_delay=0.0)
     env = {"PYTHONPATH": pypath, "ZBENCH_HOST_STAMPS": str(stamps)}
     with watch(nvim_bin, tmp / "cold-steps", server, project, file, env=env,
-               at_start=f"0 {ZEKE_CMD}") as w:  # fmt: skip
+               config={"db_path": str(tmp / "cold.db")}, at_start=f"0 {ZEKE_CMD}") as w:  # fmt: skip
         st = w.wait(poll=0.02, timeout=60)
     if st["state"] != "done":
         return f"the stamped run ended {st['state']}"

@@ -29,6 +29,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import common
+import hostvenv
 import nvim_cases
 import py_cases
 import real_cases
@@ -103,7 +104,10 @@ def report(rows: list[Row], info: dict[str, str], failures: list[str], elapsed: 
         "  timed by wrapping `zeke.scratch.open` / `zeke.host.notify`, and `filetype=markdown`",
         "  by FileType handlers defined before and after `syntax on`/`filetype plugin on`.",
         "- *cold*: a fresh Neovim each run; the command runs from `VimEnter` (at once, or",
-        "  1 s later); a discarded first round warms the disk cache.",
+        "  1 s later); a discarded first round warms the disk cache and makes zeke's",
+        "  database, which later runs find (a fresh Neovim, not a fresh install).",
+        "- *host*: zeke's host runs on a venv with the runtime dependencies only, as",
+        "  `make install` makes it (`bench/hostvenv.py`), not on the test venv.",
         "- *render*: numbered tokens, compared exactly at the end; the probe is a separate",
         "  client on Neovim's socket sending `nvim_eval('1')` every 10 ms.",
         "- *memory*: `VmRSS` of the embedded Neovim plus everything under it (the host),",
@@ -122,7 +126,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--host-python",
         default=None,
-        help="interpreter (or wrapper script) for the host, e.g. to measure a proposed fix",
+        help="interpreter (or wrapper script) for the host, e.g. to measure a proposed fix"
+        " (default: a venv with the runtime dependencies only, as `make install` makes)",
     )
     args = ap.parse_args(argv)
     only = [s for s in args.only.split(",") if s] or list(SECTIONS)
@@ -135,8 +140,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     nvim = nvims["0.11"]
     q = args.quick
-    if args.host_python:
-        common.HOST_PYTHON = session.HOST_PYTHON = args.host_python
+    host_python = args.host_python or str(hostvenv.ensure())
+    common.HOST_PYTHON = session.HOST_PYTHON = host_python
 
     # the host's bytecode, as `make install` leaves it for a user (else every host start
     # in the bench compiles zeke from source: ~70 ms a cold start never pays for a user)
@@ -221,7 +226,12 @@ def main(argv: list[str] | None = None) -> int:
             f"1-minute load average {load_before:.1f} at the start, "
             f"{os.getloadavg()[0]:.1f} at the end, on {os.cpu_count()} CPUs"
         )
-        out.write_text(report(rows, machine(), failures, elapsed, load))
+        about = machine()
+        about["host"] = (
+            f"a venv with the runtime dependencies only, as `make install` makes it "
+            f"(`bench/hostvenv.py`): {hostvenv.packages(Path(host_python))}"
+        )
+        out.write_text(report(rows, about, failures, elapsed, load))
         print(f"wrote {out}")
     return 1 if failures else 0
 

@@ -105,6 +105,9 @@ function M.ask(command, args)
     util.notify(msg, vim.log.levels.WARN)
     return
   end
+  -- A host that is not running starts now: its start (~200 ms) overlaps reading the
+  -- context below. One that cannot start is reported by the notify further down.
+  host.ensure()
   local image, instruction = nil, args.args or ""
   if command == "ZekeExplain" then
     image, instruction = H.image_of(sel.buf, instruction)

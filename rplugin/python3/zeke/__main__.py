@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import logging
-import logging.handlers
 import os
 import sys
+
+LOG_LIMIT = 1_000_000  # bytes of zeke.log before it is rotated
 
 
 def _setup_logging() -> None:
@@ -16,15 +17,29 @@ def _setup_logging() -> None:
     if path:
         try:
             os.makedirs(os.path.dirname(path), exist_ok=True)
-            handler: logging.Handler = logging.handlers.RotatingFileHandler(
-                path, maxBytes=1_000_000, backupCount=2, encoding="utf-8"
-            )
+            _rotate(path)
+            handler: logging.Handler = logging.FileHandler(path, encoding="utf-8")
         except OSError:
             handler = logging.StreamHandler(sys.stderr)
     else:
         handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     root.addHandler(handler)
+
+
+def _rotate(path: str, keep: int = 2, limit: int = LOG_LIMIT) -> None:
+    """Rotate the log when a host starts and it is over ``limit`` bytes (path.1 is the
+    newest old log). At start, not as it grows: logging.handlers' rotating handler
+    costs every cold start ~5 ms (it imports pickle), and one session logs little."""
+    try:
+        if os.path.getsize(path) <= limit:
+            return
+    except OSError:
+        return
+    for n in range(keep, 1, -1):
+        if os.path.exists(f"{path}.{n - 1}"):
+            os.replace(f"{path}.{n - 1}", f"{path}.{n}")
+    os.replace(path, f"{path}.1")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -12,10 +12,17 @@ from __future__ import annotations
 import codecs
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-from zeke.changes import answer, diffing, span, testfile
+from zeke.changes import span
 from zeke.errors import ZekeError
 from zeke.protocol import Hunk, ProposalInfo
+
+# answer, diffing and testfile (difflib with them) are imported where a change is
+# made or applied: the host loads this module at start, and a request that proposes
+# no change never needs them.
+if TYPE_CHECKING:
+    from zeke.changes import diffing
 
 
 @dataclass
@@ -136,6 +143,8 @@ def write_hunks(current: str | None, new: str) -> list[Hunk]:
     """The diff a tool write would make to a file (``current`` None: a new file), for
     the consent view: compared line by line without line ends. Heavy for a big file:
     run it in a worker thread."""
+    from zeke.changes import diffing
+
     old_lines = text_lines(current or "")
     return hunks_to_wire(diffing.compute_hunks(old_lines, text_lines(new)))
 
@@ -159,6 +168,8 @@ def from_answer(
     is still one of whole lines, those the span touches: the review shows them)."""
     if intent not in ("code", "tests"):
         return None, None
+    from zeke.changes import answer, diffing, testfile
+
     code = answer.extract_code(text, filetype)
     if code is None:
         return None, "zeke: the answer has no code block, so there is nothing to apply"
@@ -219,6 +230,8 @@ def apply(
     original can no longer be found; never returns a half-applied result. ``hint``
     (0-based) is where the editor last saw the original start; among identical
     copies the nearest wins (default: where it was when the request started)."""
+    from zeke.changes import diffing
+
     accepted = sorted(set(accepted))
     # checks every accepted hunk against the original first: all or nothing
     new_region = diffing.apply_hunks(proposal.original, proposal.hunks, accepted)

@@ -15,12 +15,14 @@ import os
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit
 
 from zeke.errors import ZekeError
-from zeke.tools.mcp import ToolInfo
 from zeke.tools.names import classify, words
+
+if TYPE_CHECKING:
+    from zeke.tools.mcp import ToolInfo
 
 # Argument names that carry a filesystem path for the tools we know.
 _PATH_KEYS = ("path", "source", "destination", "cwd", "file_path", "filepath", "directory")

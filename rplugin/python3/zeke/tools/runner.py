@@ -14,7 +14,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
 
@@ -24,8 +24,10 @@ from zeke.errors import ZekeError
 from zeke.protocol import ConsentPayload, Events, ToolCallInfo
 from zeke.store.cache import ToolAuditRecord
 from zeke.tools import policy as tools
-from zeke.tools.mcp import MCPClient, ToolInfo
 from zeke.tools.names import classify
+
+if TYPE_CHECKING:
+    from zeke.tools.mcp import MCPClient, ToolInfo
 
 log = logging.getLogger("zeke.tools.runner")
 

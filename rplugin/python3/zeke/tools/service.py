@@ -12,7 +12,7 @@ import codecs
 import os
 import time
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
 
@@ -24,7 +24,9 @@ from zeke.settings import Settings
 from zeke.store.cache import ToolAuditRecord
 from zeke.tools import policy as tool_policy
 from zeke.tools import runner as toolrun
-from zeke.tools.mcp import MCPClient, ToolInfo, ToolResult
+
+if TYPE_CHECKING:  # the client loads when a tool server is first needed (client())
+    from zeke.tools.mcp import MCPClient, ToolInfo, ToolResult
 
 
 class ApplyInBuffer(ZekeError):
@@ -251,6 +253,8 @@ class Tooling:
         if self._mcp is None or self._mcp_key != key:
             if self._mcp is not None:
                 await self._mcp.aclose()
+            from zeke.tools.mcp import MCPClient
+
             self._mcp = MCPClient.from_config(
                 cfg, cwd=root, request_timeout=timeout, hidden_env=settings.api_key_env
             )
