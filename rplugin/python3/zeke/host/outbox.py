@@ -3,7 +3,7 @@
 Events are queued on the anyio loop and sent as ONE notification per batch (an
 atomic Lua call). The first event after a quiet spell goes out at once, so the
 first token is never held back; while a stream is busy, events are coalesced
-for ``interval`` seconds, which keeps Neovim's main loop free at thousands of
+for ``interval`` seconds (and consecutive text, or facts, of one request merged), which keeps Neovim's main loop free at thousands of
 tokens per second.
 """
 
@@ -32,6 +32,11 @@ class Outbox:
         batch = self._batch
         if kind == "text" and batch and batch[-1][0] == "text" and batch[-1][1] == rid:
             batch[-1][2] += data  # consecutive deltas of one answer travel as one string
+        elif kind == "meta" and batch and batch[-1][0] == "meta" and batch[-1][1] == rid:
+            # consecutive facts of one request travel as one: Lua applies a meta field
+            # by field (None unsets), so the later value of a field wins either way, and
+            # Neovim publishes the status and redraws the bar once, not per meta
+            batch[-1][2] = {**batch[-1][2], **data}
         else:
             batch.append([kind, rid, data])
         if kind == "text" and rid not in self._answering:
