@@ -13,6 +13,7 @@ import json
 import math
 import re
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 from typing import Any
 
 import anyio
@@ -149,9 +150,19 @@ def _one_build() -> str:
     return nvim_path(STABLE)  # module-scoped sessions: no nvim_bin fixture
 
 
+def _session(home: Path, config: dict[str, Any] | None = None, **kw: Any) -> NvimSession:
+    """A Neovim for fuzzing. No UI is attached to answer a -- More -- prompt: a run of
+    fuzzed config errors longer than the screen would wait for a key for ever (seen:
+    an example with several bad keys hung the whole test), so messages just scroll;
+    what they say is still read from :messages."""
+    s = NvimSession(_one_build(), home, config, **kw)
+    s.cmd("set nomore")
+    return s
+
+
 @pytest.fixture(scope="module")
 def nvim_cfg(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NvimSession]:
-    s = NvimSession(_one_build(), tmp_path_factory.mktemp("cfgfuzz"))
+    s = _session(tmp_path_factory.mktemp("cfgfuzz"))
     yield s
     s.close()
 
@@ -464,7 +475,7 @@ def _one_line(s: str) -> str:
 
 @pytest.fixture(scope="module")
 def nvim_ui(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NvimSession]:
-    s = NvimSession(_one_build(), tmp_path_factory.mktemp("uifuzz"))
+    s = _session(tmp_path_factory.mktemp("uifuzz"))
     s.cmd("set laststatus=2 columns=200")
     s.open_file(s.home / "calc.py", "x = 1\n")
     yield s
@@ -529,7 +540,7 @@ def nvim_cmd(omen_fuzz, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Nv
     home = tmp_path_factory.mktemp("cmdfuzz")
     # a rejected api_base / ollama_host falls back to these: the fake, and a closed port
     env = {"ZEKE_API_BASE": omen_fuzz.url, "OLLAMA_HOST": "127.0.0.1:1"}
-    s = NvimSession(_one_build(), home, {"fallback": False}, env=env)
+    s = _session(home, {"fallback": False}, env=env)
     s.cmd(f"cd {home}")
     s.open_file(home / "calc.py", "def total(xs):\n    return sum(xs)\n")
     yield s
