@@ -153,6 +153,7 @@ function M.host_died(reason)
     scratch.show_error(req, req.error)
     requests.finish(req, "error")
     scratch.update_winbar(req)
+    scratch.settle(req)
   end
 end
 

@@ -33,6 +33,9 @@ H.WINDOW_MS = 250
 H.QUIET_MS = 300
 --- The pace of each streaming answer: bytes in the current window, a paused highlighter.
 H.flow = {} ---@type table<integer, { since: integer, bytes: integer, paused: boolean, timer: uv.uv_timer_t|nil }>
+--- Answer buffers not yet made markdown: they get it after their first text is on
+--- screen (H.decorate), so highlighting an empty buffer never delays the first token.
+H.plain = {} ---@type table<integer, true>
 --- The markdown treesitter queries, kept alive (H.markdown).
 H.queries = nil ---@type (vim.treesitter.Query|false)[]|nil
 
@@ -68,11 +71,9 @@ function M.open(req, how)
 
   M.show(req, how and how.beside)
   H.trim()
-  -- markdown after this command returns, so the request and the window come first;
-  -- a hidden answer drops its highlighting
+  H.plain[buf] = true
   vim.schedule(function()
     if api.nvim_buf_is_valid(buf) then
-      H.markdown(buf)
       H.watch_visibility(buf)
     end
   end)
@@ -135,12 +136,16 @@ function M.append(req, text)
   vim.bo[buf].modifiable = false
   H.follow(buf, followers)
   H.pace(buf, #text)
+  if H.plain[buf] then
+    H.first_text(buf)
+  end
 end
 
 --- The answer is complete (or ended): highlighting paused for a fast stream comes back.
 ---@param req zeke.Request
 function M.settle(req)
   if req.buf then
+    H.decorate(req.buf)
     H.resume(req.buf)
   end
 end
@@ -398,6 +403,36 @@ function H.without_syntax_event(fn)
   end
 end
 
+--- An answer's first text goes to the screen before its highlighting starts: the
+--- markdown of a new buffer (filetype, treesitter's first parse) takes 2-6 ms, and
+--- run first it would hold the first token back. Not in a prompt or the command
+--- line, where a redraw would wipe what Neovim shows there (the text then comes
+--- with its highlighting).
+---@param buf integer
+function H.first_text(buf)
+  local mode = api.nvim_get_mode()
+  if not mode.blocking and not mode.mode:match("^[rc]") then
+    vim.cmd("redraw")
+  end
+  vim.schedule(function()
+    H.decorate(buf)
+  end)
+end
+
+--- The answer becomes markdown (once); hidden by now, it keeps no highlighting
+--- until a window shows it.
+---@param buf integer
+function H.decorate(buf)
+  if not H.plain[buf] or not api.nvim_buf_is_valid(buf) then
+    return
+  end
+  H.plain[buf] = nil
+  H.markdown(buf)
+  if #vim.fn.win_findbuf(buf) == 0 then
+    H.drop_highlighting(buf)
+  end
+end
+
 --- filetype=markdown, highlighted by treesitter (the markdown parser ships with
 --- Neovim): markdown's regex syntax (with the html, css and javascript it includes)
 --- takes ~10 ms per answer to load, holds ~1 MB per answer, and redrawing the end of
@@ -442,15 +477,7 @@ function H.watch_visibility(buf)
     group = group,
     buffer = buf,
     callback = function()
-      local ts = vim.treesitter.highlighter.active[buf] ~= nil
-      H.hidden[buf] = { syntax = vim.bo[buf].syntax, treesitter = ts }
-      if ts then
-        -- stopping treesitter sets the regex syntax again: not loaded, only cleared
-        pcall(H.without_syntax_event, function()
-          vim.treesitter.stop(buf)
-        end)
-      end
-      vim.bo[buf].syntax = "OFF"
+      H.drop_highlighting(buf)
     end,
   })
   api.nvim_create_autocmd("BufWinEnter", {
@@ -472,7 +499,7 @@ function H.watch_visibility(buf)
     group = group,
     buffer = buf,
     callback = function()
-      H.hidden[buf] = nil
+      H.hidden[buf], H.plain[buf] = nil, nil
       local f = H.flow[buf]
       if f and f.timer then
         f.timer:close()
@@ -481,6 +508,20 @@ function H.watch_visibility(buf)
       pcall(api.nvim_del_augroup_by_id, group)
     end,
   })
+end
+
+--- A hidden answer's highlighting goes, remembered for when it is shown again.
+---@param buf integer
+function H.drop_highlighting(buf)
+  local ts = vim.treesitter.highlighter.active[buf] ~= nil
+  H.hidden[buf] = { syntax = vim.bo[buf].syntax, treesitter = ts }
+  if ts then
+    -- stopping treesitter sets the regex syntax again: not loaded, only cleared
+    pcall(H.without_syntax_event, function()
+      vim.treesitter.stop(buf)
+    end)
+  end
+  vim.bo[buf].syntax = "OFF"
 end
 
 --- A short name for the next answer of this command: `zeke: explain #3`.

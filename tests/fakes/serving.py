@@ -36,6 +36,9 @@ class Recorded:
     headers: dict[str, str]  # names lower-cased
     body: Any  # parsed JSON, or None
     raw: bytes
+    port: int = 0
+    """The client's port: one per TCP connection, so two requests on one connection
+    share it."""
     disconnected: threading.Event = field(default_factory=threading.Event, repr=False)
     """Set when the server saw the client close the connection mid-reply."""
     finished: threading.Event = field(default_factory=threading.Event, repr=False)
@@ -287,6 +290,7 @@ class _Handler(BaseHTTPRequestHandler):
             headers={k.lower(): v for k, v in self.headers.items()},
             body=body,
             raw=raw,
+            port=self.client_address[1],
         )
         owner = self.owner
         with owner._lock:

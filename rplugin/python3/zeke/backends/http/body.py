@@ -27,6 +27,13 @@ JSON_BODY_CAP = 32 * 1024 * 1024
 # then keeps the connection open must not make the user wait a full read timeout.
 _AFTER_END_GRACE = 2.0
 _HEAD_BYTES = 512
+# After [DONE] the body's last bytes (the chunked terminator) are read before the
+# response closes, so the connection goes back to the pool: closing a response that
+# is not fully read drops its connection, and every next request would open a new
+# one (1.5 ms on loopback; a round trip and a TLS handshake to a remote router). A
+# server that keeps the body open after [DONE] gets only this long.
+_DRAIN_SECONDS = 0.05
+_DRAIN_BYTES = 64 * 1024
 
 
 class Pipe(Protocol):
@@ -87,6 +94,7 @@ async def decoded(
     failure: str | None = None
     head = bytearray()
     chunks = response.aiter_bytes()
+    exhausted = False
     try:
         if _is_json(response.headers.get("content-type", "")) and isinstance(pipe, SSEPipe):
             # A router that ignored stream:true answers one completion object.
@@ -111,6 +119,7 @@ async def decoded(
                     else:
                         chunk = await chunks.__anext__()
                 except StopAsyncIteration:
+                    exhausted = True
                     break
                 except httpx.TimeoutException:
                     failure = (
@@ -128,6 +137,8 @@ async def decoded(
                     head += chunk[: _HEAD_BYTES - len(head)]
                 for ev in pipe.feed(chunk):
                     yield ev
+            if pipe.done and not exhausted:
+                await _drain(chunks)
             for ev in pipe.close():
                 yield ev
         if not pipe.ended:
@@ -144,6 +155,19 @@ async def decoded(
     finally:
         with anyio.CancelScope(shield=True):
             await chunks.aclose()
+
+
+async def _drain(chunks: AsyncIterator[bytes]) -> None:
+    """Read what follows the end of the answer, briefly and capped (ignored)."""
+    seen = 0
+    with anyio.move_on_after(_DRAIN_SECONDS):
+        try:
+            async for chunk in chunks:
+                seen += len(chunk)
+                if seen > _DRAIN_BYTES:
+                    return
+        except (httpx.HTTPError, httpx.StreamError):
+            return
 
 
 async def _read_all(
