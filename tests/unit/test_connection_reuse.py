@@ -8,12 +8,10 @@ client port: two requests on one connection share it.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import anyio
 import httpx
-import pytest
 
 from fakes import ollama as fl
 from fakes import omen as fo
@@ -21,18 +19,6 @@ from zeke.backends import http as client
 from zeke.backends.events import End, TextDelta
 
 BODY = {"model": "deepseek-coder:14b", "messages": [{"role": "user", "content": "hi"}]}
-
-
-@pytest.fixture
-def omen() -> Iterator[fo.FakeOmen]:
-    with fo.FakeOmen("designed") as server:
-        yield server
-
-
-@pytest.fixture
-def ollama() -> Iterator[fl.FakeOllama]:
-    with fl.FakeOllama() as server:
-        yield server
 
 
 def answers(opens: list[Any]) -> list[list[Any]]:
