@@ -137,19 +137,23 @@ class SSEServer:
 # -- Neovim with a watcher on the answer buffer ----------------------------------------
 
 # Stamps, on vim.uv.hrtime(): t0 just before the command runs, first/last when
-# an answer buffer (b:zeke_request set) got new lines. on_lines fires inside the very
-# nvim_buf_set_text call that makes the text visible.
+# the command's answer buffer got new lines (attached as the command returns, before
+# any text can arrive: the buffer becomes markdown only after its first text). on_lines
+# fires inside the very nvim_buf_set_text call that makes the text visible.
 WATCH_LUA = r"""
 _G.zbench = _G.zbench or {}
-local grp = vim.api.nvim_create_augroup('zbench', { clear = true })
-vim.api.nvim_create_autocmd('FileType', { group = grp, pattern = 'markdown', callback = function(ev)
-  if vim.b[ev.buf].zeke_request == nil then return end
-  vim.api.nvim_buf_attach(ev.buf, false, { on_lines = function()
+_G.zbench_attached = {}
+function _G.zbench_attach()
+  local r = require('zeke').last()
+  local buf = r and r.buf
+  if not buf or zbench_attached[buf] then return end
+  zbench_attached[buf] = true
+  vim.api.nvim_buf_attach(buf, false, { on_lines = function()
     local now = vim.uv.hrtime()
     if not zbench.first then zbench.first = now end
     zbench.last = now
-  end })
-end })
+  end, on_detach = function() zbench_attached[buf] = nil end })
+end
 -- keep :messages quiet (the "no code block" note); it is not what we measure
 vim.notify = function() end
 """
@@ -158,6 +162,7 @@ RUN_LUA = r"""
 _G.zbench = { t0 = vim.uv.hrtime() }
 vim.cmd(...)
 zbench.cmd_end = vim.uv.hrtime()
+zbench_attach()
 """
 
 STATE_LUA = "local s = vim.g.zeke_status; return s and {s.state, s.id} or {'', ''}"

@@ -185,7 +185,7 @@ def warm(nvim_bin: str, server: SSEServer, tmp: Path, project: Path, file: Path,
         f"Medians of its parts: the answer buffer (`zeke.scratch.open`) {ab:.1f} ms; "
         f"sending to the host (`zeke.host.notify`) {send:.1f} ms; the rest (selection, context "
         f"capture, request state) {zm.get('rest', nan):.1f} ms. zeke sets the answer's "
-        f"`filetype=markdown` after the command returns; the curl-Lua baseline fills one answer "
+        f"`filetype=markdown` once its first text is drawn; the curl-Lua baseline fills one answer "
         f"buffer anew each time, so it pays its filetype once, on its first request."
     )
     ttft_why = (

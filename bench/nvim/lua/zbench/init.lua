@@ -101,7 +101,7 @@ function M.setup()
     callback = function(ev)
       local t = ft_start[ev.buf]
       ft_start[ev.buf] = nil
-      -- zeke sets it after the command returns: counted apart from the command's time
+      -- zeke sets it once the first text is drawn: counted apart from the command's time
       if t and M.s.t0 and is_answer(ev.buf) then
         add_part("filetype", (uv.hrtime() - t) / 1e6)
       end
