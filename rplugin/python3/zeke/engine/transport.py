@@ -5,6 +5,12 @@ from __future__ import annotations
 import anyio
 import httpx
 
+# An idle pooled connection is given up after this long. Below the 5 s after which
+# uvicorn (LiteLLM) and Node close theirs: reused at the very moment the server
+# closes it, a request would fail with "Server disconnected"; a connection the server
+# closed earlier is seen as readable and replaced before use.
+_LIMITS = httpx.Limits(keepalive_expiry=4.0)
+
 
 class LazyTLSTransport(httpx.AsyncBaseTransport):
     """http:// (OMEN and Ollama on the machine or the LAN) needs no TLS; building the
@@ -14,7 +20,7 @@ class LazyTLSTransport(httpx.AsyncBaseTransport):
     def __init__(self) -> None:
         # Only ever used for http:// URLs (see below), so no TLS happens on it and
         # verify=False merely skips loading the CA bundle.
-        self._plain = httpx.AsyncHTTPTransport(verify=False, trust_env=False)
+        self._plain = httpx.AsyncHTTPTransport(verify=False, trust_env=False, limits=_LIMITS)
         self._tls: httpx.AsyncHTTPTransport | None = None
         self._lock = anyio.Lock()
 
@@ -24,7 +30,7 @@ class LazyTLSTransport(httpx.AsyncBaseTransport):
         async with self._lock:
             if self._tls is None:
                 self._tls = await anyio.to_thread.run_sync(
-                    lambda: httpx.AsyncHTTPTransport(trust_env=False)
+                    lambda: httpx.AsyncHTTPTransport(trust_env=False, limits=_LIMITS)
                 )
         return await self._tls.handle_async_request(request)
 
