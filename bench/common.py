@@ -275,6 +275,16 @@ def _version(cmd: list[str]) -> str:
         return "?"
 
 
+def page_cache_mb() -> float | None:
+    """Files cached in memory (MB): a cold start reads its Python modules from here, or
+    from the disk when the kernel has reclaimed them (a VM with DAMON reclaim on keeps
+    little)."""
+    kb = [_first("/proc/meminfo", f"{kind}(file)") for kind in ("Active", "Inactive")]
+    if "?" in kb:
+        return None
+    return sum(int(k.split()[0]) for k in kb) / 1024
+
+
 def machine() -> dict[str, str]:
     mem_kb = _first("/proc/meminfo", "MemTotal")
     mem = f"{int(mem_kb.split()[0]) / 1024 / 1024:.1f} GiB" if mem_kb != "?" else "?"

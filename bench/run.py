@@ -148,6 +148,7 @@ def main(argv: list[str] | None = None) -> int:
     compileall.compile_dir(str(common.ROOT / "rplugin" / "python3"), quiet=1)
     started = time.monotonic()
     load_before = os.getloadavg()[0]
+    cache_before = common.page_cache_mb()
     tmp = Path(tempfile.mkdtemp(prefix="zeke-bench-"))
     server = SSEServer()
     project = tmp / "proj"
@@ -198,7 +199,7 @@ def main(argv: list[str] | None = None) -> int:
                 + nvim_cases.legacy_warm(nvim, server, tmp, project, file,
                                          runs=4 if q else 10))  # fmt: skip
         section("cold", lambda: real_cases.cold(nvim, server, tmp, project, file, body(),
-                                                runs=2 if q else 5))  # fmt: skip
+                                                runs=2 if q else 9))  # fmt: skip
         section("render", lambda: real_cases.render(nvim, server, tmp, project, file, body(),
                                                     runs=1 if q else 3))  # fmt: skip
         section("slow", lambda: real_cases.slow(nvim, server, tmp, project, file,
@@ -231,6 +232,13 @@ def main(argv: list[str] | None = None) -> int:
             f"a venv with the runtime dependencies only, as `make install` makes it "
             f"(`bench/hostvenv.py`): {hostvenv.packages(Path(host_python))}"
         )
+        cache_after = common.page_cache_mb()
+        if cache_before is not None and cache_after is not None:
+            # the cold figures read the host's modules from here, or from the disk
+            about["page cache"] = (
+                f"{cache_before:.0f} MB of files cached at the start, {cache_after:.0f} MB "
+                "at the end (the cold rows pay disk reads when the kernel keeps little)"
+            )
         out.write_text(report(rows, about, failures, elapsed, load))
         print(f"wrote {out}")
     return 1 if failures else 0
